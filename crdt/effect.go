@@ -1,0 +1,276 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+)
+
+// EffectKind identifies what an Effect does. Values are part of the wire and
+// log format: never renumber, only append.
+type EffectKind uint8
+
+const (
+	// EffDelKey observed-removes a key's content of every type, and its TTL
+	// unless FlagKeepTTL is set.
+	EffDelKey EffectKind = iota + 1
+	// EffStrSet overwrites a string: observed-remove of the string's value
+	// and increments, then Value written with the op's tag.
+	EffStrSet
+	// EffStrIncr adds an increment to a string counter: Int, or with
+	// FlagFloat the float increment text in Value.
+	EffStrIncr
+	// EffExpire writes the key's TTL register: Int is the absolute expiry in
+	// Unix milliseconds, 0 means persistent.
+	EffExpire
+	// EffHashSet writes hash field Field := Value (observed-remove of the
+	// field's previous value and increments).
+	EffHashSet
+	// EffHashIncr adds an increment to hash field Field (Int, or FlagFloat
+	// with the increment text in Value).
+	EffHashIncr
+	// EffHashDel observed-removes hash field Field.
+	EffHashDel
+	// EffSetAdd adds member Field to a set (add-wins).
+	EffSetAdd
+	// EffSetRem observed-removes member Field from a set.
+	EffSetRem
+	// EffZAdd adds member Field with score Float (the score is an LWW write
+	// that removes observed increments).
+	EffZAdd
+	// EffZIncr adds Float to member Field's score (creating it if needed).
+	EffZIncr
+	// EffZRem observed-removes member Field from a sorted set.
+	EffZRem
+	// EffFlushDB observed-removes every key of database DB.
+	EffFlushDB
+	// EffFlushAll observed-removes every key of every database.
+	EffFlushAll
+
+	effKindEnd // first unused value
+)
+
+// Effect flags.
+const (
+	FlagKeepTTL uint8 = 1 << iota // EffDelKey: leave the TTL register alone
+	FlagFloat                     // *Incr: the increment is a float in Value
+)
+
+// NumDBs is the number of logical databases, as in Redis.
+const NumDBs = 16
+
+// Effect is one CRDT delta on one key (or database). It is applied with the
+// Tag and Context of the op that produced it.
+type Effect struct {
+	Kind  EffectKind
+	Flags uint8
+	DB    uint8
+	Key   []byte
+	Field []byte // hash field or set/zset member
+	Value []byte
+	Int   int64
+	Float float64
+}
+
+func (e *Effect) String() string {
+	return fmt.Sprintf("{%d db=%d key=%q field=%q value=%q int=%d float=%g flags=%d}",
+		e.Kind, e.DB, e.Key, e.Field, e.Value, e.Int, e.Float, e.Flags)
+}
+
+// Op is one write operation's effects. Its dot is (Batch.Origin,
+// Batch.FirstSeq + index) and its tag carries Time.
+type Op struct {
+	Time    HLC
+	Effects []Effect
+}
+
+// Batch is what one stamped command (or one transaction) produced at its
+// origin: the unit of replication, applied atomically everywhere.
+type Batch struct {
+	Origin   Origin
+	FirstSeq uint64
+	// Deps is the origin's version vector before the batch, without the
+	// origin's own entry; a receiver may apply the batch only once it has
+	// seen all of Deps (causal delivery).
+	Deps VersionVector
+	Ops  []Op
+}
+
+// LastSeq is the sequence number of the batch's last op.
+func (b *Batch) LastSeq() uint64 { return b.FirstSeq + uint64(len(b.Ops)) - 1 }
+
+// Tag returns the tag of op i.
+func (b *Batch) Tag(i int) Tag {
+	return Tag{Time: b.Ops[i].Time, Dot: Dot{Origin: b.Origin, Seq: b.FirstSeq + uint64(i)}}
+}
+
+// Context returns the causal context of op i: what its origin had seen.
+func (b *Batch) Context(i int) Context {
+	return Context{Deps: b.Deps, Origin: b.Origin, Upto: b.FirstSeq + uint64(i) - 1}
+}
+
+// batchFormat versions the batch encoding. Decoders accept every version
+// they know; encoders write the newest.
+const batchFormat = 1
+
+// Encode appends the batch's binary form to dst.
+func (b *Batch) Encode(dst []byte) []byte {
+	e := encoder{b: dst}
+	e.byte1(batchFormat)
+	e.origin(b.Origin)
+	e.uvarint(b.FirstSeq)
+	e.vv(b.Deps)
+	e.uvarint(uint64(len(b.Ops)))
+	var prev HLC
+	for _, op := range b.Ops {
+		e.uvarint(uint64(op.Time - prev)) // times strictly increase within a batch
+		prev = op.Time
+		e.uvarint(uint64(len(op.Effects)))
+		for i := range op.Effects {
+			encodeEffect(&e, &op.Effects[i])
+		}
+	}
+	return e.b
+}
+
+func encodeEffect(e *encoder, f *Effect) {
+	e.byte1(byte(f.Kind))
+	e.byte1(f.Flags)
+	e.byte1(f.DB)
+	switch f.Kind {
+	case EffFlushAll:
+		return
+	case EffFlushDB:
+		return
+	}
+	e.bytes(f.Key)
+	switch f.Kind {
+	case EffDelKey:
+	case EffStrSet:
+		e.bytes(f.Value)
+	case EffStrIncr:
+		if f.Flags&FlagFloat != 0 {
+			e.bytes(f.Value)
+		} else {
+			e.varint(f.Int)
+		}
+	case EffExpire:
+		e.varint(f.Int)
+	case EffHashSet:
+		e.bytes(f.Field)
+		e.bytes(f.Value)
+	case EffHashIncr:
+		e.bytes(f.Field)
+		if f.Flags&FlagFloat != 0 {
+			e.bytes(f.Value)
+		} else {
+			e.varint(f.Int)
+		}
+	case EffHashDel, EffSetAdd, EffSetRem, EffZRem:
+		e.bytes(f.Field)
+	case EffZAdd, EffZIncr:
+		e.bytes(f.Field)
+		e.float(f.Float)
+	default:
+		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
+	}
+}
+
+// Decoding errors.
+var (
+	ErrFormat = errors.New("crdt: unknown batch format version")
+	ErrEffect = errors.New("crdt: invalid effect")
+)
+
+// DecodeBatch parses a batch. It rejects unknown versions, unknown effect
+// kinds, invalid databases and trailing bytes; it never panics.
+func DecodeBatch(src []byte) (*Batch, error) {
+	d := decoder{b: src}
+	if v := d.byte1(); d.err == nil && v != batchFormat {
+		return nil, ErrFormat
+	}
+	b := &Batch{}
+	b.Origin = d.origin()
+	b.FirstSeq = d.uvarint()
+	b.Deps = d.vv()
+	n := d.count(2)
+	if d.err == nil && (n == 0 || b.FirstSeq == 0 || b.FirstSeq+uint64(n) < b.FirstSeq) {
+		return nil, ErrCorrupt
+	}
+	b.Ops = make([]Op, 0, n)
+	var t HLC
+	for i := 0; i < n && d.err == nil; i++ {
+		dt := d.uvarint()
+		if i > 0 && dt == 0 || HLC(dt)+t < t {
+			return nil, ErrCorrupt
+		}
+		t += HLC(dt)
+		m := d.count(3)
+		op := Op{Time: t, Effects: make([]Effect, 0, m)}
+		for j := 0; j < m && d.err == nil; j++ {
+			f, err := decodeEffect(&d)
+			if err != nil {
+				return nil, err
+			}
+			op.Effects = append(op.Effects, f)
+		}
+		b.Ops = append(b.Ops, op)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, ErrCorrupt
+	}
+	for _, e := range b.Deps {
+		if e.Origin == b.Origin {
+			return nil, ErrCorrupt
+		}
+	}
+	return b, nil
+}
+
+func decodeEffect(d *decoder) (Effect, error) {
+	var f Effect
+	f.Kind = EffectKind(d.byte1())
+	f.Flags = d.byte1()
+	f.DB = d.byte1()
+	if d.err != nil {
+		return f, d.err
+	}
+	if f.Kind == 0 || f.Kind >= effKindEnd || f.DB >= NumDBs || f.Flags&^(FlagKeepTTL|FlagFloat) != 0 {
+		return f, ErrEffect
+	}
+	if f.Kind == EffFlushAll || f.Kind == EffFlushDB {
+		return f, nil
+	}
+	f.Key = d.bytes()
+	switch f.Kind {
+	case EffDelKey:
+	case EffStrSet:
+		f.Value = d.bytes()
+	case EffStrIncr:
+		if f.Flags&FlagFloat != 0 {
+			f.Value = d.bytes()
+		} else {
+			f.Int = d.varint()
+		}
+	case EffExpire:
+		f.Int = d.varint()
+	case EffHashSet:
+		f.Field = d.bytes()
+		f.Value = d.bytes()
+	case EffHashIncr:
+		f.Field = d.bytes()
+		if f.Flags&FlagFloat != 0 {
+			f.Value = d.bytes()
+		} else {
+			f.Int = d.varint()
+		}
+	case EffHashDel, EffSetAdd, EffSetRem, EffZRem:
+		f.Field = d.bytes()
+	case EffZAdd, EffZIncr:
+		f.Field = d.bytes()
+		f.Float = d.float()
+	}
+	return f, d.err
+}

@@ -1,0 +1,600 @@
+package crdt
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sort"
+)
+
+// entry is one key's state: its content (one value per type, usually one)
+// and its TTL register.
+type entry struct {
+	key  string
+	vals []value         // non-empty values, at most one per type, sorted by type
+	ttl  mvreg[int64]    // expiry in Unix ms; 0 = persistent
+}
+
+// Type returns the visible type: the only one, or on a cross-region type
+// conflict the one whose newest surviving write is latest.
+func (e *entry) Type() ValueType {
+	if len(e.vals) == 1 {
+		return e.vals[0].Type()
+	}
+	var best value
+	var bt Tag
+	for _, v := range e.vals {
+		if t := v.maxTag(); best == nil || t.After(bt) {
+			best, bt = v, t
+		}
+	}
+	if best == nil {
+		return TypeNone
+	}
+	return best.Type()
+}
+
+// visible returns the value of the visible type.
+func (e *entry) visible() value {
+	t := e.Type()
+	for _, v := range e.vals {
+		if v.Type() == t {
+			return v
+		}
+	}
+	return nil
+}
+
+func (e *entry) value(t ValueType) value {
+	for _, v := range e.vals {
+		if v.Type() == t {
+			return v
+		}
+	}
+	return nil
+}
+
+func (e *entry) valueOrNew(t ValueType) value {
+	if v := e.value(t); v != nil {
+		return v
+	}
+	v := codecs[t].new()
+	e.vals = append(e.vals, v)
+	sort.Slice(e.vals, func(i, j int) bool { return e.vals[i].Type() < e.vals[j].Type() })
+	return v
+}
+
+// prune drops empty values.
+func (e *entry) prune() {
+	out := e.vals[:0]
+	for _, v := range e.vals {
+		if !v.empty() {
+			out = append(out, v)
+		}
+	}
+	e.vals = out
+}
+
+// ExpireAt returns the visible expiry (Unix ms), 0 if the key is persistent.
+func (e *entry) ExpireAt() int64 {
+	if w, ok := e.ttl.winner(); ok {
+		return w.Val
+	}
+	return 0
+}
+
+func (e *entry) expired(nowMs int64) bool {
+	at := e.ExpireAt()
+	return at > 0 && at <= nowMs
+}
+
+// db is one logical database. keys holds keys with content; ghosts holds TTL
+// registers of keys whose content was removed concurrently with a TTL write:
+// that TTL must be kept (it applies if content comes back through a write
+// that had seen it) until it is causally stable.
+type db struct {
+	keys   dict[*entry]
+	ghosts map[string]mvreg[int64]
+}
+
+// Stats counts events where a conflict rule fired. They are not replicated
+// state: each node counts what its own applies saw.
+type Stats struct {
+	TypeConflicts uint64 // a key came to hold content of two types
+	ExpiredKeys   uint64 // keys removed because their TTL passed
+	BatchesMerged uint64
+	BatchesSkip   uint64 // duplicates skipped
+}
+
+// Keyspace is the state machine of one replica: 16 databases of CRDT
+// values, the version vector of what it has applied and the HLC of its
+// latest op. It is not safe for concurrent use; callers serialise Apply,
+// Merge and Join and may run reads concurrently with each other only.
+type Keyspace struct {
+	self Origin
+	solo bool
+	vv   VersionVector
+	last HLC
+	dbs  [NumDBs]db
+
+	Stats Stats
+}
+
+// Options configures a Keyspace.
+type Options struct {
+	// Solo declares that no other origin exists (a single region). Every
+	// write is then causally stable at once, and counters fold their
+	// increments into their value as they go instead of keeping them.
+	Solo bool
+}
+
+// NewKeyspace returns an empty keyspace whose local writes carry origin self.
+func NewKeyspace(self Origin, opts Options) *Keyspace {
+	return &Keyspace{self: self, solo: opts.Solo}
+}
+
+// Origin returns the origin local writes are tagged with.
+func (ks *Keyspace) Origin() Origin { return ks.self }
+
+// Version returns a copy of the version vector.
+func (ks *Keyspace) Version() VersionVector { return ks.vv.Clone() }
+
+// LastTime returns the HLC time of the latest applied op. A new leader
+// stamps above it so last-writer-wins never goes backwards.
+func (ks *Keyspace) LastTime() HLC { return ks.last }
+
+// DBSize returns the number of keys with content in database i (keys whose
+// TTL passed count until removed, as in Redis).
+func (ks *Keyspace) DBSize(i int) int { return ks.dbs[i].keys.Len() }
+
+// KeysWithTTL counts keys in database i that have an expiry.
+func (ks *Keyspace) KeysWithTTL(i int) int {
+	n := 0
+	ks.dbs[i].keys.Each(func(_ string, e *entry) bool {
+		if e.ExpireAt() > 0 {
+			n++
+		}
+		return true
+	})
+	return n
+}
+
+// Command is one client command as the server received it.
+type Command struct {
+	DB   int
+	Args [][]byte
+}
+
+// Apply runs commands as one atomic unit with the leader's stamp and returns
+// a reply per command plus the effects they produced (nil if none). It is
+// deterministic: a pure function of the keyspace and its arguments.
+func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
+	replies := make([]Reply, len(cmds))
+	var b *Batch
+	for i, cmd := range cmds {
+		t := st.Time
+		if t <= ks.last {
+			t = ks.last + 1
+		}
+		ks.last = t
+		tx := &Tx{ks: ks, DB: cmd.DB, Now: t.Millis(), write: true, time: t,
+			rand: NewRand(st.Seed ^ uint64(i)*0x9e3779b97f4a7c15), batch: b}
+		replies[i] = tx.run(cmd.Args)
+		b = tx.batch
+		if ks.solo && tx.opOpen {
+			ks.compactTouched(tx)
+		}
+	}
+	return replies, b
+}
+
+// Read runs a read-only command at wall-clock time nowMs (used only to hide
+// expired keys) with seed for commands that pick at random.
+func (ks *Keyspace) Read(dbi int, nowMs int64, seed uint64, args [][]byte) Reply {
+	tx := &Tx{ks: ks, DB: dbi, Now: nowMs, rand: NewRand(seed)}
+	return tx.run(args)
+}
+
+// Merge errors.
+var (
+	ErrGap      = errors.New("crdt: batch does not follow the origin's last applied op")
+	ErrNotReady = errors.New("crdt: batch depends on ops not applied yet")
+	ErrOwnBatch = errors.New("crdt: batch from this replica's own origin")
+)
+
+// Merge applies a batch produced by another origin. A batch already covered
+// by the version vector is skipped (nil error); one that skips ahead returns
+// ErrGap and one whose dependencies are missing returns ErrNotReady; neither
+// changes state.
+func (ks *Keyspace) Merge(b *Batch) error {
+	if b.Origin == ks.self {
+		return ErrOwnBatch
+	}
+	have := ks.vv.Get(b.Origin)
+	if b.LastSeq() <= have {
+		ks.Stats.BatchesSkip++
+		return nil
+	}
+	if b.FirstSeq != have+1 {
+		return fmt.Errorf("%w: origin %s at %d, batch starts at %d", ErrGap, b.Origin, have, b.FirstSeq)
+	}
+	for _, d := range b.Deps {
+		if d.Origin != b.Origin && ks.vv.Get(d.Origin) < d.Seq {
+			return fmt.Errorf("%w: needs %s:%d, have %d", ErrNotReady, d.Origin, d.Seq, ks.vv.Get(d.Origin))
+		}
+	}
+	for i := range b.Ops {
+		t, c := b.Tag(i), b.Context(i)
+		for j := range b.Ops[i].Effects {
+			ks.applyEffect(&b.Ops[i].Effects[j], t, c)
+		}
+		if t.Time > ks.last {
+			ks.last = t.Time
+		}
+	}
+	ks.vv = ks.vv.Set(b.Origin, b.LastSeq())
+	ks.Stats.BatchesMerged++
+	return nil
+}
+
+// applyEffect is the single place where content changes, for local and
+// remote writes alike.
+func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
+	switch f.Kind {
+	case EffFlushAll:
+		for i := range ks.dbs {
+			ks.flushDB(i, c)
+		}
+		return
+	case EffFlushDB:
+		ks.flushDB(int(f.DB), c)
+		return
+	}
+	d := &ks.dbs[f.DB]
+	key := string(f.Key)
+	e, ok := d.keys.Get(key)
+	if !ok {
+		if removalOnly(f.Kind) {
+			if f.Kind == EffDelKey && f.Flags&FlagKeepTTL == 0 {
+				ks.removeGhostTTL(d, key, c)
+			}
+			return
+		}
+		if f.Kind == EffExpire {
+			// The content this TTL was written for is gone here (removed
+			// concurrently); keep the register so every replica holds it.
+			g := d.ghosts[key].write(t, f.Int, c)
+			if d.ghosts == nil {
+				d.ghosts = make(map[string]mvreg[int64])
+			}
+			d.ghosts[key] = g
+			return
+		}
+		e = &entry{key: key}
+		if g, ok := d.ghosts[key]; ok {
+			e.ttl = g
+			delete(d.ghosts, key)
+		}
+	}
+	switch f.Kind {
+	case EffDelKey:
+		for _, v := range e.vals {
+			v.removeObserved(c)
+		}
+		if f.Flags&FlagKeepTTL == 0 {
+			e.ttl = e.ttl.remove(c)
+		}
+	case EffExpire:
+		e.ttl = e.ttl.write(t, f.Int, c)
+	default:
+		typ, ok := effectTypes[f.Kind]
+		if !ok {
+			panic(fmt.Sprintf("crdt: effect kind %d has no value type", f.Kind))
+		}
+		before := len(e.vals)
+		v := e.valueOrNew(typ)
+		v.apply(f, t, c)
+		if before > 0 && len(e.vals) > before {
+			e.prune()
+			if len(e.vals) > 1 {
+				ks.Stats.TypeConflicts++
+			}
+		}
+	}
+	e.prune()
+	ks.store(d, e)
+}
+
+// store puts e back in d, or moves it out if it has no content left.
+func (ks *Keyspace) store(d *db, e *entry) {
+	if len(e.vals) > 0 {
+		if _, ok := d.keys.Get(e.key); !ok {
+			d.keys.Set(e.key, e)
+		}
+		return
+	}
+	d.keys.Delete(e.key)
+	if len(e.ttl) > 0 {
+		if d.ghosts == nil {
+			d.ghosts = make(map[string]mvreg[int64])
+		}
+		d.ghosts[e.key] = e.ttl
+	}
+}
+
+func (ks *Keyspace) removeGhostTTL(d *db, key string, c Context) {
+	if g, ok := d.ghosts[key]; ok {
+		if g = g.remove(c); len(g) == 0 {
+			delete(d.ghosts, key)
+		} else {
+			d.ghosts[key] = g
+		}
+	}
+}
+
+func (ks *Keyspace) flushDB(i int, c Context) {
+	d := &ks.dbs[i]
+	var all []*entry
+	d.keys.Each(func(_ string, e *entry) bool { all = append(all, e); return true })
+	for _, e := range all {
+		for _, v := range e.vals {
+			v.removeObserved(c)
+		}
+		e.ttl = e.ttl.remove(c)
+		e.prune()
+		ks.store(d, e)
+	}
+	for k := range d.ghosts {
+		ks.removeGhostTTL(d, k, c)
+	}
+}
+
+// compactTouched folds stable metadata of the keys the last op wrote. Only
+// used in solo mode, where everything applied is stable.
+func (ks *Keyspace) compactTouched(tx *Tx) {
+	for _, k := range tx.touched {
+		d := &ks.dbs[k.db]
+		if e, ok := d.keys.Get(k.key); ok {
+			for _, v := range e.vals {
+				if c, ok := v.(compacter); ok {
+					c.compact(ks.vv)
+				}
+			}
+		}
+	}
+}
+
+// Join merges another replica's whole state into ks (state transfer). It is
+// commutative, associative and idempotent over states.
+func (ks *Keyspace) Join(o *Keyspace) {
+	mine, theirs := ks.vv.Clone(), o.vv
+	for i := range ks.dbs {
+		d, od := &ks.dbs[i], &o.dbs[i]
+		keys := map[string]bool{}
+		d.keys.Each(func(k string, _ *entry) bool { keys[k] = true; return true })
+		od.keys.Each(func(k string, _ *entry) bool { keys[k] = true; return true })
+		for k := range d.ghosts {
+			keys[k] = true
+		}
+		for k := range od.ghosts {
+			keys[k] = true
+		}
+		names := make([]string, 0, len(keys))
+		for k := range keys {
+			names = append(names, k)
+		}
+		sort.Strings(names) // deterministic slot assignment for new keys
+		for _, k := range names {
+			a := ks.takeEntry(d, k)
+			b := o.peekEntry(od, k)
+			a.ttl = a.ttl.join(mine, b.ttl, theirs)
+			for t := TypeString; t < typeEnd; t++ {
+				av, bv := a.value(t), b.value(t)
+				if av == nil && bv == nil {
+					continue
+				}
+				if av == nil {
+					av = a.valueOrNew(t)
+				}
+				if bv == nil {
+					bv = codecs[t].new()
+				}
+				av.join(mine, bv, theirs)
+			}
+			a.prune()
+			if len(a.vals) > 1 {
+				ks.Stats.TypeConflicts++
+			}
+			if len(a.vals) == 0 && len(a.ttl) == 0 {
+				d.keys.Delete(k)
+				delete(d.ghosts, k)
+				continue
+			}
+			delete(d.ghosts, k)
+			ks.store(d, a)
+		}
+	}
+	ks.vv = ks.vv.Merge(theirs)
+	if o.last > ks.last {
+		ks.last = o.last
+	}
+}
+
+// takeEntry returns ks's entry for key (from keys or ghosts), creating an
+// empty one; the caller stores it back.
+func (ks *Keyspace) takeEntry(d *db, key string) *entry {
+	if e, ok := d.keys.Get(key); ok {
+		return e
+	}
+	return &entry{key: key, ttl: d.ghosts[key]}
+}
+
+// peekEntry returns o's entry for key without modifying o (a fresh empty
+// entry if o has none).
+func (ks *Keyspace) peekEntry(d *db, key string) *entry {
+	if e, ok := d.keys.Get(key); ok {
+		return e
+	}
+	return &entry{key: key, ttl: d.ghosts[key]}
+}
+
+// snapshotFormat versions the snapshot encoding.
+const snapshotFormat = 1
+
+// Snapshot returns the whole state's encoding. Keys are written in sorted
+// order with their slot numbers, so a restored node keeps SCAN cursors and
+// random choices identical to the node it came from.
+func (ks *Keyspace) Snapshot() []byte {
+	e := &encoder{}
+	e.byte1(snapshotFormat)
+	e.origin(ks.self)
+	if ks.solo {
+		e.byte1(1)
+	} else {
+		e.byte1(0)
+	}
+	ks.encodeState(e, true)
+	return e.b
+}
+
+// Digest returns a hash of the replicated state: every key's content and
+// causal metadata, the version vector and the clock. Replicas that applied
+// the same effects have equal digests whatever their origin or apply order.
+func (ks *Keyspace) Digest() [32]byte {
+	e := &encoder{}
+	ks.encodeState(e, false)
+	return sha256.Sum256(e.b)
+}
+
+func (ks *Keyspace) encodeState(e *encoder, slots bool) {
+	e.vv(ks.vv)
+	e.uvarint(uint64(ks.last))
+	for i := range ks.dbs {
+		d := &ks.dbs[i]
+		names := make([]string, 0, d.keys.Len())
+		d.keys.Each(func(k string, _ *entry) bool { names = append(names, k); return true })
+		sort.Strings(names)
+		e.uvarint(uint64(len(names)))
+		for _, k := range names {
+			ent, _ := d.keys.Get(k)
+			e.str(k)
+			if slots {
+				e.uvarint(uint64(d.keys.index[k]))
+			}
+			encodeTTL(e, ent.ttl)
+			e.uvarint(uint64(len(ent.vals)))
+			for _, v := range ent.vals {
+				e.byte1(byte(v.Type()))
+				v.encode(e)
+			}
+		}
+		ghosts := make([]string, 0, len(d.ghosts))
+		for k := range d.ghosts {
+			ghosts = append(ghosts, k)
+		}
+		sort.Strings(ghosts)
+		e.uvarint(uint64(len(ghosts)))
+		for _, k := range ghosts {
+			e.str(k)
+			encodeTTL(e, d.ghosts[k])
+		}
+	}
+}
+
+func encodeTTL(e *encoder, r mvreg[int64]) {
+	e.uvarint(uint64(len(r)))
+	for _, x := range r {
+		e.tag(x.Tag)
+		e.varint(x.Val)
+	}
+}
+
+func decodeTTL(d *decoder) mvreg[int64] {
+	n := d.count(5)
+	var r mvreg[int64]
+	for i := 0; i < n && d.err == nil; i++ {
+		t := d.tag()
+		r = append(r, regVal[int64]{Tag: t, Val: d.varint()})
+	}
+	return r
+}
+
+// Restore decodes a snapshot made by Snapshot.
+func Restore(src []byte) (*Keyspace, error) {
+	d := &decoder{b: src}
+	if v := d.byte1(); d.err == nil && v != snapshotFormat {
+		return nil, ErrFormat
+	}
+	ks := &Keyspace{self: d.origin()}
+	ks.solo = d.byte1() == 1
+	ks.vv = d.vv()
+	ks.last = HLC(d.uvarint())
+	for i := range ks.dbs {
+		db := &ks.dbs[i]
+		n := d.count(4)
+		type placed struct {
+			slot int
+			e    *entry
+		}
+		var ents []placed
+		maxSlot := -1
+		for j := 0; j < n && d.err == nil; j++ {
+			ent := &entry{key: d.str()}
+			slot := int(d.u32())
+			ent.ttl = decodeTTL(d)
+			m := d.count(2)
+			for k := 0; k < m && d.err == nil; k++ {
+				t := ValueType(d.byte1())
+				if t == TypeNone || t >= typeEnd || codecs[t].decode == nil {
+					d.fail()
+					break
+				}
+				ent.vals = append(ent.vals, codecs[t].decode(d))
+			}
+			if slot > maxSlot {
+				maxSlot = slot
+			}
+			ents = append(ents, placed{slot, ent})
+		}
+		if d.err != nil {
+			return nil, d.err
+		}
+		if maxSlot >= 4*n+1024 {
+			return nil, ErrCorrupt
+		}
+		// Rebuild the dict with the original slot numbers.
+		if n > 0 {
+			db.keys.index = make(map[string]int32, n)
+			db.keys.slots = make([]dictSlot[*entry], maxSlot+1)
+			for _, p := range ents {
+				if db.keys.slots[p.slot].used {
+					return nil, ErrCorrupt
+				}
+				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
+				db.keys.index[p.e.key] = int32(p.slot)
+			}
+			for s := range db.keys.slots {
+				if !db.keys.slots[s].used {
+					db.keys.free = append(db.keys.free, int32(s))
+				}
+			}
+			// Reuse low slots first, as the dict would have.
+			sort.Slice(db.keys.free, func(a, b int) bool { return db.keys.free[a] > db.keys.free[b] })
+		}
+		g := d.count(2)
+		for j := 0; j < g && d.err == nil; j++ {
+			k := d.str()
+			if db.ghosts == nil {
+				db.ghosts = map[string]mvreg[int64]{}
+			}
+			db.ghosts[k] = decodeTTL(d)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, ErrCorrupt
+	}
+	return ks, nil
+}
