@@ -19,6 +19,9 @@ type CommandSpec struct {
 	Categories []string
 	// Write marks commands that must run in apply (through the proposer).
 	Write bool
+	// Internal marks commands only the server itself proposes (the expiry
+	// sweep); clients get "unknown command" for them.
+	Internal bool
 	// Run executes the command. args[0] is the command name.
 	Run func(tx *Tx, args [][]byte) Reply
 }
