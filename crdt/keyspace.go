@@ -11,8 +11,8 @@ import (
 // and its TTL register.
 type entry struct {
 	key  string
-	vals []value         // non-empty values, at most one per type, sorted by type
-	ttl  mvreg[int64]    // expiry in Unix ms; 0 = persistent
+	vals []value      // non-empty values, at most one per type, sorted by type
+	ttl  mvreg[int64] // expiry in Unix ms; 0 = persistent
 }
 
 // Type returns the visible type: the only one, or on a cross-region type
