@@ -1,0 +1,371 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"concord/crdt"
+)
+
+const (
+	// flushAt is the output size at which replies are written out before
+	// the rest of a pipeline is processed.
+	flushAt = 64 << 10
+	// maxPending bounds the writes one connection has in flight.
+	maxPending = 1024
+)
+
+// client is one connection. Its goroutine (serve) owns everything except
+// the fields under mu and the atomics, which CLIENT LIST/KILL and INFO read
+// from other goroutines.
+type client struct {
+	srv     *Server
+	nc      net.Conn
+	id      int64
+	addr    string
+	laddr   string
+	fd      int
+	created time.Time
+	rd      *reqReader
+	out     []byte
+	pending []pendingWrite
+
+	authenticated bool
+	closeAfter    bool // QUIT, protocol error, CLIENT KILL of itself
+	deadline      bool // a read deadline is set (timeout)
+
+	mu      sync.Mutex // guards the fields below; written only by serve
+	db      int
+	resp    int
+	name    string
+	libName string
+	libVer  string
+	lastCmd string
+
+	lastActive atomic.Int64 // Unix ns of the latest command or input
+	killed     atomic.Bool
+}
+
+// pendingWrite is a write submitted to the store whose reply is not yet in
+// the output buffer.
+type pendingWrite struct {
+	ch    <-chan Result
+	cmd   *command
+	start time.Time
+}
+
+func newClient(s *Server, nc net.Conn) *client {
+	now := time.Now()
+	c := &client{
+		srv:           s,
+		nc:            nc,
+		id:            s.nextID.Add(1),
+		addr:          nc.RemoteAddr().String(),
+		laddr:         nc.LocalAddr().String(),
+		fd:            connFD(nc),
+		created:       now,
+		rd:            newReqReader(nc),
+		resp:          2,
+		authenticated: s.requirePass() == "",
+	}
+	c.lastActive.Store(now.UnixNano())
+	return c
+}
+
+// connFD returns the connection's file descriptor (CLIENT LIST's fd), -1
+// if it has none.
+func connFD(nc net.Conn) int {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
+}
+
+// authNeeded reports whether the client must authenticate before running
+// commands other than AUTH, HELLO, QUIT and RESET.
+func (c *client) authNeeded() bool {
+	return !c.authenticated && c.srv.requirePass() != ""
+}
+
+// serve runs the connection until it closes.
+func (c *client) serve() {
+	s := c.srv
+	defer func() {
+		c.drain()
+		c.nc.Close()
+		s.removeClient(c)
+		s.wg.Done()
+	}()
+	for !c.killed.Load() {
+		args, ok, err := c.rd.next(reqLimits{maxBulk: s.cfg.maxBulk.Load(), authNeeded: c.authNeeded()})
+		if err != nil {
+			var pe *protoError
+			if errors.As(err, &pe) {
+				c.drain()
+				c.reply(nil, crdt.Err("ERR "+pe.msg))
+				c.flush()
+				s.log.Debug("protocol error", "client", c.id, "addr", c.addr, "err", pe.msg)
+			}
+			return
+		}
+		if !ok {
+			c.drain()
+			if c.flush() != nil || c.closeAfter {
+				return
+			}
+			if !c.read() {
+				return
+			}
+			continue
+		}
+		if len(args) == 0 {
+			continue // "*0", "*-1" or an empty inline line: ignored
+		}
+		c.exec(args)
+		if c.closeAfter {
+			c.drain()
+			c.flush()
+			return
+		}
+		if len(c.out) >= flushAt {
+			c.drain()
+			if c.flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// read waits for more input and applies the idle timeout and the query
+// buffer limit. It reports whether the connection should go on.
+func (c *client) read() bool {
+	s := c.srv
+	if t := s.cfg.timeout.Load(); t > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Second))
+		c.deadline = true
+	} else if c.deadline {
+		c.nc.SetReadDeadline(time.Time{})
+		c.deadline = false
+	}
+	before := c.rd.total
+	err := c.rd.fill()
+	s.stats.netInput.Add(c.rd.total - before)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && !c.killed.Load() {
+			s.log.Debug("closing idle client", "client", c.id, "addr", c.addr)
+		}
+		return false
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	if n := c.rd.buffered(); int64(n) > s.cfg.qbufLimit.Load() {
+		s.log.Warn("closing client that reached max query buffer length",
+			"client", c.id, "addr", c.addr, "qbuf", n)
+		return false
+	}
+	return true
+}
+
+// exec runs one command: checks as Redis's processCommand does (existence,
+// arity, authentication, in that order), then runs it.
+func (c *client) exec(args [][]byte) {
+	s := c.srv
+	if isSecurityAttack(args[0]) {
+		s.log.Warn("possible SECURITY ATTACK detected: a client sent a HTTP-like request; connection aborted",
+			"client", c.id, "addr", c.addr)
+		c.closeAfter = true
+		c.killed.Store(true)
+		return
+	}
+	cmd, errR := s.lookup(args)
+	if cmd == nil {
+		c.drain()
+		c.reply(nil, errR)
+		return
+	}
+	if !cmd.arityOK(len(args)) {
+		cmd.stats.rejected.Add(1)
+		c.drain()
+		c.reply(nil, errArity(cmd.name))
+		return
+	}
+	if !cmd.noAuth && c.authNeeded() {
+		cmd.stats.rejected.Add(1)
+		c.drain()
+		c.reply(nil, crdt.Err("NOAUTH Authentication required."))
+		return
+	}
+	start := time.Now()
+	c.lastActive.Store(start.UnixNano())
+	c.mu.Lock()
+	c.lastCmd = cmd.name
+	c.mu.Unlock()
+	s.stats.commands.Add(1)
+	if cmd.isWrite() {
+		c.write(cmd, args, start)
+		return
+	}
+	c.drain()
+	var r crdt.Reply
+	if cmd.run != nil {
+		r = cmd.run(c, args)
+	} else {
+		r = c.readCmd(args)
+	}
+	c.done(cmd, start, r)
+}
+
+// isSecurityAttack recognises HTTP requests sent to the port (Redis closes
+// such connections without a reply).
+func isSecurityAttack(name []byte) bool {
+	return bytes.EqualFold(name, []byte("host:")) || bytes.EqualFold(name, []byte("post"))
+}
+
+// readCmd runs a read-only data command against the store's view.
+func (c *client) readCmd(args [][]byte) crdt.Reply {
+	var r crdt.Reply
+	seed := rand.Uint64() // reads are not replicated: any seed will do
+	c.srv.store.Read(func(ks *crdt.Keyspace) {
+		r = ks.Read(c.db, readTime(ks), seed, args)
+	})
+	return r
+}
+
+// readTime is the time reads judge expiry at: the wall clock, but never
+// before the latest applied write, so a key a write already saw as expired
+// never reappears.
+func readTime(ks *crdt.Keyspace) int64 {
+	now := time.Now().UnixMilli()
+	if last := ks.LastTime().Millis(); last > now {
+		return last
+	}
+	return now
+}
+
+// write submits a write command. With a Pipeliner store it does not wait:
+// the reply is collected by drain, in order.
+func (c *client) write(cmd *command, args [][]byte, start time.Time) {
+	s := c.srv
+	cmds := []crdt.Command{{DB: c.db, Args: args}}
+	if s.pipe == nil {
+		replies, err := s.store.Propose(s.ctx(), cmds)
+		c.done(cmd, start, writeReply(replies, err))
+		return
+	}
+	c.pending = append(c.pending, pendingWrite{ch: s.pipe.ProposeAsync(cmds), cmd: cmd, start: start})
+	if len(c.pending) >= maxPending {
+		c.drain()
+	}
+}
+
+func writeReply(replies []crdt.Reply, err error) crdt.Reply {
+	if err != nil {
+		return errReply(err)
+	}
+	if len(replies) != 1 {
+		return crdt.Err("ERR internal error: write path returned " + itoa(int64(len(replies))) + " replies")
+	}
+	return replies[0]
+}
+
+// drain waits for the writes in flight and queues their replies.
+func (c *client) drain() {
+	for i := range c.pending {
+		p := &c.pending[i]
+		var r crdt.Reply
+		select {
+		case res := <-p.ch:
+			r = writeReply(res.Replies, res.Err)
+		case <-c.srv.done:
+			r = errReply(ErrClosed)
+		}
+		c.done(p.cmd, p.start, r)
+		p.ch, p.cmd = nil, nil
+	}
+	c.pending = c.pending[:0]
+}
+
+// done records a finished command's statistics and queues its reply.
+func (c *client) done(cmd *command, start time.Time, r crdt.Reply) {
+	cmd.stats.calls.Add(1)
+	cmd.stats.nanos.Add(int64(time.Since(start)))
+	if r.Kind == crdt.KindError {
+		cmd.stats.failed.Add(1)
+	}
+	c.reply(cmd, r)
+}
+
+// reply appends r to the output buffer and enforces the output buffer hard
+// limit.
+func (c *client) reply(cmd *command, r crdt.Reply) {
+	if r.Kind == crdt.KindError {
+		c.srv.stats.countError(errorCode(r))
+	}
+	c.out = appendReply(c.out, r, c.resp)
+	lim := c.srv.cfg.obuf.Load()[0]
+	if lim.hard > 0 && uint64(len(c.out)) > lim.hard {
+		c.srv.log.Warn("client scheduled to be closed ASAP for overcoming of output buffer limits",
+			"client", c.id, "addr", c.addr, "pending", len(c.out))
+		c.out = c.out[:0]
+		c.closeAfter = true
+		c.killed.Store(true)
+	}
+}
+
+// flush writes the output buffer. Output above the soft limit must drain
+// within the limit's seconds or the client is closed.
+func (c *client) flush() error {
+	if len(c.out) == 0 {
+		return nil
+	}
+	lim := c.srv.cfg.obuf.Load()[0]
+	soft := lim.soft > 0 && uint64(len(c.out)) > lim.soft
+	if soft {
+		c.nc.SetWriteDeadline(time.Now().Add(time.Duration(lim.softSeconds) * time.Second))
+	}
+	n, err := c.nc.Write(c.out)
+	if soft {
+		c.nc.SetWriteDeadline(time.Time{})
+	}
+	c.srv.stats.netOutput.Add(int64(n))
+	if cap(c.out) > 4*flushAt {
+		c.out = nil
+	} else {
+		c.out = c.out[:0]
+	}
+	return err
+}
+
+// kill disconnects the client from another goroutine (CLIENT KILL).
+func (c *client) kill() {
+	c.killed.Store(true)
+	c.nc.Close()
+}
+
+// resetState returns the connection to a new connection's state (RESET).
+func (c *client) resetState() {
+	c.mu.Lock()
+	c.db = 0
+	c.resp = 2
+	c.name = ""
+	c.mu.Unlock()
+	c.authenticated = c.srv.requirePass() == ""
+}
+
+func sortClients(cs []*client) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].id < cs[j].id })
+}
