@@ -82,8 +82,11 @@ func cmdEcho(c *client, args [][]byte) crdt.Reply { return crdt.Bulk(args[1]) }
 
 func cmdSelect(c *client, args [][]byte) crdt.Reply {
 	n, ok := string2ll(args[1])
-	if !ok || n < math.MinInt32 || n > math.MaxInt32 {
+	if !ok {
 		return errNotInt
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return crdt.Err("ERR value is out of range, value must between -2147483648 and 2147483647")
 	}
 	if n < 0 || n >= crdt.NumDBs {
 		return crdt.ErrDBIndex

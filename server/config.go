@@ -216,23 +216,26 @@ func configCommands() *command {
 }
 
 func cmdConfigGet(c *client, args [][]byte) crdt.Reply {
-	matched := map[*param]bool{}
+	// Redis answers an exact name with the name as given and a pattern
+	// with the parameters' own names, each parameter once.
+	seen := map[*param]bool{}
+	out := []crdt.Reply{}
+	add := func(p *param, as string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, crdt.BulkString(as), crdt.BulkString(p.get(c.srv)))
+		}
+	}
 	for _, a := range args[2:] {
 		if bytes.ContainsAny(a, "[*?") {
 			pat := bytes.ToLower(a)
 			for _, p := range configParams {
 				if crdt.Glob(pat, []byte(p.name)) {
-					matched[p] = true
+					add(p, p.name)
 				}
 			}
 		} else if p := lookupParam(string(a)); p != nil {
-			matched[p] = true
-		}
-	}
-	out := []crdt.Reply{}
-	for _, p := range configParams {
-		if matched[p] {
-			out = append(out, crdt.BulkString(p.name), crdt.BulkString(p.get(c.srv)))
+			add(p, cstr(a, -1))
 		}
 	}
 	return crdt.Reply{Kind: crdt.KindMap, Elems: out}
@@ -248,11 +251,11 @@ func cmdConfigSet(c *client, args [][]byte) crdt.Reply {
 	for i := 0; i < n; i++ {
 		name := cstr(args[2+2*i], -1)
 		p := lookupParam(name)
+		if errText != "" {
+			continue // like Redis, the first problem found is reported
+		}
 		if p == nil {
 			return crdt.Err("ERR Unknown option or number of arguments for CONFIG SET - '" + name + "'")
-		}
-		if errText != "" {
-			continue // like Redis, an unknown name later on still wins
 		}
 		if p.parse == nil {
 			errText, errName = "can't set immutable config", name
