@@ -69,6 +69,13 @@ type reqReader struct {
 	bigBytes  int    // bytes held in big arguments of the command
 	big       []byte // big argument being filled (len bulklen+2)
 	bigFill   int
+	inBig     int // bytes of buf[cmdStart:pos] that were copied into big arguments
+
+	// The search for the line at pos resumes at scanFrom (so input that
+	// trickles in is scanned once, not once per read); scanStop records a
+	// NUL met first, which ends the search for good, as strchr's would.
+	scanFrom int
+	scanStop bool
 
 	total int64 // bytes read so far
 }
@@ -83,7 +90,7 @@ func newReqReader(rd io.Reader) *reqReader {
 func (r *reqReader) buffered() int {
 	n := r.end - r.pos + r.bigBytes + r.bigFill
 	if r.multibulk > 0 {
-		n += r.pos - r.cmdStart
+		n += r.pos - r.cmdStart - r.inBig
 	}
 	return n
 }
@@ -108,6 +115,7 @@ func (r *reqReader) fill() error {
 		r.end -= keep
 		r.pos -= keep
 		r.cmdStart -= keep
+		r.scanFrom = max(r.scanFrom-keep, 0)
 		if r.multibulk == 0 {
 			r.cmdStart = 0
 		}
@@ -145,7 +153,7 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 			return r.inline()
 		}
 		b := r.buf[r.pos:r.end]
-		nl := indexNoNUL(b, '\r')
+		nl := r.findLine('\r')
 		if nl < 0 {
 			if len(b) > inlineMaxSize {
 				return nil, false, errTooBigMbulkCount
@@ -162,7 +170,7 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 		if ll > unauthMaxArgs && lim.authNeeded {
 			return nil, false, errUnauthMbulkLen
 		}
-		r.pos += nl + 2
+		r.advance(nl + 2)
 		if ll <= 0 {
 			return [][]byte{}, true, nil
 		}
@@ -171,11 +179,12 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 		r.cmdStart = r.pos
 		r.refs = r.refs[:0]
 		r.bigBytes = 0
+		r.inBig = 0
 	}
 	for r.multibulk > 0 {
 		if r.bulklen == -1 {
 			b := r.buf[r.pos:r.end]
-			nl := indexNoNUL(b, '\r')
+			nl := r.findLine('\r')
 			if nl < 0 {
 				if len(b) > inlineMaxSize {
 					return nil, false, errTooBigBulkCount
@@ -195,14 +204,15 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 			if ll > unauthMaxBulk && lim.authNeeded {
 				return nil, false, errUnauthBulkLen
 			}
-			r.pos += nl + 2
+			r.advance(nl + 2)
 			r.bulklen = int(ll)
 			if r.bulklen >= bigArg {
 				// Read a big argument into its own buffer, as Redis does,
 				// instead of growing the shared one.
 				r.big = make([]byte, r.bulklen+2)
 				r.bigFill = copy(r.big, r.buf[r.pos:r.end])
-				r.pos += r.bigFill
+				r.advance(r.bigFill)
+				r.inBig += r.bigFill
 			}
 		}
 		if r.big != nil {
@@ -218,7 +228,7 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 			}
 			// Like Redis, the two bytes after the bulk are skipped unchecked.
 			r.refs = append(r.refs, argRef{off: r.pos - r.cmdStart, n: r.bulklen})
-			r.pos += r.bulklen + 2
+			r.advance(r.bulklen + 2)
 		}
 		r.bulklen = -1
 		r.multibulk--
@@ -255,7 +265,7 @@ func (r *reqReader) collect() [][]byte {
 
 func (r *reqReader) inline() ([][]byte, bool, error) {
 	b := r.buf[r.pos:r.end]
-	nl := indexNoNUL(b, '\n')
+	nl := r.findLine('\n')
 	if nl < 0 {
 		if len(b) > inlineMaxSize {
 			return nil, false, errTooBigInline
@@ -270,21 +280,33 @@ func (r *reqReader) inline() ([][]byte, bool, error) {
 	if !ok {
 		return nil, false, errUnbalancedQuotes
 	}
-	r.pos += nl + 1
+	r.advance(nl + 1)
 	return args, true, nil
 }
 
-// indexNoNUL returns the index of the first c in b, or -1 if there is none
-// before the first NUL byte (Redis searches with strchr on a C string).
-func indexNoNUL(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-		if x == 0 {
+// advance consumes n bytes of input.
+func (r *reqReader) advance(n int) {
+	r.pos += n
+	r.scanFrom, r.scanStop = 0, false
+}
+
+// findLine returns the index (from pos) of the first c, or -1 if it has
+// not arrived yet or a NUL byte comes first (Redis searches with strchr on
+// a C string).
+func (r *reqReader) findLine(c byte) int {
+	if r.scanStop {
+		return -1
+	}
+	for i := max(r.pos, r.scanFrom); i < r.end; i++ {
+		switch r.buf[i] {
+		case c:
+			return i - r.pos
+		case 0:
+			r.scanStop = true
 			return -1
 		}
 	}
+	r.scanFrom = r.end
 	return -1
 }
 

@@ -128,8 +128,9 @@ func unknownCommand(args [][]byte) crdt.Reply {
 		if b.Len() >= 128 {
 			break
 		}
+		prec := 128 - b.Len()
 		b.WriteByte('\'')
-		b.WriteString(cstr(a, 128-b.Len()))
+		b.WriteString(cstr(a, prec))
 		b.WriteString("' ")
 	}
 	return crdt.Err("ERR unknown command '" + cstr(args[0], 128) +
