@@ -66,11 +66,11 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs.StringVar(&c.addr, "addr", env("CONCORD_ADDR", "127.0.0.1:6379"), "RESP listen address (env CONCORD_ADDR)")
 	fs.StringVar(&c.requirePass, "requirepass", env("CONCORD_REQUIREPASS", ""), "password clients must AUTH with (env CONCORD_REQUIREPASS)")
-	fs.IntVar(&c.maxClients, "maxclients", envInt("CONCORD_MAXCLIENTS", server.DefaultMaxClients), "maximum connected clients (env CONCORD_MAXCLIENTS)")
-	fs.Int64Var(&c.maxBulk, "proto-max-bulk-len", int64(envInt("CONCORD_PROTO_MAX_BULK_LEN", server.DefaultProtoMaxBulkLen)), "largest bulk string a request may carry, bytes (env CONCORD_PROTO_MAX_BULK_LEN)")
-	fs.IntVar(&c.timeout, "timeout", envInt("CONCORD_TIMEOUT", 0), "close clients idle this many seconds, 0 never (env CONCORD_TIMEOUT)")
-	fs.UintVar(&c.region, "region", uint(envInt("CONCORD_REGION", 1)), "this node's region id (env CONCORD_REGION)")
-	fs.UintVar(&c.incarnation, "incarnation", uint(envInt("CONCORD_INCARNATION", 1)), "this region's incarnation (env CONCORD_INCARNATION)")
+	fs.IntVar(&c.maxClients, "maxclients", envNumber("CONCORD_MAXCLIENTS", server.DefaultMaxClients), "maximum connected clients (env CONCORD_MAXCLIENTS)")
+	fs.Int64Var(&c.maxBulk, "proto-max-bulk-len", int64(envNumber("CONCORD_PROTO_MAX_BULK_LEN", server.DefaultProtoMaxBulkLen)), "largest bulk string a request may carry, bytes (env CONCORD_PROTO_MAX_BULK_LEN)")
+	fs.IntVar(&c.timeout, "timeout", envNumber("CONCORD_TIMEOUT", 0), "close clients idle this many seconds, 0 never (env CONCORD_TIMEOUT)")
+	fs.UintVar(&c.region, "region", uint(envNumber("CONCORD_REGION", 1)), "this node's region id (env CONCORD_REGION)")
+	fs.UintVar(&c.incarnation, "incarnation", uint(envNumber("CONCORD_INCARNATION", 1)), "this region's incarnation (env CONCORD_INCARNATION)")
 	fs.StringVar(&c.logLevel, "loglevel", env("CONCORD_LOGLEVEL", "info"), "debug, info, warn or error (env CONCORD_LOGLEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ func env(name, def string) string {
 	return def
 }
 
-func envInt(name string, def int) int {
+func envNumber(name string, def int) int {
 	if v, ok := os.LookupEnv(name); ok {
 		if n, err := strconv.Atoi(v); err == nil {
 			return n
