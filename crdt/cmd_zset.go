@@ -540,14 +540,18 @@ func zaddGeneric(tx *Tx, args [][]byte, incrCmd bool) Reply {
 			}
 			added++
 			processed++
+			score = s
 		default:
 			continue
 		}
-		// Read back what the effect produced: with concurrent increments
-		// of other origins the fold may differ from cur+s in the last bit,
-		// and the reply should be what ZSCORE says next.
+		// Read back what the effect produced. With concurrent increments
+		// of other origins the fold may differ from cur+s in the last bit;
+		// the reply is then what ZSCORE says next. Otherwise it is Redis's
+		// computed score (which may be -0 where the set stores 0).
 		z = zsetAt(tx, key)
-		score, _ = z.score(member)
+		if v, _ := z.score(member); v != score {
+			score = v
+		}
 	}
 	if f.incr {
 		if processed == 0 {
@@ -1269,8 +1273,9 @@ func zrandmemberCmd(tx *Tx, args [][]byte) Reply {
 			elems[i] = pick()
 		}
 	case l >= size:
-		// The whole set, in order, as Redis returns it.
-		elems = z.rankRange(0, -1, false)
+		// The whole set, from the highest score down, as Redis's set
+		// iterator walks it.
+		elems = z.rankRange(0, -1, true)
 	case l*3 > size:
 		// Most of the set: drop random members until l are left.
 		elems = make([]zelem, 0, size)
