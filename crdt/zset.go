@@ -83,6 +83,12 @@ type zsetValue struct {
 	// longMembers counts members longer than zsetListpackValue bytes
 	// (OBJECT ENCODING reports skiplist while any exists).
 	longMembers int
+	// unfolded holds the members whose record has increments or several
+	// base values: the only ones compact has work to do on, so that solo
+	// mode, which compacts after every write, stays O(1) per member
+	// written. Compaction of one member does not depend on another, so
+	// the map's iteration order cannot show.
+	unfolded map[string]struct{}
 }
 
 // Redis 7.0's zset-max-listpack-entries and zset-max-listpack-value
@@ -174,6 +180,7 @@ func (z *zsetValue) apply(f *Effect, t Tag, c Context) {
 func (z *zsetValue) update(key string, m *zmember, had bool) {
 	if !m.present() {
 		if had {
+			delete(z.unfolded, key)
 			z.index.delete(m.score, key)
 			z.members.Delete(key)
 			if len(key) > zsetListpackValue {
@@ -181,6 +188,12 @@ func (z *zsetValue) update(key string, m *zmember, had bool) {
 			}
 		}
 		return
+	}
+	if len(m.incs) > 0 || len(m.base) > 1 {
+		if z.unfolded == nil {
+			z.unfolded = make(map[string]struct{})
+		}
+		z.unfolded[key] = struct{}{}
 	}
 	s := m.fold()
 	if had {
@@ -354,30 +367,39 @@ func (z *zsetValue) replay(emit func(Effect)) {
 // latest increment's). This is sound only where no replica still holds the
 // unfolded records — which is how the keyspace uses it (solo mode).
 func (z *zsetValue) compact(stable VersionVector) {
-	z.members.Each(func(_ string, m *zmember) bool {
-		if len(m.incs) == 0 && len(m.base) <= 1 {
-			return true
+	for k := range z.unfolded {
+		if m, ok := z.members.Get(k); ok && !zFold(m, stable) {
+			continue
 		}
-		for _, x := range m.base {
-			if !stable.Covers(x.Tag.Dot) {
-				return true
-			}
+		delete(z.unfolded, k)
+	}
+}
+
+// zFold folds m's record into one base value if all of it is stable; it
+// reports whether the record is left folded.
+func zFold(m *zmember, stable VersionVector) bool {
+	for _, x := range m.base {
+		if !stable.Covers(x.Tag.Dot) {
+			return false
 		}
-		for _, x := range m.incs {
-			if !stable.Covers(x.Tag.Dot) {
-				return true
-			}
+	}
+	for _, x := range m.incs {
+		if !stable.Covers(x.Tag.Dot) {
+			return false
 		}
-		var t Tag
-		if w, ok := m.base.winner(); ok {
-			t = w.Tag
-		} else {
-			t = m.incs.maxTag()
-		}
-		m.base = mvreg[float64]{{Tag: t, Val: m.score}}
-		m.incs = nil
+	}
+	if len(m.incs) == 0 && len(m.base) <= 1 {
 		return true
-	})
+	}
+	var t Tag
+	if w, ok := m.base.winner(); ok {
+		t = w.Tag
+	} else {
+		t = m.incs.maxTag()
+	}
+	m.base = mvreg[float64]{{Tag: t, Val: m.score}}
+	m.incs = nil
+	return true
 }
 
 // zelem is one (member, score) pair of a result.
