@@ -48,7 +48,8 @@ type zmember struct {
 
 func (m *zmember) present() bool { return len(m.base) > 0 || len(m.incs) > 0 }
 
-// fold computes the visible score (see the package comment above).
+// fold computes the visible score (see the comment at the top of this
+// file).
 func (m *zmember) fold() float64 {
 	var s float64
 	started := false
