@@ -56,3 +56,17 @@ func BenchmarkSetP16(b *testing.B) {
 	}
 	benchPipeline(b, "*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$3\r\nval\r\n", 50, 16)
 }
+
+func BenchmarkZAddP16(b *testing.B) {
+	if !hasCommands("zadd") {
+		b.Skip("no ZADD yet")
+	}
+	benchPipeline(b, "*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$1\r\n1\r\n$6\r\nmember\r\n", 50, 16)
+}
+
+func BenchmarkZAddP1(b *testing.B) {
+	if !hasCommands("zadd") {
+		b.Skip("no ZADD yet")
+	}
+	benchPipeline(b, "*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$1\r\n1\r\n$6\r\nmember\r\n", 50, 1)
+}

@@ -53,12 +53,11 @@ type client struct {
 	killed     atomic.Bool
 }
 
-// pendingWrite is a write submitted to the store whose reply is not yet in
-// the output buffer.
+// pendingWrite is a write command queued for the store; its reply is not
+// yet in the output buffer.
 type pendingWrite struct {
-	ch    <-chan Result
-	cmd   *command
-	start time.Time
+	cmd  *command
+	unit crdt.Command
 }
 
 func newClient(s *Server, nc net.Conn) *client {
@@ -209,24 +208,23 @@ func (c *client) exec(args [][]byte) {
 		c.reply(nil, crdt.Err("NOAUTH Authentication required."))
 		return
 	}
-	start := time.Now()
-	c.lastActive.Store(start.UnixNano())
 	c.mu.Lock()
 	c.lastCmd = cmd.name
 	c.mu.Unlock()
 	s.stats.commands.Add(1)
 	if cmd.isWrite() {
-		c.write(cmd, args, start)
+		c.write(cmd, args)
 		return
 	}
 	c.drain()
+	start := time.Now()
 	var r crdt.Reply
 	if cmd.run != nil {
 		r = cmd.run(c, args)
 	} else {
 		r = c.readCmd(args)
 	}
-	c.done(cmd, start, r)
+	c.finish(cmd, time.Since(start), r)
 }
 
 // isSecurityAttack recognises HTTP requests sent to the port (Redis closes
@@ -256,53 +254,68 @@ func readTime(ks *crdt.Keyspace) int64 {
 	return now
 }
 
-// write submits a write command. With a Pipeliner store it does not wait:
-// the reply is collected by drain, in order.
-func (c *client) write(cmd *command, args [][]byte, start time.Time) {
-	s := c.srv
-	cmds := []crdt.Command{{DB: c.db, Args: args}}
-	if s.pipe == nil {
-		replies, err := s.store.Propose(s.ctx(), cmds)
-		c.done(cmd, start, writeReply(replies, err))
-		return
-	}
-	c.pending = append(c.pending, pendingWrite{ch: s.pipe.ProposeAsync(cmds), cmd: cmd, start: start})
+// write queues a write command. Consecutive writes of a pipeline are
+// submitted together by drain, each as its own unit, so none waits for the
+// one before it.
+func (c *client) write(cmd *command, args [][]byte) {
+	c.pending = append(c.pending, pendingWrite{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}})
 	if len(c.pending) >= maxPending {
 		c.drain()
 	}
 }
 
-func writeReply(replies []crdt.Reply, err error) crdt.Reply {
-	if err != nil {
-		return errReply(err)
+func writeReply(r Result) crdt.Reply {
+	if r.Err != nil {
+		return errReply(r.Err)
 	}
-	if len(replies) != 1 {
-		return crdt.Err("ERR internal error: write path returned " + itoa(int64(len(replies))) + " replies")
+	if len(r.Replies) != 1 {
+		return crdt.Err("ERR internal error: write path returned " + itoa(int64(len(r.Replies))) + " replies")
 	}
-	return replies[0]
+	return r.Replies[0]
 }
 
-// drain waits for the writes in flight and queues their replies.
+// drain submits the queued writes, waits until they are applied and queues
+// their replies in order. Their time in commandstats is the submission's
+// time shared out evenly.
 func (c *client) drain() {
-	for i := range c.pending {
-		p := &c.pending[i]
-		var r crdt.Reply
-		select {
-		case res := <-p.ch:
-			r = writeReply(res.Replies, res.Err)
-		case <-c.srv.done:
-			r = errReply(ErrClosed)
+	n := len(c.pending)
+	if n == 0 {
+		return
+	}
+	s := c.srv
+	start := time.Now()
+	var results []Result
+	if s.pipe != nil {
+		units := make([][]crdt.Command, n)
+		for i := range c.pending {
+			units[i] = []crdt.Command{c.pending[i].unit}
 		}
-		c.done(p.cmd, p.start, r)
-		p.ch, p.cmd = nil, nil
+		select {
+		case results = <-s.pipe.ProposeUnits(units):
+		case <-s.done:
+		}
+	} else {
+		for i := range c.pending {
+			replies, err := s.store.Propose(s.ctx(), []crdt.Command{c.pending[i].unit})
+			results = append(results, Result{Replies: replies, Err: err})
+		}
+	}
+	each := time.Since(start) / time.Duration(n)
+	for i := range c.pending {
+		r := errReply(ErrClosed)
+		if i < len(results) {
+			r = writeReply(results[i])
+		}
+		c.finish(c.pending[i].cmd, each, r)
+		c.pending[i] = pendingWrite{}
 	}
 	c.pending = c.pending[:0]
 }
 
-// done records a finished command's statistics and queues its reply.
-func (c *client) done(cmd *command, start time.Time, r crdt.Reply) {
+// finish records a finished command's statistics and queues its reply.
+func (c *client) finish(cmd *command, took time.Duration, r crdt.Reply) {
 	cmd.stats.calls.Add(1)
-	cmd.stats.nanos.Add(int64(time.Since(start)))
+	cmd.stats.nanos.Add(int64(took))
 	if r.Kind == crdt.KindError {
 		cmd.stats.failed.Add(1)
 	}

@@ -4,7 +4,7 @@
 //
 // Contract:
 //
-//   - Writes go through Store.Propose (or Pipeliner.ProposeAsync): each
+//   - Writes go through Store.Propose (or Pipeliner.ProposeUnits): each
 //     command is one atomic, stamped unit applied by the write path; the
 //     reply is sent only once the unit is applied. Pipelined commands of one
 //     connection keep their order: consecutive writes are submitted without

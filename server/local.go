@@ -42,13 +42,15 @@ type LocalOptions struct {
 	Seed uint64
 }
 
-// maxGroup bounds how many proposals one lock acquisition applies, so
-// readers are never held off for long.
+// maxGroup bounds how many submissions one lock acquisition applies, so
+// readers are not held off for long.
 const maxGroup = 1024
 
+// proposal is one submission: one or more units and where to answer.
 type proposal struct {
-	cmds []crdt.Command
-	res  chan Result
+	units   [][]crdt.Command
+	results []Result
+	res     chan []Result
 }
 
 // NewLocalStore starts the applier for ks. The store owns ks from now on:
@@ -73,23 +75,27 @@ func NewLocalStore(ks *crdt.Keyspace, opts LocalOptions) *LocalStore {
 
 // Propose implements Store.
 func (s *LocalStore) Propose(ctx context.Context, cmds []crdt.Command) ([]crdt.Reply, error) {
-	ch := s.ProposeAsync(cmds)
+	ch := s.ProposeUnits([][]crdt.Command{cmds})
 	select {
 	case r := <-ch:
-		return r.Replies, r.Err
+		return r[0].Replies, r[0].Err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
 }
 
-// ProposeAsync implements Pipeliner. It blocks only while the proposal
+// ProposeUnits implements Pipeliner. It blocks only while the proposal
 // queue is full.
-func (s *LocalStore) ProposeAsync(cmds []crdt.Command) <-chan Result {
-	p := &proposal{cmds: cmds, res: make(chan Result, 1)}
+func (s *LocalStore) ProposeUnits(units [][]crdt.Command) <-chan []Result {
+	p := &proposal{units: units, res: make(chan []Result, 1)}
 	s.sendMu.RLock()
 	if s.closed {
 		s.sendMu.RUnlock()
-		p.res <- Result{Err: ErrClosed}
+		out := make([]Result, len(units))
+		for i := range out {
+			out[i].Err = ErrClosed
+		}
+		p.res <- out
 		return p.res
 	}
 	s.in <- p
@@ -136,14 +142,16 @@ func (s *LocalStore) run() {
 				break drain
 			}
 		}
-		results := make([][]crdt.Reply, len(group))
 		s.mu.Lock()
-		for i, q := range group {
-			results[i], _ = s.ks.Apply(s.stamp(), q.cmds)
+		for _, q := range group {
+			q.results = make([]Result, len(q.units))
+			for i, u := range q.units {
+				q.results[i].Replies, _ = s.ks.Apply(s.stamp(), u)
+			}
 		}
 		s.mu.Unlock()
 		for i, q := range group {
-			q.res <- Result{Replies: results[i]}
+			q.res <- q.results
 			group[i] = nil
 		}
 	}

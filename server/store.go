@@ -25,17 +25,17 @@ type Store interface {
 	Read(fn func(ks *crdt.Keyspace))
 }
 
-// Pipeliner is implemented by a Store that can take a proposal without
-// waiting for it to be applied, so that the server can submit a pipeline of
-// writes at once and let the write path batch them (group commit). Each
-// submitted unit is still its own atomic unit, and units submitted by one
-// goroutine are applied in submission order. The channel receives exactly
-// one Result.
+// Pipeliner is implemented by a Store that can take several units in one
+// submission, so that the server can hand over a pipeline of writes at once
+// and let the write path batch them (group commit). Each unit is still its
+// own atomic, stamped unit; the units of one call are applied in order, and
+// after the units the same goroutine submitted before. The channel receives
+// exactly one value: a Result per unit, in order, once all are applied.
 type Pipeliner interface {
-	ProposeAsync(cmds []crdt.Command) <-chan Result
+	ProposeUnits(units [][]crdt.Command) <-chan []Result
 }
 
-// Result is the outcome of an asynchronous proposal.
+// Result is the outcome of one unit.
 type Result struct {
 	Replies []crdt.Reply
 	Err     error
