@@ -39,6 +39,7 @@ type client struct {
 
 	authenticated bool
 	closeAfter    bool // QUIT, protocol error, CLIENT KILL of itself
+	discard       bool // output limit hit: nothing more is sent
 	deadline      bool // a read deadline is set (timeout)
 
 	mu      sync.Mutex // guards the fields below; written only by serve
@@ -230,6 +231,9 @@ func (c *client) exec(args [][]byte) {
 // isSecurityAttack recognises HTTP requests sent to the port (Redis closes
 // such connections without a reply).
 func isSecurityAttack(name []byte) bool {
+	if len(name) != 4 && len(name) != 5 {
+		return false
+	}
 	return bytes.EqualFold(name, []byte("host:")) || bytes.EqualFold(name, []byte("post"))
 }
 
@@ -328,12 +332,16 @@ func (c *client) reply(cmd *command, r crdt.Reply) {
 	if r.Kind == crdt.KindError {
 		c.srv.stats.countError(errorCode(r))
 	}
+	if c.discard {
+		return
+	}
 	c.out = appendReply(c.out, r, c.resp)
 	lim := c.srv.cfg.obuf.Load()[0]
 	if lim.hard > 0 && uint64(len(c.out)) > lim.hard {
 		c.srv.log.Warn("client scheduled to be closed ASAP for overcoming of output buffer limits",
 			"client", c.id, "addr", c.addr, "pending", len(c.out))
 		c.out = c.out[:0]
+		c.discard = true
 		c.closeAfter = true
 		c.killed.Store(true)
 	}

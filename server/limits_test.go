@@ -161,3 +161,17 @@ func TestHTTPRequestClosed(t *testing.T) {
 	dial(t, addr).sendClosed("POST / HTTP/1.1\r\nHost: x\r\n\r\n", "")
 	dial(t, addr).sendClosed("PING\r\nHost: x\r\n", "+PONG\r\n")
 }
+
+// TestOutputBufferLimitMidPipeline: once a pipeline's replies pass the hard
+// limit, nothing more is sent, not even the later, small replies.
+func TestOutputBufferLimitMidPipeline(t *testing.T) {
+	_, addr := startServer(t, Options{NoActiveExpiry: true})
+	c := dial(t, addr)
+	c.expect("+OK\r\n", "CONFIG", "SET", "client-output-buffer-limit", "normal 10kb 0 0")
+	c.send("PING\r\n" + encode("ECHO", strings.Repeat("e", 20000)) + "PING\r\nPING\r\n")
+	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c.br)
+	if s := string(got); s != "" && s != "+PONG\r\n" {
+		t.Errorf("after the limit the client got %q", s)
+	}
+}
