@@ -326,11 +326,11 @@ func cmdSMove(tx *Tx, args [][]byte) Reply {
 	if !ok {
 		return r
 	}
+	if ss == nil {
+		return Int(0) // before dst's type is checked, as in Redis
+	}
 	if _, r, ok := lookupSet(tx, dst); !ok {
 		return r
-	}
-	if ss == nil {
-		return Int(0)
 	}
 	if string(src) == string(dst) {
 		if ss.has(m) {
