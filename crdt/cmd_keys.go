@@ -107,9 +107,9 @@ func clearKey(tx *Tx, dbi int, key []byte) {
 }
 
 // copyWhole writes the visible content and TTL of entry e to (dbi, dst)
-// as a whole-key overwrite. keepAccess carries the node-local access time
-// (RENAME and MOVE keep the object in Redis; COPY makes a new one).
-func copyWhole(tx *Tx, e *entry, dbi int, dst []byte, keepAccess bool) {
+// as a whole-key overwrite. (The destination's access time is the op's,
+// as in Redis, where looking the source up touches it.)
+func copyWhole(tx *Tx, e *entry, dbi int, dst []byte) {
 	src := e.visible()
 	var effs []Effect
 	src.replay(func(f Effect) {
@@ -117,7 +117,6 @@ func copyWhole(tx *Tx, e *entry, dbi int, dst []byte, keepAccess bool) {
 		effs = append(effs, f)
 	})
 	at := e.ExpireAt()
-	atime := e.atime.Load()
 	clearKey(tx, dbi, dst)
 	for _, f := range effs {
 		tx.EmitIn(dbi, f)
@@ -126,11 +125,9 @@ func copyWhole(tx *Tx, e *entry, dbi int, dst []byte, keepAccess bool) {
 		tx.EmitIn(dbi, Effect{Kind: EffExpire, Key: dst, Int: at})
 	}
 	if d, ok := tx.ks.dbs[dbi].keys.Get(string(dst)); ok {
+		// Redis moves or duplicates the object itself, encoding included.
 		if h, ok := d.visible().(interface{ inheritEncoding(value) }); ok {
 			h.inheritEncoding(src)
-		}
-		if keepAccess && atime != 0 {
-			d.atime.Store(atime)
 		}
 	}
 }
@@ -188,7 +185,7 @@ func renameGeneric(tx *Tx, args [][]byte, nx bool) Reply {
 	if nx && tx.entry(dst) != nil {
 		return Int(0)
 	}
-	copyWhole(tx, e, tx.DB, dst, true)
+	copyWhole(tx, e, tx.DB, dst)
 	tx.Emit(Effect{Kind: EffDelKey, Key: src})
 	if nx {
 		return Int(1)
@@ -225,7 +222,7 @@ func cmdCopy(tx *Tx, args [][]byte) Reply {
 	if !replace && tx.entryIn(dbi, dst) != nil {
 		return Int(0)
 	}
-	copyWhole(tx, e, dbi, dst, false)
+	copyWhole(tx, e, dbi, dst)
 	return Int(1)
 }
 
@@ -245,7 +242,7 @@ func cmdMove(tx *Tx, args [][]byte) Reply {
 	if tx.entryIn(dbi, key) != nil {
 		return Int(0)
 	}
-	copyWhole(tx, e, dbi, key, true)
+	copyWhole(tx, e, dbi, key)
 	tx.Emit(Effect{Kind: EffDelKey, Key: key})
 	return Int(1)
 }

@@ -608,3 +608,190 @@ func TestScanGuarantee(t *testing.T) {
 		}
 	}
 }
+
+// TestActiveExpiry: SampleExpired finds expired keys without reading the
+// whole keyspace, and the concord-expire write removes them as an observed
+// remove that replicates like any other.
+func TestActiveExpiry(t *testing.T) {
+	rs := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	for i := 0; i < 50; i++ {
+		k := "e" + strconv.Itoa(i)
+		a.do(t, "SADD", k, "m")
+		a.do(t, "PEXPIRE", k, "1000")
+	}
+	for i := 0; i < 50; i++ {
+		a.do(t, "SADD", "live"+strconv.Itoa(i), "m")
+		if i%2 == 0 {
+			a.do(t, "EXPIRE", "live"+strconv.Itoa(i), "1000")
+		}
+	}
+	a.do(t, "SADD", "racer", "m")
+	a.do(t, "PEXPIRE", "racer", "1000")
+	syncAll(t, rs)
+	if got := a.ks.Expires(0); got != 76 || got != a.ks.KeysWithTTL(0) {
+		t.Fatalf("Expires = %d, KeysWithTTL = %d, want 76", got, a.ks.KeysWithTTL(0))
+	}
+	// b re-adds to "racer" concurrently with a's sweep below: the sweep
+	// removes what it observed (the old member and the TTL), not the add.
+	b.do(t, "SADD", "racer", "new")
+
+	a.clk.ms += 2000
+	now := a.clk.ms
+	if got := a.ks.SampleExpired(0, now-1500, 10, NewRand(1)); len(got) != 0 {
+		t.Errorf("sampled %d keys before they expired", len(got))
+	}
+	r := NewRand(7)
+	removed := 0
+	for round := 0; round < 100 && a.ks.DBSize(0) > 50; round++ {
+		keys := a.ks.SampleExpired(0, now, 8, r)
+		if len(keys) > 8 {
+			t.Fatalf("sampled %d keys, max 8", len(keys))
+		}
+		args := []string{"concord-expire"}
+		for _, k := range keys {
+			if !bytes.HasPrefix(k, []byte("e")) && string(k) != "racer" {
+				t.Fatalf("sampled live key %q", k)
+			}
+			args = append(args, string(k))
+		}
+		args = append(args, "live0", "nokey") // not expired / missing: untouched
+		rep := a.do(t, args...)
+		if rep.Int != int64(len(keys)) {
+			t.Fatalf("concord-expire %v: %s", keys, show(rep))
+		}
+		removed += len(keys)
+	}
+	if removed != 51 || a.ks.DBSize(0) != 50 || a.ks.Expires(0) != 25 {
+		t.Errorf("removed %d, dbsize %d, expires %d; want 51, 50, 25", removed, a.ks.DBSize(0), a.ks.Expires(0))
+	}
+	if a.ks.Stats.ExpiredKeys != 51 {
+		t.Errorf("Stats.ExpiredKeys = %d", a.ks.Stats.ExpiredKeys)
+	}
+	b.clk.ms = a.clk.ms
+	syncAll(t, rs)
+	expectR(t, b, "[\"new\"]", "SMEMBERS", "racer")
+	expectR(t, b, ":-1", "TTL", "racer")
+	converged(t, rs, []string{"DBSIZE"}, []string{"KEYS", "e*"})
+	if b.ks.Expires(0) != 25 {
+		t.Errorf("b: Expires = %d, want 25", b.ks.Expires(0))
+	}
+	if spec := Lookup([]byte("CONCORD-EXPIRE")); spec == nil || !spec.Internal || !spec.Write {
+		t.Error("concord-expire must be an internal write command")
+	}
+}
+
+// TestSampleExpiredBounded: one call looks at a bounded number of keys,
+// however large the keyspace, and repeated calls still find every expired
+// key.
+func TestSampleExpiredBounded(t *testing.T) {
+	ks, clk := newTestKS(t)
+	for i := 0; i < 5000; i++ {
+		k := "k" + strconv.Itoa(i)
+		do(t, ks, clk, "SADD", k, "m")
+		ttl := "100000"
+		if i%1000 == 0 {
+			ttl = "1"
+		}
+		do(t, ks, clk, "PEXPIRE", k, ttl)
+	}
+	now := clk.ms + 10
+	r := NewRand(3)
+	found := map[string]bool{}
+	calls := 0
+	for ; len(found) < 5 && calls < 10000; calls++ {
+		for _, k := range ks.SampleExpired(0, now, 20, r) {
+			found[string(k)] = true
+		}
+	}
+	if len(found) != 5 {
+		t.Fatalf("found %d of 5 expired keys in %d calls", len(found), calls)
+	}
+	if ks.SampleExpired(0, now, 0, r) != nil || ks.SampleExpired(99, now, 5, r) != nil {
+		t.Error("max 0 or a bad db must sample nothing")
+	}
+	// RANDOMKEY skips expired keys.
+	ks2, clk2 := newTestKS(t)
+	do(t, ks2, clk2, "SADD", "dead", "m")
+	do(t, ks2, clk2, "PEXPIRE", "dead", "1")
+	do(t, ks2, clk2, "SADD", "alive", "m")
+	clk2.ms += 5
+	for i := 0; i < 20; i++ {
+		if r := ks2.Read(0, clk2.ms, uint64(i), [][]byte{[]byte("RANDOMKEY")}); show(r) != "\"alive\"" {
+			t.Fatalf("RANDOMKEY = %s", show(r))
+		}
+	}
+	expect(t, ks2, clk2, ":2", "DBSIZE") // expired keys count until removed, as in Redis
+	expect(t, ks2, clk2, "[\"alive\"]", "KEYS", "*")
+	expect(t, ks2, clk2, "[\"0\" [\"alive\"]]", "SCAN", "0")
+}
+
+// TestObjectIdletime: reads and writes through the key reset the idle
+// time; TYPE, TTL, EXISTS and OBJECT do not, as in Redis.
+func TestObjectIdletime(t *testing.T) {
+	ks, clk := newTestKS(t)
+	do(t, ks, clk, "SADD", "k", "m")
+	clk.ms += 5000
+	expect(t, ks, clk, ":5", "OBJECT", "IDLETIME", "k")
+	for _, c := range [][]string{{"TYPE", "k"}, {"TTL", "k"}, {"EXISTS", "k"}, {"OBJECT", "ENCODING", "k"}, {"SCAN", "0"}, {"KEYS", "*"}} {
+		do(t, ks, clk, c...)
+	}
+	expect(t, ks, clk, ":5", "OBJECT", "IDLETIME", "k")
+	do(t, ks, clk, "SCARD", "k")
+	expect(t, ks, clk, ":0", "OBJECT", "IDLETIME", "k")
+	clk.ms += 3000
+	do(t, ks, clk, "TOUCH", "k")
+	expect(t, ks, clk, ":0", "OBJECT", "IDLETIME", "k")
+	clk.ms += 3000
+	do(t, ks, clk, "SADD", "k", "n")
+	expect(t, ks, clk, ":0", "OBJECT", "IDLETIME", "k")
+	// RENAME looks the source up, which counts as an access in Redis.
+	clk.ms += 4000
+	do(t, ks, clk, "RENAME", "k", "k2")
+	expect(t, ks, clk, ":0", "OBJECT", "IDLETIME", "k2")
+	// EXISTS does not count.
+	clk.ms += 4000
+	do(t, ks, clk, "EXISTS", "k2")
+	expect(t, ks, clk, ":4", "OBJECT", "IDLETIME", "k2")
+	// A key merged from a peer gets the op's time as its first access.
+	rs := newReplicas(t, 2)
+	rs[0].do(t, "SADD", "p", "x")
+	syncAll(t, rs)
+	rs[1].clk.ms = rs[0].clk.ms + 2000
+	expectR(t, rs[1], ":2", "OBJECT", "IDLETIME", "p")
+}
+
+// TestWholeKeyMoves: RENAME, COPY and MOVE carry the TTL, replace the
+// destination's content and (RENAME, MOVE) remove the source, across
+// replicas too.
+func TestWholeKeyMoves(t *testing.T) {
+	rs := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	a.do(t, "SADD", "src", "1", "2")
+	a.do(t, "EXPIRE", "src", "500")
+	a.do(t, "SADD", "dst", "old")
+	syncAll(t, rs)
+	a.do(t, "RENAME", "src", "dst")
+	b.do(t, "SADD", "src", "3") // concurrent: survives as "src"
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, "[\"1\" \"2\"]", "SMEMBERS", "dst")
+		expectR(t, r, ":500", "TTL", "dst")
+		expectR(t, r, "[\"3\"]", "SMEMBERS", "src")
+	}
+	converged(t, rs)
+	a.do(t, "COPY", "dst", "dst", "DB", "5")
+	a.do(t, "MOVE", "src", "6")
+	syncAll(t, rs)
+	for _, r := range rs {
+		for db, want := range map[int]string{0: "[\"dst\"]", 5: "[\"dst\"]", 6: "[\"src\"]"} {
+			if got := show(r.ks.Read(db, r.clk.ms, 0, [][]byte{[]byte("KEYS"), []byte("*")})); got != want {
+				t.Errorf("%s db %d: KEYS = %s, want %s", r.ks.Origin(), db, got, want)
+			}
+		}
+		if got := show(r.ks.Read(5, r.clk.ms, 0, [][]byte{[]byte("TTL"), []byte("dst")})); got != ":500" {
+			t.Errorf("%s: copied TTL = %s", r.ks.Origin(), got)
+		}
+	}
+	converged(t, rs)
+}

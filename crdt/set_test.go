@@ -260,3 +260,401 @@ func sortedShow(r Reply) []string {
 	sort.Strings(out)
 	return out
 }
+
+// replica is one region's keyspace in a multi-replica test. Its batches
+// are kept so they can be delivered to the others in order.
+type replica struct {
+	ks   *Keyspace
+	clk  *testClock
+	out  []*Batch
+	sent map[*replica]int // batches of r.out already merged into a peer
+}
+
+func newReplicas(t *testing.T, n int) []*replica {
+	t.Helper()
+	rs := make([]*replica, n)
+	for i := range rs {
+		rs[i] = &replica{
+			ks:   NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: 1}, Options{}),
+			clk:  &testClock{ms: testEpochMs},
+			sent: map[*replica]int{},
+		}
+	}
+	return rs
+}
+
+// do runs a command on the replica (a write through Apply, a read at the
+// replica's clock).
+func (r *replica) do(t *testing.T, args ...string) Reply {
+	t.Helper()
+	a := make([][]byte, len(args))
+	for i, s := range args {
+		a[i] = []byte(s)
+	}
+	if spec := Lookup(a[0]); spec != nil && !spec.Write {
+		return r.ks.Read(0, r.clk.ms, uint64(r.clk.ms), a)
+	}
+	rep, b := r.ks.Apply(r.clk.stamp(), []Command{{Args: a}})
+	if b != nil {
+		r.out = append(r.out, b)
+	}
+	return rep[0]
+}
+
+// sendTo merges every batch r produced that to has not seen yet.
+func (r *replica) sendTo(t *testing.T, to *replica) {
+	t.Helper()
+	for ; r.sent[to] < len(r.out); r.sent[to]++ {
+		if err := to.ks.Merge(r.out[r.sent[to]]); err != nil {
+			t.Fatalf("merge into %s: %v", to.ks.Origin(), err)
+		}
+	}
+}
+
+// syncAll exchanges every batch between every pair. Batches only depend on
+// what their origin had seen, and every origin's own batches go out in
+// order, so two rounds reach every replica.
+func syncAll(t *testing.T, rs []*replica) {
+	t.Helper()
+	for round := 0; round < 2; round++ {
+		for _, a := range rs {
+			for _, b := range rs {
+				if a != b {
+					a.sendTo(t, b)
+				}
+			}
+		}
+	}
+}
+
+// converged fails unless every replica has the same digest and answers
+// the same to each read.
+func converged(t *testing.T, rs []*replica, reads ...[]string) {
+	t.Helper()
+	for _, r := range rs[1:] {
+		if r.ks.Digest() != rs[0].ks.Digest() {
+			t.Errorf("digests differ between %s and %s", rs[0].ks.Origin(), r.ks.Origin())
+		}
+	}
+	for _, rd := range reads {
+		want := show(rs[0].do(t, rd...))
+		for _, r := range rs[1:] {
+			if got := show(r.do(t, rd...)); got != want {
+				t.Errorf("%v: %s says %s, %s says %s", rd, rs[0].ks.Origin(), want, r.ks.Origin(), got)
+			}
+		}
+	}
+}
+
+func expectR(t *testing.T, r *replica, want string, args ...string) {
+	t.Helper()
+	if got := show(r.do(t, args...)); got != want {
+		t.Errorf("%s %v: got %s, want %s", r.ks.Origin(), args, got, want)
+	}
+}
+
+// TestSetAddWins: a remove only takes the adds it observed, so an add
+// concurrent with it (even a re-add of a present member) survives.
+func TestSetAddWins(t *testing.T) {
+	rs := newReplicas(t, 3)
+	a, b, c := rs[0], rs[1], rs[2]
+	a.do(t, "SADD", "s", "x", "y")
+	syncAll(t, rs)
+
+	a.do(t, "SREM", "s", "x")   // observed x's add
+	b.do(t, "SADD", "s", "x")   // concurrent re-add: a fresh tag
+	c.do(t, "SREM", "s", "y")   // removes y everywhere: no concurrent add
+	c.do(t, "SADD", "s", "new") // plain concurrent add
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, "[:1 :0 :1]", "SMISMEMBER", "s", "x", "y", "new")
+	}
+	converged(t, rs, []string{"SCARD", "s"})
+
+	// Concurrent removes of the same member both take it.
+	a.do(t, "SREM", "s", "new")
+	b.do(t, "SREM", "s", "new")
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, ":0", "SISMEMBER", "s", "new")
+	}
+	converged(t, rs)
+
+	// SPOP of the last member deletes the key, but a concurrent add keeps it.
+	a.do(t, "SPOP", "s", "5")
+	b.do(t, "SADD", "s", "late")
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, "[\"late\"]", "SMEMBERS", "s")
+	}
+	converged(t, rs)
+}
+
+// TestDelKeepsUnseenAdd: DEL is an observed remove of the key's content.
+func TestDelKeepsUnseenAdd(t *testing.T) {
+	rs := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	a.do(t, "SADD", "k", "a")
+	a.do(t, "EXPIRE", "k", "100")
+	syncAll(t, rs)
+
+	a.do(t, "DEL", "k")
+	b.do(t, "SADD", "k", "b")
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, "[\"b\"]", "SMEMBERS", "k")
+		// b's write set no TTL, and DEL removed the one it saw.
+		expectR(t, r, ":-1", "TTL", "k")
+	}
+	converged(t, rs)
+
+	// FLUSHALL is an observed remove too.
+	a.do(t, "SADD", "k2", "x")
+	syncAll(t, rs)
+	a.do(t, "FLUSHALL")
+	b.do(t, "SADD", "k2", "y")
+	syncAll(t, rs)
+	for _, r := range rs {
+		expectR(t, r, "[\"k2\"]", "KEYS", "*")
+		expectR(t, r, "[\"y\"]", "SMEMBERS", "k2")
+	}
+	converged(t, rs)
+}
+
+// TestExpireConcurrentWithDelete: a TTL written concurrently with the
+// removal of the key's content is kept (as a ghost register) so that
+// every replica holds the same state whatever the delivery order.
+func TestExpireConcurrentWithDelete(t *testing.T) {
+	for _, order := range []string{"a-first", "b-first"} {
+		t.Run(order, func(t *testing.T) {
+			rs := newReplicas(t, 3)
+			a, b, c := rs[0], rs[1], rs[2]
+			a.do(t, "SADD", "k", "m")
+			syncAll(t, rs)
+
+			a.do(t, "SREM", "k", "m") // last member: content and TTL go
+			b.do(t, "EXPIRE", "k", "100")
+			if order == "a-first" {
+				a.sendTo(t, c)
+				b.sendTo(t, c)
+			} else {
+				b.sendTo(t, c)
+				a.sendTo(t, c)
+			}
+			syncAll(t, rs)
+			for _, r := range rs {
+				expectR(t, r, ":0", "EXISTS", "k")
+			}
+			converged(t, rs)
+
+			// Content comes back: every replica agrees on its TTL.
+			c.do(t, "SADD", "k", "again")
+			syncAll(t, rs)
+			converged(t, rs, []string{"TTL", "k"}, []string{"SMEMBERS", "k"})
+
+			// A DEL that saw everything leaves nothing behind.
+			a.do(t, "DEL", "k")
+			syncAll(t, rs)
+			for _, r := range rs {
+				expectR(t, r, ":-2", "TTL", "k")
+				if len(r.ks.dbs[0].ghosts) != 0 {
+					t.Errorf("%s: ghost TTLs left: %v", r.ks.Origin(), r.ks.dbs[0].ghosts)
+				}
+			}
+			converged(t, rs)
+		})
+	}
+}
+
+// TestSPopDeterminism: SPOP's choice is a function of the stamp and the
+// replicated state, so nodes of one region applying the same stamped
+// commands pop the same members, and so does a node restored from a
+// snapshot of one of them.
+func TestSPopDeterminism(t *testing.T) {
+	origin := Origin{Region: 7, Incarnation: 1}
+	n1 := NewKeyspace(origin, Options{Solo: true})
+	n2 := NewKeyspace(origin, Options{Solo: true})
+	clk := &testClock{ms: testEpochMs}
+	apply := func(nodes []*Keyspace, args ...string) []string {
+		a := make([][]byte, len(args))
+		for i, s := range args {
+			a[i] = []byte(s)
+		}
+		st := clk.stamp()
+		var out []string
+		for _, ks := range nodes {
+			r, _ := ks.Apply(st, []Command{{Args: a}})
+			out = append(out, show(r[0]))
+		}
+		return out
+	}
+	both := []*Keyspace{n1, n2}
+	args := []string{"SADD", "s"}
+	for i := 0; i < 300; i++ {
+		args = append(args, "m"+strconv.Itoa(i))
+	}
+	apply(both, args...)
+	// Churn so the slot layout is not simply insertion order.
+	for i := 0; i < 300; i += 7 {
+		apply(both, "SREM", "s", "m"+strconv.Itoa(i))
+	}
+	apply(both, "SADD", "s", "x1", "x2", "x3")
+
+	n3, err := Restore(n1.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := []*Keyspace{n1, n2, n3}
+	distinct := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		var got []string
+		if i%2 == 0 {
+			got = apply(all, "SPOP", "s")
+		} else {
+			got = apply(all, "SPOP", "s", "5")
+		}
+		if got[0] != got[1] || got[0] != got[2] {
+			t.Fatalf("SPOP %d: nodes disagree: %v", i, got)
+		}
+		distinct[got[0]] = true
+		// Inserts after the restore must land in the same slots too: add
+		// more than was popped so the free slots from before the snapshot
+		// get reused.
+		apply(all, "SADD", "s", "y"+strconv.Itoa(i), "z"+strconv.Itoa(i), "w"+strconv.Itoa(i))
+	}
+	if len(distinct) < 15 {
+		t.Errorf("SPOP looks not random: %d distinct replies of 20", len(distinct))
+	}
+	if n1.Digest() != n2.Digest() || n1.Digest() != n3.Digest() {
+		t.Error("digests differ after identical SPOPs")
+	}
+	// SRANDMEMBER with a seed is repeatable too.
+	r1 := n1.Read(0, clk.ms, 99, [][]byte{[]byte("SRANDMEMBER"), []byte("s"), []byte("-10")})
+	r3 := n3.Read(0, clk.ms, 99, [][]byte{[]byte("SRANDMEMBER"), []byte("s"), []byte("-10")})
+	if show(r1) != show(r3) {
+		t.Errorf("SRANDMEMBER differs: %s vs %s", show(r1), show(r3))
+	}
+}
+
+// TestSetRandomCounts checks SRANDMEMBER's and SPOP's count semantics.
+func TestSetRandomCounts(t *testing.T) {
+	ks, clk := newTestKS(t)
+	do(t, ks, clk, "SADD", "s", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
+	for _, n := range []int{1, 3, 9} {
+		r := do(t, ks, clk, "SRANDMEMBER", "s", strconv.Itoa(n))
+		ms := sortedShow(r)
+		if len(ms) != n || r.Kind != KindArray {
+			t.Fatalf("SRANDMEMBER %d: %s", n, show(r))
+		}
+		for i := 1; i < len(ms); i++ {
+			if ms[i] == ms[i-1] {
+				t.Fatalf("SRANDMEMBER %d repeated a member: %s", n, show(r))
+			}
+		}
+	}
+	if r := do(t, ks, clk, "SRANDMEMBER", "s", "-25"); len(r.Elems) != 25 {
+		t.Errorf("SRANDMEMBER -25: %d members", len(r.Elems))
+	}
+	if r := do(t, ks, clk, "SRANDMEMBER", "s", "-5000000"); !r.IsError() {
+		t.Errorf("SRANDMEMBER -5000000 should be refused, got %d members", len(r.Elems))
+	}
+	r := do(t, ks, clk, "SPOP", "s", "4")
+	if r.Kind != KindSet || len(r.Elems) != 4 {
+		t.Fatalf("SPOP 4: %s", show(r))
+	}
+	expect(t, ks, clk, ":6", "SCARD", "s")
+	for _, m := range r.Elems {
+		expect(t, ks, clk, ":0", "SISMEMBER", "s", string(m.Str))
+	}
+	if r := do(t, ks, clk, "SPOP", "s", "9"); r.Kind != KindSet || len(r.Elems) != 6 {
+		t.Fatalf("SPOP 9: %s", show(r))
+	}
+	expect(t, ks, clk, ":0", "EXISTS", "s")
+	// RESP3 kinds: SMEMBERS and the set algebra are sets, SRANDMEMBER an array.
+	do(t, ks, clk, "SADD", "s", "a")
+	for _, c := range [][]string{{"SMEMBERS", "s"}, {"SINTER", "s"}, {"SUNION", "s"}, {"SDIFF", "s"}} {
+		if r := do(t, ks, clk, c...); r.Kind != KindSet {
+			t.Errorf("%v: kind %d, want set", c, r.Kind)
+		}
+	}
+	if r := do(t, ks, clk, "SRANDMEMBER", "s", "5"); r.Kind != KindArray {
+		t.Errorf("SRANDMEMBER 5: kind %d, want array", r.Kind)
+	}
+}
+
+// TestSetSnapshotAndJoin: the canonical encoding ignores apply order and
+// survives a snapshot; Join merges sets add-wins.
+func TestSetSnapshotAndJoin(t *testing.T) {
+	rs := newReplicas(t, 2)
+	a, b := rs[0], rs[1]
+	a.do(t, "SADD", "s", "1", "2", "3")
+	syncAll(t, rs)
+	a.do(t, "SREM", "s", "1")
+	b.do(t, "SADD", "s", "1", "4")
+	b.do(t, "SADD", "t", "x")
+
+	// Join in both directions instead of exchanging batches.
+	sa, _ := Restore(a.ks.Snapshot())
+	sb, _ := Restore(b.ks.Snapshot())
+	a.ks.Join(sb)
+	b.ks.Join(sa)
+	if a.ks.Digest() != b.ks.Digest() {
+		t.Fatal("digests differ after join")
+	}
+	for _, r := range rs {
+		expectR(t, r, "[:1 :1 :1 :1]", "SMISMEMBER", "s", "1", "2", "3", "4")
+		expectR(t, r, ":1", "EXISTS", "t")
+	}
+	// Join is idempotent.
+	before := a.ks.Digest()
+	a.ks.Join(sb)
+	if a.ks.Digest() != before {
+		t.Error("join is not idempotent")
+	}
+	// Restore keeps the digest.
+	r, err := Restore(a.ks.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Digest() != a.ks.Digest() {
+		t.Error("restore changed the digest")
+	}
+}
+
+// TestSetDecodeRejectsGarbage: a set decoder fed non-canonical or hostile
+// bytes fails cleanly.
+func TestSetDecodeRejectsGarbage(t *testing.T) {
+	good := &setValue{}
+	good.apply(&Effect{Kind: EffSetAdd, Field: []byte("a")}, Tag{Time: 5, Dot: Dot{Origin: testOrigin, Seq: 1}}, Context{})
+	good.apply(&Effect{Kind: EffSetAdd, Field: []byte("b")}, Tag{Time: 6, Dot: Dot{Origin: testOrigin, Seq: 2}}, Context{})
+	e := &encoder{}
+	good.encode(e)
+	good.encodeLayout(e)
+	d := &decoder{b: e.b}
+	v := decodeSet(d).(*setValue)
+	v.decodeLayout(d)
+	if d.err != nil || len(d.b) != 0 || v.card() != 2 {
+		t.Fatalf("round trip: err %v, left %d, card %d", d.err, len(d.b), v.card())
+	}
+	for i := 0; i < len(e.b); i++ {
+		for _, bad := range [][]byte{e.b[:i], append(append([]byte{}, e.b[:i]...), 0xff, 0xff, 0xff)} {
+			d := &decoder{b: bad}
+			v := decodeSet(d)
+			if d.err == nil {
+				v.(*setValue).decodeLayout(d)
+			}
+			_ = v
+		}
+	}
+	// Unsorted members are not canonical.
+	e2 := &encoder{}
+	e2.uvarint(2)
+	for _, m := range []string{"b", "a"} {
+		e2.str(m)
+		e2.uvarint(1)
+		e2.tag(Tag{Time: 1, Dot: Dot{Origin: testOrigin, Seq: 1}})
+	}
+	if d := (&decoder{b: e2.b}); func() bool { decodeSet(d); return d.err == nil }() {
+		t.Error("unsorted members accepted")
+	}
+}
