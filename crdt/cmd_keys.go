@@ -62,15 +62,20 @@ var (
 	errSameObject    = Err("ERR source and destination objects are the same")
 )
 
-// errText makes user-supplied text safe inside an error line, as Redis's
-// addReplyErrorFormat does: newlines become spaces.
+// errText renders user-supplied text inside an error line as Redis's
+// addReplyErrorFormat does: the C "%s" stops at a NUL byte and newlines
+// become spaces. Other bytes pass through (they need not be UTF-8).
 func errText(b []byte) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	out := []byte(string(b))
+	for i, c := range out {
+		if c == '\r' || c == '\n' {
+			out[i] = ' '
 		}
-		return r
-	}, string(b))
+	}
+	return string(out)
 }
 
 // parseDBArg parses a database number as Redis's getIntFromObjectOrReply

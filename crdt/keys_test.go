@@ -795,3 +795,26 @@ func TestWholeKeyMoves(t *testing.T) {
 	}
 	converged(t, rs)
 }
+
+// TestConcurrentReadsTouch: reads may run concurrently with each other
+// and each records an access; run with -race to check that is safe.
+func TestConcurrentReadsTouch(t *testing.T) {
+	ks, clk := newTestKS(t)
+	do(t, ks, clk, "SADD", "k", "a", "b")
+	now := clk.ms
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			for i := 0; i < 200; i++ {
+				ms := now + int64(i*1000)
+				ks.Read(0, ms, uint64(i), [][]byte{[]byte("SCARD"), []byte("k")})
+				ks.Read(0, ms, uint64(i), [][]byte{[]byte("OBJECT"), []byte("IDLETIME"), []byte("k")})
+				ks.Read(0, ms, uint64(i), [][]byte{[]byte("SRANDMEMBER"), []byte("k"), []byte("-3")})
+			}
+			done <- true
+		}(g)
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}
