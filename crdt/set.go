@@ -39,22 +39,34 @@ func init() {
 func (s *setValue) Type() ValueType { return TypeSet }
 
 func (s *setValue) apply(f *Effect, t Tag, c Context) {
-	m := string(f.Field)
+	i, ok := s.slot(f.Field)
 	switch f.Kind {
 	case EffSetAdd:
-		ts, ok := s.members.Get(m)
 		if !ok {
-			s.insert(m, tagSet{t})
+			s.insert(string(f.Field), tagSet{t})
 			return
 		}
-		s.members.Set(m, ts.add(t, c))
+		sl := &s.members.slots[i]
+		if len(sl.val) == 1 && c.covers(sl.val[0]) {
+			// The usual re-add: it saw the only add, so it replaces it.
+			sl.val[0] = t
+			return
+		}
+		sl.val = sl.val.add(t, c)
 	case EffSetRem:
-		if ts, ok := s.members.Get(m); ok {
-			s.update(m, ts.remove(c))
+		if ok {
+			s.update(s.members.slots[i].key, s.members.slots[i].val.remove(c))
 		}
 	default:
 		panic("crdt: set cannot apply effect " + f.String())
 	}
+}
+
+// slot finds member m's slot. Indexing the map with string(m) directly
+// lets the compiler skip allocating the string.
+func (s *setValue) slot(m []byte) (int32, bool) {
+	i, ok := s.members.index[string(m)]
+	return i, ok
 }
 
 // insert adds a member that is not present yet.
@@ -238,7 +250,7 @@ func (s *setValue) inheritEncoding(from value) {
 
 // has reports whether m is a member.
 func (s *setValue) has(m []byte) bool {
-	_, ok := s.members.Get(string(m))
+	_, ok := s.slot(m)
 	return ok
 }
 

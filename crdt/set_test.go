@@ -658,3 +658,25 @@ func TestSetDecodeRejectsGarbage(t *testing.T) {
 		t.Error("unsorted members accepted")
 	}
 }
+
+func BenchmarkSAdd(b *testing.B) {
+	ks, clk := newTestKS(b)
+	args := [][]byte{[]byte("SADD"), []byte("s"), nil}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		args[2] = []byte(strconv.Itoa(i % 100000))
+		ks.Apply(clk.stamp(), []Command{{Args: args}})
+	}
+}
+
+func BenchmarkSIsMember(b *testing.B) {
+	ks, clk := newTestKS(b)
+	for i := 0; i < 1000; i++ {
+		do(b, ks, clk, "SADD", "s", strconv.Itoa(i))
+	}
+	args := [][]byte{[]byte("SISMEMBER"), []byte("s"), []byte("500")}
+	b.ReportAllocs()
+	for b.Loop() {
+		ks.Read(0, clk.ms, 1, args)
+	}
+}
