@@ -193,7 +193,7 @@ func cmdSPop(tx *Tx, args [][]byte) Reply {
 		if s == nil {
 			return Nil
 		}
-		m, _, _ := s.members.Random(tx.Rand())
+		m, _, _ := s.items.Random(tx.Rand())
 		spopRemove(tx, key, s, []string{m})
 		return BulkString(m)
 	}
@@ -248,7 +248,7 @@ func pickDistinct(s *setValue, k int, r *Rand) []string {
 	out := make([]string, 0, k)
 	seen := make(map[string]bool, k)
 	for len(out) < k {
-		m, _, _ := s.members.Random(r)
+		m, _, _ := s.items.Random(r)
 		if !seen[m] {
 			seen[m] = true
 			out = append(out, m)
@@ -270,7 +270,7 @@ func cmdSRandMember(tx *Tx, args [][]byte) Reply {
 		if s == nil {
 			return Nil
 		}
-		m, _, _ := s.members.Random(tx.Rand())
+		m, _, _ := s.items.Random(tx.Rand())
 		return BulkString(m)
 	}
 	count, ok := parseStrictInt(args[2])
@@ -304,7 +304,7 @@ func cmdSRandMember(tx *Tx, args [][]byte) Reply {
 			}
 		} else {
 			for i := int64(0); i < k; i++ {
-				m, _, _ := s.members.Random(tx.Rand())
+				m, _, _ := s.items.Random(tx.Rand())
 				ms = append(ms, m)
 			}
 		}
@@ -377,12 +377,12 @@ func setInter(sets []*setValue, limit int) []string {
 		}
 	}
 	var out []string
-	sets[small].members.Each(func(m string, _ tagSet) bool {
+	sets[small].items.Each(func(m string, _ tagSet) bool {
 		for i, s := range sets {
 			if i == small {
 				continue
 			}
-			if _, ok := s.members.Get(m); !ok {
+			if _, ok := s.items.Get(m); !ok {
 				return true
 			}
 		}
@@ -399,7 +399,7 @@ func setUnion(sets []*setValue, _ int) []string {
 		if s == nil {
 			continue
 		}
-		s.members.Each(func(m string, _ tagSet) bool {
+		s.items.Each(func(m string, _ tagSet) bool {
 			if !seen[m] {
 				seen[m] = true
 				out = append(out, m)
@@ -415,10 +415,10 @@ func setDiff(sets []*setValue, _ int) []string {
 		return nil
 	}
 	var out []string
-	sets[0].members.Each(func(m string, _ tagSet) bool {
+	sets[0].items.Each(func(m string, _ tagSet) bool {
 		for _, s := range sets[1:] {
 			if s != nil {
-				if _, ok := s.members.Get(m); ok {
+				if _, ok := s.items.Get(m); ok {
 					return true
 				}
 			}
@@ -514,7 +514,7 @@ func cmdSScan(tx *Tx, args [][]byte) Reply {
 		}
 		return scanReply(0, ms)
 	}
-	next := scanDict(&s.members, cursor, opt.count, func(m string, _ tagSet) {
+	next := scanDict(&s.items, cursor, opt.count, func(m string, _ tagSet) {
 		if opt.match(m) {
 			ms = append(ms, m)
 		}

@@ -500,7 +500,7 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 			for _, v := range ent.vals {
 				e.byte1(byte(v.Type()))
 				v.encode(e)
-				if l, ok := v.(layoutCodec); ok && slots {
+				if l, ok := v.(layoutCodec); ok && snapshot {
 					l.encodeLayout(e)
 				}
 			}

@@ -15,7 +15,7 @@ import (
 // one keeps popping the same members as its peers. The layout never reaches
 // the canonical encoding, which differs only when the content does.
 type setValue struct {
-	members dict[tagSet]
+	items dict[tagSet]
 	// nonInt counts members that are not canonical int64 text: with none
 	// (and few enough members) Redis would store the set as an intset.
 	nonInt int
@@ -46,7 +46,7 @@ func (s *setValue) apply(f *Effect, t Tag, c Context) {
 			s.insert(string(f.Field), tagSet{t})
 			return
 		}
-		sl := &s.members.slots[i]
+		sl := &s.items.slots[i]
 		if len(sl.val) == 1 && c.covers(sl.val[0]) {
 			// The usual re-add: it saw the only add, so it replaces it.
 			sl.val[0] = t
@@ -55,7 +55,7 @@ func (s *setValue) apply(f *Effect, t Tag, c Context) {
 		sl.val = sl.val.add(t, c)
 	case EffSetRem:
 		if ok {
-			s.update(s.members.slots[i].key, s.members.slots[i].val.remove(c))
+			s.update(s.items.slots[i].key, s.items.slots[i].val.remove(c))
 		}
 	default:
 		panic("crdt: set cannot apply effect " + f.String())
@@ -65,13 +65,13 @@ func (s *setValue) apply(f *Effect, t Tag, c Context) {
 // slot finds member m's slot. Indexing the map with string(m) directly
 // lets the compiler skip allocating the string.
 func (s *setValue) slot(m []byte) (int32, bool) {
-	i, ok := s.members.index[string(m)]
+	i, ok := s.items.index[string(m)]
 	return i, ok
 }
 
 // insert adds a member that is not present yet.
 func (s *setValue) insert(m string, ts tagSet) {
-	s.members.Set(m, ts)
+	s.items.Set(m, ts)
 	if !isCanonicalInt(m) {
 		s.nonInt++
 	}
@@ -81,10 +81,10 @@ func (s *setValue) insert(m string, ts tagSet) {
 // update stores a member's new tags, dropping the member when none are left.
 func (s *setValue) update(m string, ts tagSet) {
 	if len(ts) > 0 {
-		s.members.Set(m, ts)
+		s.items.Set(m, ts)
 		return
 	}
-	s.members.Delete(m)
+	s.items.Delete(m)
 	if !isCanonicalInt(m) {
 		s.nonInt--
 	}
@@ -92,18 +92,18 @@ func (s *setValue) update(m string, ts tagSet) {
 
 // noteEncoding flips the set to "hashtable" once Redis would have.
 func (s *setValue) noteEncoding() {
-	if s.nonInt > 0 || s.members.Len() > setMaxIntsetEntries {
+	if s.nonInt > 0 || s.items.Len() > setMaxIntsetEntries {
 		s.hashtable = true
 	}
 }
 
 func (s *setValue) removeObserved(c Context) {
 	var gone []string
-	s.members.Each(func(m string, ts tagSet) bool {
+	s.items.Each(func(m string, ts tagSet) bool {
 		if ts = ts.remove(c); len(ts) == 0 {
 			gone = append(gone, m)
 		} else {
-			s.members.Set(m, ts)
+			s.items.Set(m, ts)
 		}
 		return true
 	})
@@ -112,12 +112,12 @@ func (s *setValue) removeObserved(c Context) {
 	}
 }
 
-func (s *setValue) empty() bool { return s.members.Len() == 0 }
+func (s *setValue) empty() bool { return s.items.Len() == 0 }
 
 // maxTag walks every member; it only matters on a cross-type conflict.
 func (s *setValue) maxTag() Tag {
 	var max Tag
-	s.members.Each(func(_ string, ts tagSet) bool {
+	s.items.Each(func(_ string, ts tagSet) bool {
 		if t := ts.maxTag(); t.After(max) {
 			max = t
 		}
@@ -131,13 +131,13 @@ func (s *setValue) join(mine VersionVector, other value, theirs VersionVector) {
 	// Members both sides know (or only we know) are updated in place, so
 	// their slots, and any SSCAN cursor over them, survive the join.
 	var mineOnly []string
-	s.members.Each(func(m string, ts tagSet) bool {
-		ots, _ := o.members.Get(m)
+	s.items.Each(func(m string, ts tagSet) bool {
+		ots, _ := o.items.Get(m)
 		j := ts.join(mine, ots, theirs)
 		if len(j) == 0 {
 			mineOnly = append(mineOnly, m)
 		} else {
-			s.members.Set(m, j)
+			s.items.Set(m, j)
 		}
 		return true
 	})
@@ -147,10 +147,10 @@ func (s *setValue) join(mine VersionVector, other value, theirs VersionVector) {
 	// Members only the other side holds get new slots in sorted order, so
 	// every node applying the same join builds the same layout.
 	for _, m := range o.sortedMembers() {
-		if _, ok := s.members.Get(m); ok {
+		if _, ok := s.items.Get(m); ok {
 			continue
 		}
-		ots, _ := o.members.Get(m)
+		ots, _ := o.items.Get(m)
 		if j := (tagSet(nil)).join(mine, ots, theirs); len(j) > 0 {
 			s.insert(m, j)
 		}
@@ -159,8 +159,8 @@ func (s *setValue) join(mine VersionVector, other value, theirs VersionVector) {
 
 // sortedMembers returns the members in byte order (canonical order).
 func (s *setValue) sortedMembers() []string {
-	out := make([]string, 0, s.members.Len())
-	s.members.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
+	out := make([]string, 0, s.items.Len())
+	s.items.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
 	sort.Strings(out)
 	return out
 }
@@ -171,7 +171,7 @@ func (s *setValue) encode(e *encoder) {
 	ms := s.sortedMembers()
 	e.uvarint(uint64(len(ms)))
 	for _, m := range ms {
-		ts, _ := s.members.Get(m)
+		ts, _ := s.items.Get(m)
 		e.str(m)
 		e.uvarint(uint64(len(ts)))
 		for _, t := range ts {
@@ -219,7 +219,7 @@ func decodeSet(d *decoder) value {
 // replay re-adds every member as a fresh write, in slot order (the same on
 // every node of a region).
 func (s *setValue) replay(emit func(Effect)) {
-	s.members.Each(func(m string, _ tagSet) bool {
+	s.items.Each(func(m string, _ tagSet) bool {
 		emit(Effect{Kind: EffSetAdd, Field: []byte(m)})
 		return true
 	})
@@ -237,7 +237,7 @@ func (s *setValue) objectEncoding() string {
 }
 
 func (s *setValue) isIntset() bool {
-	return !s.hashtable && s.nonInt == 0 && s.members.Len() <= setMaxIntsetEntries
+	return !s.hashtable && s.nonInt == 0 && s.items.Len() <= setMaxIntsetEntries
 }
 
 // inheritEncoding gives a whole-key copy (RENAME, COPY, MOVE) the source's
@@ -254,13 +254,13 @@ func (s *setValue) has(m []byte) bool {
 	return ok
 }
 
-func (s *setValue) card() int { return s.members.Len() }
+func (s *setValue) card() int { return s.items.Len() }
 
 // list returns the members in the order Redis would: ascending numbers for
 // an intset, slot order otherwise.
 func (s *setValue) list() []string {
-	out := make([]string, 0, s.members.Len())
-	s.members.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
+	out := make([]string, 0, s.items.Len())
+	s.items.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
 	if s.isIntset() {
 		sortInts(out)
 	}
@@ -313,7 +313,7 @@ func parseStrictInt(b []byte) (int64, bool) {
 // the same choices as its peers: the slot of each member (in canonical
 // member order), the dict's free-slot stack and the encoding flag.
 func (s *setValue) encodeLayout(e *encoder) {
-	encodeDictLayout(e, &s.members, s.sortedMembers())
+	encodeDictLayout(e, &s.items, s.sortedMembers())
 	if s.hashtable {
 		e.byte1(1)
 	} else {
@@ -324,7 +324,7 @@ func (s *setValue) encodeLayout(e *encoder) {
 // decodeLayout rebuilds the slots written by encodeLayout around the
 // members decode already placed.
 func (s *setValue) decodeLayout(d *decoder) {
-	decodeDictLayout(d, &s.members, s.sortedMembers())
+	decodeDictLayout(d, &s.items, s.sortedMembers())
 	switch d.byte1() {
 	case 0:
 	case 1:
@@ -399,7 +399,18 @@ func decodeDictLayout[V any](d *decoder, dc *dict[V], names []string) {
 
 // slotOrder returns the members in slot order.
 func (s *setValue) slotOrder() []string {
-	out := make([]string, 0, s.members.Len())
-	s.members.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
+	out := make([]string, 0, s.items.Len())
+	s.items.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
+	return out
+}
+
+// members lists the members for the sorted-set commands that accept sets
+// as inputs (ZUNION, ZINTER, ... count each member with score 1).
+func (s *setValue) members() [][]byte {
+	ms := s.list()
+	out := make([][]byte, len(ms))
+	for i, m := range ms {
+		out[i] = []byte(m)
+	}
 	return out
 }

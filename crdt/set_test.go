@@ -680,3 +680,16 @@ func BenchmarkSIsMember(b *testing.B) {
 		ks.Read(0, clk.ms, 1, args)
 	}
 }
+
+// TestSetAsZSetInput: the sorted-set algebra reads sets as members with
+// score 1.
+func TestSetAsZSetInput(t *testing.T) {
+	runSteps(t, []step{
+		rs(":4", "SADD", "s", "b", "a", "c", "1"),
+		rs(":2", "ZADD", "z", "1", "a", "2", "x"),
+		rs("[\"1\" \"1\" \"b\" \"1\" \"c\" \"1\" \"a\" \"2\" \"x\" \"2\"]", "ZUNION", "2", "s", "z", "WITHSCORES"),
+		rs("[\"a\"]", "ZINTER", "2", "s", "z"),
+		rs(":3", "ZDIFFSTORE", "d", "2", "s", "z"),
+		rs("+zset", "TYPE", "d"),
+	})
+}
