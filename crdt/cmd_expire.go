@@ -134,7 +134,10 @@ func ttlGeneric(tx *Tx, key []byte, ms, abs bool) Reply {
 		}
 	}
 	if !ms {
-		v = (v + 500) / 1000
+		// v >= 0 here; unsigned arithmetic keeps v+500 from overflowing
+		// near the int64 limit (PEXPIREAT k 9223372036854775807), where
+		// Redis answers the exact rounded value.
+		v = int64((uint64(v) + 500) / 1000)
 	}
 	return Int(v)
 }

@@ -294,6 +294,21 @@ func TestKeyspaceCommands(t *testing.T) {
 		rs(":1", "SADD", "only", "x"),
 		rs("\"only\"", "RANDOMKEY"),
 		rs("+OK", "FLUSHDB"),
+
+		// Whole-key moves of another type replay its content.
+		rs(":2", "ZADD", "z", "1.5", "a", "2", "b"),
+		rs(":1", "EXPIRE", "z", "100"),
+		rs("+OK", "RENAME", "z", "z2"),
+		rs("[\"a\" \"1.5\" \"b\" \"2\"]", "ZRANGE", "z2", "0", "-1", "WITHSCORES"),
+		rs(":100", "TTL", "z2"),
+		rs(":1", "SADD", "s", "x"),
+		rs(":1", "COPY", "z2", "s", "REPLACE"),
+		rs("+zset", "TYPE", "s"),
+		rs(":100", "TTL", "s"),
+		rs("\"listpack\"", "OBJECT", "ENCODING", "s"),
+		rs(":1", "MOVE", "s", "4"),
+		rsDB(4, "[\"a\" \"1.5\" \"b\" \"2\"]", "ZRANGE", "s", "0", "-1", "WITHSCORES"),
+		rsDB(4, "+OK", "FLUSHALL"),
 	})
 }
 
@@ -355,6 +370,8 @@ func TestExpireCommands(t *testing.T) {
 		rs("-ERR invalid expire time in 'pexpire' command", "PEXPIRE", "nokey", "9223372036854775000"),
 		rs(":1", "EXPIREAT", "a", "9223372036854775"),
 		rs(":1", "PEXPIREAT", "a", "9223372036854775807"),
+		rs(":9223372036854776", "EXPIRETIME", "a"),
+		rs(":9223372036854775807", "PEXPIRETIME", "a"),
 		rs(":1", "EXPIRE", "a", "9223372036854"),
 
 		// Times in the past delete the key (after the option checks).
