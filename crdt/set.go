@@ -259,8 +259,7 @@ func (s *setValue) card() int { return s.items.Len() }
 // list returns the members in the order Redis would: ascending numbers for
 // an intset, slot order otherwise.
 func (s *setValue) list() []string {
-	out := make([]string, 0, s.items.Len())
-	s.items.Each(func(m string, _ tagSet) bool { out = append(out, m); return true })
+	out := s.slotOrder()
 	if s.isIntset() {
 		sortInts(out)
 	}
