@@ -130,18 +130,18 @@ func (s *setValue) join(mine VersionVector, other value, theirs VersionVector) {
 	o := other.(*setValue)
 	// Members both sides know (or only we know) are updated in place, so
 	// their slots, and any SSCAN cursor over them, survive the join.
-	var mineOnly []string
+	var dropped []string
 	s.items.Each(func(m string, ts tagSet) bool {
 		ots, _ := o.items.Get(m)
 		j := ts.join(mine, ots, theirs)
 		if len(j) == 0 {
-			mineOnly = append(mineOnly, m)
+			dropped = append(dropped, m)
 		} else {
 			s.items.Set(m, j)
 		}
 		return true
 	})
-	for _, m := range mineOnly {
+	for _, m := range dropped {
 		s.update(m, nil)
 	}
 	// Members only the other side holds get new slots in sorted order, so
