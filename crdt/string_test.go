@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -487,5 +488,354 @@ func TestStringTablesRedis(t *testing.T) {
 	ref := shStartRedis(t)
 	for name, steps := range stringTables {
 		t.Run(name, func(t *testing.T) { shRunRedis(t, ref, steps) })
+	}
+}
+
+// shReplica is one region's keyspace in a multi-replica test, with the
+// batches it produced so they can be delivered to the others.
+type shReplica struct {
+	ks  *Keyspace
+	out []*Batch
+	ms  int64
+}
+
+func shReplicas(n int) []*shReplica {
+	rs := make([]*shReplica, n)
+	for i := range rs {
+		rs[i] = &shReplica{ks: NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: 1}, Options{}), ms: testEpochMs}
+	}
+	return rs
+}
+
+// do applies a write (or runs a read) on the replica and records the batch.
+func (r *shReplica) do(t testing.TB, args ...string) Reply {
+	t.Helper()
+	a := make([][]byte, len(args))
+	for i, s := range args {
+		a[i] = []byte(s)
+	}
+	r.ms++
+	if spec := Lookup(a[0]); spec != nil && !spec.Write {
+		return r.ks.Read(0, r.ms, uint64(r.ms), a)
+	}
+	rep, b := r.ks.Apply(Stamp{Time: HLCFromMillis(r.ms), Seed: uint64(r.ms)}, []Command{{Args: a}})
+	if b != nil {
+		r.out = append(r.out, b)
+	}
+	return rep[0]
+}
+
+func (r *shReplica) expect(t testing.TB, want string, args ...string) {
+	t.Helper()
+	if got := show(r.do(t, args...)); got != want {
+		t.Errorf("region %d %v: got %s, want %s", r.ks.Origin().Region, args, got, want)
+	}
+}
+
+// deliver merges every batch from's produced so far into to (skipping what
+// to has already applied).
+func (r *shReplica) deliver(t testing.TB, to *shReplica) {
+	t.Helper()
+	for _, b := range r.out {
+		if err := to.ks.Merge(b); err != nil {
+			t.Fatalf("merge into region %d: %v", to.ks.Origin().Region, err)
+		}
+	}
+}
+
+// shSync delivers everything everywhere (twice round, so relayed
+// dependencies are satisfied) and checks that all digests agree.
+func shSync(t testing.TB, rs ...*shReplica) {
+	t.Helper()
+	for round := 0; round < 2; round++ {
+		for _, a := range rs {
+			for _, b := range rs {
+				if a != b {
+					for _, bt := range a.out {
+						if err := b.ks.Merge(bt); err != nil && !errors.Is(err, ErrNotReady) {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, r := range rs[1:] {
+		if r.ks.Digest() != rs[0].ks.Digest() {
+			t.Fatalf("region %d and region %d diverged", rs[0].ks.Origin().Region, r.ks.Origin().Region)
+		}
+	}
+}
+
+func TestStringConcurrentIncrementsAddUp(t *testing.T) {
+	rs := shReplicas(2)
+	a, b := rs[0], rs[1]
+	a.expect(t, "+OK", "SET", "k", "10")
+	a.deliver(t, b)
+	a.expect(t, ":11", "INCR", "k")
+	a.expect(t, ":13", "INCRBY", "k", "2")
+	b.expect(t, ":15", "INCRBY", "k", "5")
+	b.expect(t, ":14", "DECR", "k")
+	shSync(t, a, b)
+	a.expect(t, `"17"`, "GET", "k")
+	b.expect(t, `"17"`, "GET", "k")
+	// Increments beyond int64 from different origins are kept exactly, and
+	// INCR then answers Redis's range error.
+	a.expect(t, "+OK", "SET", "big", "9223372036854775800")
+	shSync(t, a, b)
+	a.expect(t, ":9223372036854775807", "INCRBY", "big", "7")
+	b.expect(t, ":9223372036854775805", "INCRBY", "big", "5")
+	shSync(t, a, b)
+	a.expect(t, `"9223372036854775812"`, "GET", "big")
+	b.expect(t, "-ERR value is not an integer or out of range", "INCR", "big")
+	// Float increments too, folded in dot order on every replica.
+	a.expect(t, `"0.1"`, "INCRBYFLOAT", "f", "0.1")
+	b.expect(t, `"0.2"`, "INCRBYFLOAT", "f", "0.2")
+	shSync(t, a, b)
+	a.expect(t, `"0.3"`, "GET", "f")
+	b.expect(t, `"0.3"`, "GET", "f")
+}
+
+func TestStringSetObservesOnlySeenIncrements(t *testing.T) {
+	rs := shReplicas(2)
+	a, b := rs[0], rs[1]
+	a.expect(t, "+OK", "SET", "k", "0")
+	a.deliver(t, b)
+	b.expect(t, ":5", "INCRBY", "k", "5")
+	b.deliver(t, a)
+	a.expect(t, ":6", "INCR", "k") // b has not seen this one
+	b.expect(t, "+OK", "SET", "k", "100")
+	shSync(t, a, b)
+	a.expect(t, `"101"`, "GET", "k")
+	b.expect(t, `"101"`, "GET", "k")
+	// DEL is observed-remove too: an unseen increment brings the key back
+	// from zero.
+	b.expect(t, ":102", "INCR", "k")
+	a.expect(t, "+OK", "SET", "k", "x") // concurrent with b's INCR
+	shSync(t, a, b)
+	// a's SET observed the base "100" and a's own INCR but not b's INCR,
+	// which survives; it cannot apply to text, so the fold skips it until
+	// an overwrite that has seen it removes it.
+	a.expect(t, `"x"`, "GET", "k")
+	a.expect(t, "-ERR value is not an integer or out of range", "INCR", "k")
+	a.expect(t, "+OK", "SET", "k", "7")
+	shSync(t, a, b)
+	b.expect(t, ":8", "INCR", "k")
+}
+
+func TestStringConcurrentSetsLastWriterWins(t *testing.T) {
+	rs := shReplicas(3)
+	rs[0].expect(t, "+OK", "SET", "k", "a")
+	rs[1].ms += 5 // region 2's clock is ahead
+	rs[1].expect(t, "+OK", "SET", "k", "b")
+	rs[2].expect(t, ":3", "APPEND", "k", "ccc")
+	shSync(t, rs...)
+	for _, r := range rs {
+		r.expect(t, `"b"`, "GET", "k")
+	}
+	// The losing writes are kept until an overwrite observes them.
+	rs[2].expect(t, "+OK", "SET", "k", "z")
+	shSync(t, rs...)
+	for _, r := range rs {
+		r.expect(t, `"z"`, "GET", "k")
+	}
+	v, _ := rs[0].ks.dbs[0].keys.Get("k")
+	if n := len(v.vals[0].(*strValue).base); n != 1 {
+		t.Errorf("register holds %d values after an observing overwrite, want 1", n)
+	}
+}
+
+// shTTL returns key's expiry in db 0 (0 if persistent or missing).
+func shTTL(ks *Keyspace, key string) int64 {
+	if e, ok := ks.dbs[0].keys.Get(key); ok {
+		return e.ExpireAt()
+	}
+	return 0
+}
+
+func TestStringTTLRules(t *testing.T) {
+	ks, clk := newTestKS(t)
+	expect(t, ks, clk, "+OK", "SET", "k", "1", "EX", "100")
+	at := shTTL(ks, "k")
+	if at != clk.ms+100000 {
+		t.Fatalf("SET EX 100 at %d: expiry %d", clk.ms, at)
+	}
+	// Writes that modify a string in place keep its TTL, as in Redis.
+	expect(t, ks, clk, ":2", "INCR", "k")
+	expect(t, ks, clk, `"3.5"`, "INCRBYFLOAT", "k", "1.5")
+	expect(t, ks, clk, ":4", "APPEND", "k", "x")
+	expect(t, ks, clk, ":4", "SETRANGE", "k", "0", "9")
+	expect(t, ks, clk, "+OK", "SET", "k", "v", "KEEPTTL")
+	if got := shTTL(ks, "k"); got != at {
+		t.Fatalf("TTL changed to %d by in-place writes, want %d", got, at)
+	}
+	// A plain SET, GETSET or MSET removes it.
+	expect(t, ks, clk, "+OK", "SET", "k", "v")
+	if got := shTTL(ks, "k"); got != 0 {
+		t.Fatalf("SET kept TTL %d", got)
+	}
+	expect(t, ks, clk, "+OK", "SETEX", "k", "10", "v")
+	expect(t, ks, clk, `"v"`, "GETSET", "k", "w")
+	expect(t, ks, clk, "+OK", "PSETEX", "k", "10", "v")
+	expect(t, ks, clk, "+OK", "MSET", "k", "w")
+	if got := shTTL(ks, "k"); got != 0 {
+		t.Fatalf("GETSET/MSET kept TTL %d", got)
+	}
+	// GETEX sets and removes it; PXAT in the past deletes the key.
+	expect(t, ks, clk, `"w"`, "GETEX", "k", "PX", "5000")
+	if got := shTTL(ks, "k"); got != clk.ms+5000 {
+		t.Fatalf("GETEX PX 5000 at %d: expiry %d", clk.ms, got)
+	}
+	expect(t, ks, clk, `"w"`, "GETEX", "k", "PERSIST")
+	if got := shTTL(ks, "k"); got != 0 {
+		t.Fatalf("GETEX PERSIST kept TTL %d", got)
+	}
+	expect(t, ks, clk, `"w"`, "GETEX", "k", "PXAT", "1")
+	if ks.DBSize(0) != 0 {
+		t.Fatalf("GETEX PXAT in the past left %d keys", ks.DBSize(0))
+	}
+	// SET PXAT in the past stores an expired key (as Redis 7.0 does):
+	// invisible at once, removed by the next write that meets it.
+	expect(t, ks, clk, "+OK", "SET", "k", "v", "PXAT", "1")
+	expect(t, ks, clk, "nil", "GET", "k")
+	expect(t, ks, clk, "nil", "SET", "k", "v2", "XX")
+	expect(t, ks, clk, "+OK", "SET", "k", "v3", "NX")
+	// SET over another type with KEEPTTL keeps the TTL, without it drops it.
+	expect(t, ks, clk, ":1", "HSET", "h", "f", "v")
+	mergeExpire(t, ks, "h", testEpochMs+1e9)
+	expect(t, ks, clk, "+OK", "SET", "h", "s", "KEEPTTL")
+	if got := shTTL(ks, "h"); got != testEpochMs+1e9 {
+		t.Fatalf("SET KEEPTTL over a hash: expiry %d", got)
+	}
+	expect(t, ks, clk, `"s"`, "GET", "h")
+}
+
+// mergeExpire sets key's TTL through a batch from another origin (the
+// EXPIRE command lives elsewhere).
+func mergeExpire(t testing.TB, ks *Keyspace, key string, at int64) {
+	t.Helper()
+	o := Origin{Region: 99, Incarnation: 1}
+	b := &Batch{Origin: o, FirstSeq: ks.Version().Get(o) + 1, Deps: nil,
+		Ops: []Op{{Time: ks.LastTime() + 1, Effects: []Effect{{Kind: EffExpire, Key: []byte(key), Int: at}}}}}
+	// The batch must have seen everything, so its context covers the key.
+	for _, e := range ks.Version() {
+		if e.Origin != o {
+			b.Deps = append(b.Deps, e)
+		}
+	}
+	if err := ks.Merge(b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStringSoloCompaction(t *testing.T) {
+	ks, clk := newTestKS(t)
+	for i := 0; i < 100; i++ {
+		do(t, ks, clk, "INCR", "n")
+		do(t, ks, clk, "INCRBYFLOAT", "f", "0.1")
+	}
+	expect(t, ks, clk, `"100"`, "GET", "n")
+	expect(t, ks, clk, `"10"`, "GET", "f")
+	for _, k := range []string{"n", "f"} {
+		e, _ := ks.dbs[0].keys.Get(k)
+		s := e.vals[0].(*strValue)
+		if len(s.base) != 1 || len(s.incs) != 0 {
+			t.Errorf("%s: %d base values and %d increments kept in solo mode, want 1 and 0", k, len(s.base), len(s.incs))
+		}
+	}
+}
+
+func TestStringEncodeRoundTrip(t *testing.T) {
+	rs := shReplicas(2)
+	a, b := rs[0], rs[1]
+	a.expect(t, "+OK", "SET", "k", "5")
+	a.deliver(t, b)
+	a.expect(t, ":6", "INCR", "k")
+	b.expect(t, `"5.5"`, "INCRBYFLOAT", "k", "0.5")
+	b.expect(t, "+OK", "SET", "s", "hello")
+	a.expect(t, "+OK", "SET", "s", "world")
+	shSync(t, a, b)
+	snap := a.ks.Snapshot()
+	ks2, err := Restore(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ks2.Digest() != a.ks.Digest() {
+		t.Fatal("restored state differs")
+	}
+	if got := show(ks2.Read(0, 0, 0, [][]byte{[]byte("GET"), []byte("k")})); got != `"6.5"` {
+		t.Fatalf("restored GET k = %s", got)
+	}
+	// Every truncation fails cleanly.
+	for i := 0; i < len(snap); i++ {
+		if _, err := Restore(snap[:i]); err == nil {
+			t.Fatalf("truncated snapshot (%d of %d bytes) accepted", i, len(snap))
+		}
+	}
+}
+
+func TestStringObjectEncodingAndReplay(t *testing.T) {
+	for _, c := range []struct{ v, enc string }{
+		{"123", "int"}, {"-9223372036854775808", "int"}, {"9223372036854775808", "embstr"},
+		{"007", "embstr"}, {"", "embstr"}, {strings.Repeat("x", 44), "embstr"}, {strings.Repeat("x", 45), "raw"},
+	} {
+		if got := stringEncoding([]byte(c.v)); got != c.enc {
+			t.Errorf("encoding of %q: %s, want %s", c.v, got, c.enc)
+		}
+	}
+	ks, clk := newTestKS(t)
+	do(t, ks, clk, "SET", "k", "41")
+	do(t, ks, clk, "INCR", "k")
+	e, _ := ks.dbs[0].keys.Get("k")
+	var got []Effect
+	e.visible().replay(func(f Effect) { got = append(got, f) })
+	if len(got) != 1 || got[0].Kind != EffStrSet || string(got[0].Value) != "42" {
+		t.Fatalf("replay: %v", got)
+	}
+}
+
+func TestDecodeRejectsBadFloatIncrement(t *testing.T) {
+	mk := func(text string) []byte {
+		b := &Batch{Origin: Origin{Region: 2, Incarnation: 1}, FirstSeq: 1,
+			Ops: []Op{{Time: 1, Effects: []Effect{{Kind: EffStrIncr, Flags: FlagFloat, Key: []byte("k"), Value: []byte(text)}}}}}
+		return b.Encode(nil)
+	}
+	if _, err := DecodeBatch(mk("0.5")); err != nil {
+		t.Fatalf("valid increment rejected: %v", err)
+	}
+	for _, bad := range []string{"", "abc", "inf", "nan", "1e5000", " 1"} {
+		if _, err := DecodeBatch(mk(bad)); !errors.Is(err, ErrEffect) {
+			t.Errorf("increment %q: err %v, want ErrEffect", bad, err)
+		}
+	}
+}
+
+func TestParseInt64LikeRedis(t *testing.T) {
+	good := map[string]int64{"0": 0, "-1": -1, "9223372036854775807": 1<<63 - 1, "-9223372036854775808": -1 << 63, "10": 10}
+	for s, want := range good {
+		if v, ok := parseInt64([]byte(s)); !ok || v != want {
+			t.Errorf("parseInt64(%q) = %d, %v", s, v, ok)
+		}
+	}
+	for _, s := range []string{"", "-", "+1", "01", "-0", " 1", "1 ", "9223372036854775808", "-9223372036854775809", "1.0", "18446744073709551616", "99999999999999999999"} {
+		if _, ok := parseInt64([]byte(s)); ok {
+			t.Errorf("parseInt64(%q) accepted", s)
+		}
+	}
+}
+
+// TestParseLongDoubleNeverPanics feeds random byte strings built from the
+// characters number syntax uses.
+func TestParseLongDoubleNeverPanics(t *testing.T) {
+	r := NewRand(7)
+	alphabet := "0123456789abcdefxXpPeE.+-infINFnaN \x00"
+	for i := 0; i < 20000; i++ {
+		b := make([]byte, r.Intn(30))
+		for j := range b {
+			b[j] = alphabet[r.Intn(len(alphabet))]
+		}
+		if x, st := parseLongDouble(b); st == ldOK {
+			formatLongDouble(x)
+		}
 	}
 }
