@@ -432,3 +432,32 @@ func TestJoinCAI(t *testing.T) {
 	}
 	a.expect(t, `"105"`, "GET", "k")
 }
+
+// TestHashReplyKinds pins the reply kinds whose RESP3 shapes differ from
+// RESP2 (checked with redis-cli -3): HGETALL is a map, HRANDFIELD
+// WITHVALUES pairs (nested in RESP3, even with a negative count), the
+// float increments bulk strings, not doubles.
+func TestHashReplyKinds(t *testing.T) {
+	ks, clk := newTestKS(t)
+	do(t, ks, clk, "HSET", "h", "f", "1")
+	for _, c := range []struct {
+		kind ReplyKind
+		args []string
+	}{
+		{KindMap, []string{"HGETALL", "h"}},
+		{KindMap, []string{"HGETALL", "nokey"}},
+		{KindPairs, []string{"HRANDFIELD", "h", "-2", "WITHVALUES"}},
+		{KindPairs, []string{"HRANDFIELD", "h", "2", "WITHVALUES"}},
+		{KindArray, []string{"HRANDFIELD", "h", "-2"}},
+		{KindArray, []string{"HRANDFIELD", "nokey", "2", "WITHVALUES"}},
+		{KindArray, []string{"HKEYS", "h"}},
+		{KindArray, []string{"HSCAN", "h", "0"}},
+		{KindBulk, []string{"HINCRBYFLOAT", "h", "f", "1.5"}},
+		{KindBulk, []string{"INCRBYFLOAT", "k", "1.5"}},
+		{KindNil, []string{"HRANDFIELD", "nokey"}},
+	} {
+		if r := do(t, ks, clk, c.args...); r.Kind != c.kind {
+			t.Errorf("%v: reply kind %d, want %d", c.args, r.Kind, c.kind)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"testing"
@@ -188,6 +189,41 @@ func TestLongDoubleGoldenChains(t *testing.T) {
 		}
 		for _, w := range ch.want {
 			expect(t, ks, clk, strconv.Quote(w), "HINCRBYFLOAT", "h", "f", ch.incr)
+		}
+	}
+}
+
+// TestLongDoubleEdgesRedis compares the edges of the long double range
+// with a real redis-server: the overflow threshold (LDBL_MAX plus half an
+// ulp, where a tie rounds up to infinity) and the underflow threshold (half
+// the smallest subnormal, where a tie rounds down to zero).
+func TestLongDoubleEdgesRedis(t *testing.T) {
+	ref := shStartRedis(t)
+	// (2^64 - 1/2) * 2^16320, written out exactly.
+	th := new(big.Int).Lsh(new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 65), big.NewInt(1)), 16319)
+	one := big.NewInt(1)
+	vals := []string{
+		new(big.Int).Sub(th, one).String(), th.String(), new(big.Int).Add(th, one).String(),
+		"-" + new(big.Int).Sub(th, one).String(), "-" + th.String(),
+		"0x1.fffffffffffffffep16383", "0x1.ffffffffffffffffp16383", "0x1.fffffffffffffffe8p16383",
+		"0x1.fffffffffffffffe7ffp16383", "0x1p16384", "0x0.8p16385",
+		"0x1p-16446", "0x1.00000000000000001p-16446", "0x1p-16445", "0x0.8p-16445", "0x1.8p-16446",
+		"0x3p-16447", "0x1p-16447", "-0x1p-16446", "-0x1.00000000000000001p-16446",
+		"1e-4951", "1.8e-4951", "1.9e-4951", "1e-4950", "3.6e-4951", "0e99999", "0.0000e-99999",
+		"1" + strings.Repeat("0", 5110), "1" + strings.Repeat("0", 5119), "0." + strings.Repeat("0", 5117) + "1",
+	}
+	ks, clk := newTestKS(t)
+	ref.do(t, "FLUSHALL")
+	for _, v := range vals {
+		for _, cmd := range [][]string{
+			{"SET", "k", "0"}, {"INCRBYFLOAT", "k", v},
+			{"SET", "k", v}, {"INCRBYFLOAT", "k", "0"},
+			{"SET", "k", "-1e4932"}, {"INCRBYFLOAT", "k", v},
+		} {
+			want := ref.do(t, cmd...)
+			if got := show(do(t, ks, clk, cmd...)); got != want {
+				t.Errorf("%.60q: got %.80s, redis %.80s", cmd, got, want)
+			}
 		}
 	}
 }
