@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 )
@@ -408,15 +409,15 @@ func hrandWithCount(tx *Tx, key []byte, l int64, withValues bool) Reply {
 	return Array(out...)
 }
 
-// parseScanCursor parses a SCAN-family cursor as Redis 7.0 does, with
-// strtoul: no leading space, an optional sign (a negative cursor wraps, as
-// strtoul's does), digits up to the end of the string or a NUL byte, no
-// overflow. An empty string is cursor 0.
-func parseScanCursor(b []byte) (uint64, bool) {
-	if len(b) > 0 && isCSpace(b[0]) {
+// hscanCursor parses a SCAN-family cursor as Redis 7.0 does, with strtoul:
+// no leading space, an optional sign (a negative cursor wraps, as strtoul's
+// does), digits up to the end of the string or a NUL byte, no overflow. An
+// empty string is cursor 0.
+func hscanCursor(b []byte) (uint64, bool) {
+	if len(b) > 0 && (b[0] == ' ' || b[0] >= '\t' && b[0] <= '\r') {
 		return 0, false
 	}
-	if i := indexNUL(b); i >= 0 {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
 	if len(b) == 0 {
@@ -448,22 +449,11 @@ func parseScanCursor(b []byte) (uint64, bool) {
 	return v, true
 }
 
-func isCSpace(c byte) bool { return c == ' ' || c >= '\t' && c <= '\r' }
-
-func indexNUL(b []byte) int {
-	for i, c := range b {
-		if c == 0 {
-			return i
-		}
-	}
-	return -1
-}
-
 // hscanDefaultCount is Redis's default COUNT for the SCAN family.
 const hscanDefaultCount = 10
 
 func cmdHScan(tx *Tx, args [][]byte) Reply {
-	cursor, ok := parseScanCursor(args[2])
+	cursor, ok := hscanCursor(args[2])
 	if !ok {
 		return Err("ERR invalid cursor")
 	}

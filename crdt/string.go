@@ -116,8 +116,9 @@ func (n *numeric) compact(stable VersionVector) {
 		}
 	}
 	t := n.maxTag()
-	n.base = mvreg[[]byte]{{Tag: t, Val: n.vis}}
-	n.incs = nil
+	// Reuse the slices: in solo mode every INCR comes through here.
+	n.base = append(n.base[:0], regVal[[]byte]{Tag: t, Val: n.vis})
+	n.incs = n.incs[:0]
 }
 
 // needsCompact reports whether compact could fold anything.
@@ -305,11 +306,22 @@ func (s *strValue) replay(emit func(Effect)) {
 }
 
 // objectEncoding is what OBJECT ENCODING reports, computed from the value
-// as Redis 7.0 encodes a freshly SET string. (Redis also reports "raw" for
-// short strings that APPEND, SETRANGE or INCRBYFLOAT built in place; that
-// history is not kept.)
+// as Redis 7.0 encodes a freshly SET string: "int", "embstr" up to 44
+// bytes, else "raw". (Redis remembers how a value was built: APPEND and
+// SETRANGE leave "raw" strings, INCRBYFLOAT never an "int"; that history is
+// not kept.)
 func (s *strValue) objectEncoding() string {
 	return stringEncoding(s.vis)
+}
+
+// objectRefcount is what OBJECT REFCOUNT reports: Redis shares the objects
+// of the integers 0..9999 (OBJ_SHARED_REFCOUNT), every other value has one
+// reference.
+func (s *strValue) objectRefcount() int64 {
+	if v, ok := parseInt64(s.vis); ok && v >= 0 && v < 10000 {
+		return math.MaxInt32
+	}
+	return 1
 }
 
 func stringEncoding(v []byte) string {
