@@ -835,3 +835,38 @@ func TestConcurrentReadsTouch(t *testing.T) {
 		<-done
 	}
 }
+
+// A restored node must keep HSCAN/ZSCAN cursors and random picks identical
+// to the node it came from: the slot layout travels in the snapshot.
+func TestSnapshotKeepsCollectionLayout(t *testing.T) {
+	ks, clk := newTestKS(t)
+	for i := 0; i < 300; i++ {
+		do(t, ks, clk, "HSET", "h", fmt.Sprintf("f%03d", i), "v")
+		do(t, ks, clk, "ZADD", "z", "1", fmt.Sprintf("m%03d", i))
+	}
+	for i := 0; i < 300; i += 3 {
+		do(t, ks, clk, "HDEL", "h", fmt.Sprintf("f%03d", i))
+		do(t, ks, clk, "ZREM", "z", fmt.Sprintf("m%03d", i))
+	}
+	do(t, ks, clk, "HSET", "h", "new", "v")
+	do(t, ks, clk, "ZADD", "z", "2", "new")
+	rs, err := Restore(ks.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"HSCAN", "h", "0", "COUNT", "10"},
+		{"ZSCAN", "z", "0", "COUNT", "10"},
+		{"HRANDFIELD", "h", "5"},
+		{"ZRANDMEMBER", "z", "5"},
+	} {
+		a := make([][]byte, len(args))
+		for i, s := range args {
+			a[i] = []byte(s)
+		}
+		want := show(ks.Read(0, clk.ms, 42, a))
+		if got := show(rs.Read(0, clk.ms, 42, a)); got != want {
+			t.Errorf("%v after restore: %s, before: %s", args, got, want)
+		}
+	}
+}
