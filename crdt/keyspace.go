@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 )
 
 // entry is one key's state: its content (one value per type, usually one)
@@ -13,6 +14,9 @@ type entry struct {
 	key  string
 	vals []value      // non-empty values, at most one per type, sorted by type
 	ttl  mvreg[int64] // expiry in Unix ms; 0 = persistent
+	// atime is the node-local last access (OBJECT IDLETIME), see expire.go.
+	// Not replicated state: never encoded, digested or joined.
+	atime atomic.Uint32
 }
 
 // Type returns the visible type: the only one, or on a cross-region type
@@ -95,6 +99,9 @@ func (e *entry) expired(nowMs int64) bool {
 type db struct {
 	keys   dict[*entry]
 	ghosts map[string]mvreg[int64]
+	// expires indexes the keys of keys that have a TTL (active expiry
+	// samples it; INFO reports its size). Derived, node-local state.
+	expires dict[*entry]
 }
 
 // Stats counts events where a conflict rule fired. They are not replicated
@@ -168,6 +175,8 @@ type Command struct {
 // Apply runs commands as one atomic unit with the leader's stamp and returns
 // a reply per command plus the effects they produced (nil if none). It is
 // deterministic: a pure function of the keyspace and its arguments.
+// The batch's effects may alias the commands' argument memory: encode it
+// (Batch.Encode) before the caller reuses those buffers.
 func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 	replies := make([]Reply, len(cmds))
 	var b *Batch
@@ -271,6 +280,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 			return
 		}
 		e = &entry{key: key}
+		e.touch(t.Time.Millis())
 		if g, ok := d.ghosts[key]; ok {
 			e.ttl = g
 			delete(d.ghosts, key)
@@ -307,6 +317,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 
 // store puts e back in d, or moves it out if it has no content left.
 func (ks *Keyspace) store(d *db, e *entry) {
+	d.trackExpire(e)
 	if len(e.vals) > 0 {
 		if _, ok := d.keys.Get(e.key); !ok {
 			d.keys.Set(e.key, e)
@@ -407,6 +418,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			}
 			if len(a.vals) == 0 && len(a.ttl) == 0 {
 				d.keys.Delete(k)
+				d.expires.Delete(k)
 				delete(d.ghosts, k)
 				continue
 			}
@@ -490,6 +502,9 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 			for _, v := range ent.vals {
 				e.byte1(byte(v.Type()))
 				v.encode(e)
+				if l, ok := v.(layoutCodec); ok && snapshot {
+					l.encodeLayout(e)
+				}
 			}
 		}
 		ghosts := make([]string, 0, len(d.ghosts))
@@ -553,7 +568,11 @@ func Restore(src []byte) (*Keyspace, error) {
 					d.fail()
 					break
 				}
-				ent.vals = append(ent.vals, codecs[t].decode(d))
+				v := codecs[t].decode(d)
+				if l, ok := v.(layoutCodec); ok {
+					l.decodeLayout(d)
+				}
+				ent.vals = append(ent.vals, v)
 			}
 			if slot > maxSlot {
 				maxSlot = slot
@@ -584,6 +603,7 @@ func Restore(src []byte) (*Keyspace, error) {
 			}
 			// Reuse low slots first, as the dict would have.
 			sort.Slice(db.keys.free, func(a, b int) bool { return db.keys.free[a] > db.keys.free[b] })
+			db.keys.Each(func(_ string, e *entry) bool { db.trackExpire(e); return true })
 		}
 		g := d.count(2)
 		for j := 0; j < g && d.err == nil; j++ {
