@@ -122,7 +122,7 @@ func TestCommandCommand(t *testing.T) {
 	if hasCommands("get", "mset") {
 		c.expect("*1\r\n$1\r\nk\r\n", "COMMAND", "GETKEYS", "GET", "k")
 		c.expect("*2\r\n$1\r\na\r\n$1\r\nc\r\n", "COMMAND", "GETKEYS", "MSET", "a", "b", "c", "d")
-		c.expect("-ERR Invalid number of arguments specified for command\r\n", "COMMAND", "GETKEYS", "GET")
+		c.expect("-ERR Invalid number of arguments specified for command\r\n", "COMMAND", "GETKEYS", "GET", "a", "b")
 	}
 }
 
