@@ -70,3 +70,10 @@ func BenchmarkZAddP1(b *testing.B) {
 	}
 	benchPipeline(b, "*4\r\n$4\r\nZADD\r\n$6\r\nmyzset\r\n$1\r\n1\r\n$6\r\nmember\r\n", 50, 1)
 }
+
+func BenchmarkGetP16(b *testing.B) {
+	if !hasCommands("get") {
+		b.Skip("no GET yet")
+	}
+	benchPipeline(b, "*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n", 50, 16)
+}

@@ -281,10 +281,11 @@ func clientType(name []byte) (string, bool) {
 // does not keep (buffer sizes and memory) are left out; the rest are real.
 func (c *client) infoLine(now time.Time) string {
 	c.mu.Lock()
-	name, db, resp, cmd, libName, libVer := c.name, c.db, c.resp, c.lastCmd, c.libName, c.libVer
+	name, db, resp, libName, libVer := c.name, c.db, c.resp, c.libName, c.libVer
 	c.mu.Unlock()
-	if cmd == "" {
-		cmd = "NULL"
+	cmd := "NULL"
+	if last := c.lastCmd.Load(); last != nil {
+		cmd = last.name
 	}
 	idle := now.Sub(time.Unix(0, c.lastActive.Load()))
 	flags := "N"

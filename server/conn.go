@@ -18,8 +18,10 @@ const (
 	// flushAt is the output size at which replies are written out before
 	// the rest of a pipeline is processed.
 	flushAt = 64 << 10
-	// maxPending bounds the writes one connection has in flight.
-	maxPending = 1024
+	// maxWrites bounds the writes one connection submits at once.
+	maxWrites = 1024
+	// maxReads bounds the reads run under one read lock.
+	maxReads = 64
 )
 
 // client is one connection. Its goroutine (serve) owns everything except
@@ -35,7 +37,9 @@ type client struct {
 	created time.Time
 	rd      *reqReader
 	out     []byte
-	pending []pendingWrite
+	pending []pendingCmd // a run of consecutive data commands, all reads or all writes
+	writes  bool         // the run in pending is writes
+	replies []crdt.Reply // scratch for a run of reads
 
 	authenticated bool
 	closeAfter    bool // QUIT, protocol error, CLIENT KILL of itself
@@ -48,15 +52,16 @@ type client struct {
 	name    string
 	libName string
 	libVer  string
-	lastCmd string
+
+	lastCmd atomic.Pointer[command] // latest command run (CLIENT LIST cmd=)
 
 	lastActive atomic.Int64 // Unix ns of the latest command or input
 	killed     atomic.Bool
 }
 
-// pendingWrite is a write command queued for the store; its reply is not
-// yet in the output buffer.
-type pendingWrite struct {
+// pendingCmd is a data command queued to run with the commands next to it;
+// its reply is not yet in the output buffer.
+type pendingCmd struct {
 	cmd  *command
 	unit crdt.Command
 }
@@ -116,7 +121,7 @@ func (c *client) serve() {
 			var pe *protoError
 			if errors.As(err, &pe) {
 				c.drain()
-				c.reply(nil, crdt.Err("ERR "+pe.msg))
+				c.reply(crdt.Err("ERR " + pe.msg))
 				c.flush()
 				s.log.Debug("protocol error", "client", c.id, "addr", c.addr, "err", pe.msg)
 			}
@@ -194,38 +199,33 @@ func (c *client) exec(args [][]byte) {
 	cmd, errR := s.lookup(args)
 	if cmd == nil {
 		c.drain()
-		c.reply(nil, errR)
+		c.reply(errR)
 		return
 	}
 	if !cmd.arityOK(len(args)) {
 		cmd.stats.rejected.Add(1)
 		c.drain()
-		c.reply(nil, errArity(cmd.name))
+		c.reply(errArity(cmd.name))
 		return
 	}
 	if !cmd.noAuth && c.authNeeded() {
 		cmd.stats.rejected.Add(1)
 		c.drain()
-		c.reply(nil, crdt.Err("NOAUTH Authentication required."))
+		c.reply(crdt.Err("NOAUTH Authentication required."))
 		return
 	}
-	c.mu.Lock()
-	c.lastCmd = cmd.name
-	c.mu.Unlock()
-	s.stats.commands.Add(1)
-	if cmd.isWrite() {
-		c.write(cmd, args)
+	c.lastCmd.Store(cmd)
+	if cmd.data != nil {
+		c.queue(cmd, args)
 		return
 	}
 	c.drain()
 	start := time.Now()
-	var r crdt.Reply
-	if cmd.run != nil {
-		r = cmd.run(c, args)
-	} else {
-		r = c.readCmd(args)
-	}
-	c.finish(cmd, time.Since(start), r)
+	r := cmd.run(c, args)
+	took := time.Since(start)
+	s.stats.commands.Add(1)
+	cmd.stats.add(1, took, r.Kind == crdt.KindError)
+	c.reply(r)
 }
 
 // isSecurityAttack recognises HTTP requests sent to the port (Redis closes
@@ -235,16 +235,6 @@ func isSecurityAttack(name []byte) bool {
 		return false
 	}
 	return bytes.EqualFold(name, []byte("host:")) || bytes.EqualFold(name, []byte("post"))
-}
-
-// readCmd runs a read-only data command against the store's view.
-func (c *client) readCmd(args [][]byte) crdt.Reply {
-	var r crdt.Reply
-	seed := rand.Uint64() // reads are not replicated: any seed will do
-	c.srv.store.Read(func(ks *crdt.Keyspace) {
-		r = ks.Read(c.db, readTime(ks), seed, args)
-	})
-	return r
 }
 
 // readTime is the time reads judge expiry at: the wall clock, but never
@@ -258,12 +248,20 @@ func readTime(ks *crdt.Keyspace) int64 {
 	return now
 }
 
-// write queues a write command. Consecutive writes of a pipeline are
-// submitted together by drain, each as its own unit, so none waits for the
-// one before it.
-func (c *client) write(cmd *command, args [][]byte) {
-	c.pending = append(c.pending, pendingWrite{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}})
-	if len(c.pending) >= maxPending {
+// queue adds a data command to the current run. Consecutive writes are
+// submitted together, each as its own unit, so none waits for the one
+// before it; consecutive reads run under one read lock. A command of the
+// other kind first completes the run, so every command sees the effects of
+// the ones before it and replies keep their order.
+func (c *client) queue(cmd *command, args [][]byte) {
+	w := cmd.isWrite()
+	if len(c.pending) > 0 && c.writes != w {
+		c.drain()
+	}
+	args[0] = cmd.nameBytes // canonical lowercase name for the engine
+	c.pending = append(c.pending, pendingCmd{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}})
+	c.writes = w
+	if w && len(c.pending) >= maxWrites || !w && len(c.pending) >= maxReads {
 		c.drain()
 	}
 }
@@ -278,16 +276,52 @@ func writeReply(r Result) crdt.Reply {
 	return r.Replies[0]
 }
 
-// drain submits the queued writes, waits until they are applied and queues
-// their replies in order. Their time in commandstats is the submission's
-// time shared out evenly.
+// drain runs the queued commands and queues their replies in order. Their
+// time in commandstats is the run's time shared out evenly.
 func (c *client) drain() {
 	n := len(c.pending)
 	if n == 0 {
 		return
 	}
-	s := c.srv
 	start := time.Now()
+	if c.writes {
+		c.runWrites()
+	} else {
+		c.runReads()
+	}
+	each := time.Since(start) / time.Duration(n)
+	c.srv.stats.commands.Add(int64(n))
+	// Counters are shared by all connections: add a run of one command
+	// once, not once per command.
+	var (
+		cur           *command
+		calls, failed int64
+	)
+	for i := range c.pending {
+		cmd, r := c.pending[i].cmd, c.replies[i]
+		if cmd != cur {
+			if cur != nil {
+				cur.stats.addN(calls, each, failed)
+			}
+			cur, calls, failed = cmd, 0, 0
+		}
+		calls++
+		if r.Kind == crdt.KindError {
+			failed++
+		}
+		c.reply(r)
+		c.pending[i] = pendingCmd{}
+		c.replies[i] = crdt.Reply{}
+	}
+	cur.stats.addN(calls, each, failed)
+	c.pending = c.pending[:0]
+	c.replies = c.replies[:0]
+}
+
+// runWrites submits the queued writes and waits until they are applied.
+func (c *client) runWrites() {
+	s := c.srv
+	n := len(c.pending)
 	var results []Result
 	if s.pipe != nil {
 		units := make([][]crdt.Command, n)
@@ -304,31 +338,31 @@ func (c *client) drain() {
 			results = append(results, Result{Replies: replies, Err: err})
 		}
 	}
-	each := time.Since(start) / time.Duration(n)
-	for i := range c.pending {
+	for i := 0; i < n; i++ {
 		r := errReply(ErrClosed)
 		if i < len(results) {
 			r = writeReply(results[i])
 		}
-		c.finish(c.pending[i].cmd, each, r)
-		c.pending[i] = pendingWrite{}
+		c.replies = append(c.replies, r)
 	}
-	c.pending = c.pending[:0]
 }
 
-// finish records a finished command's statistics and queues its reply.
-func (c *client) finish(cmd *command, took time.Duration, r crdt.Reply) {
-	cmd.stats.calls.Add(1)
-	cmd.stats.nanos.Add(int64(took))
-	if r.Kind == crdt.KindError {
-		cmd.stats.failed.Add(1)
-	}
-	c.reply(cmd, r)
+// runReads runs the queued reads against one consistent view.
+func (c *client) runReads() {
+	c.replies = append(c.replies, make([]crdt.Reply, len(c.pending))...)
+	seed := rand.Uint64() // reads are not replicated: any seed will do
+	c.srv.store.Read(func(ks *crdt.Keyspace) {
+		now := readTime(ks)
+		for i := range c.pending {
+			u := &c.pending[i].unit
+			c.replies[i] = ks.Read(u.DB, now, seed+uint64(i), u.Args)
+		}
+	})
 }
 
 // reply appends r to the output buffer and enforces the output buffer hard
 // limit.
-func (c *client) reply(cmd *command, r crdt.Reply) {
+func (c *client) reply(r crdt.Reply) {
 	if r.Kind == crdt.KindError {
 		c.srv.stats.countError(errorCode(r))
 	}

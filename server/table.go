@@ -4,6 +4,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"concord/crdt"
 )
@@ -12,11 +13,12 @@ import (
 // data command of the crdt engine (data set), or a container whose
 // subcommands are in subs (CLIENT, CONFIG, COMMAND, FUNCTION).
 type command struct {
-	name  string // full name as Redis reports it: "get", "client|list"
-	arity int
-	flags []string
-	cats  []string // ACL categories without '@'
-	tips  []string
+	name      string // full name as Redis reports it: "get", "client|list"
+	nameBytes []byte // name, handed to the engine as args[0] (read-only)
+	arity     int
+	flags     []string
+	cats      []string // ACL categories without '@'
+	tips      []string
 	// Key positions (data commands).
 	firstKey, lastKey, step int
 
@@ -35,6 +37,24 @@ type cmdStats struct {
 	nanos    atomic.Int64
 	rejected atomic.Int64
 	failed   atomic.Int64
+}
+
+// add counts one call that took took.
+func (cs *cmdStats) add(calls int64, took time.Duration, failed bool) {
+	f := int64(0)
+	if failed {
+		f = 1
+	}
+	cs.addN(calls, took, f)
+}
+
+// addN counts calls calls that took each apiece, failed of them failing.
+func (cs *cmdStats) addN(calls int64, each time.Duration, failed int64) {
+	cs.calls.Add(calls)
+	cs.nanos.Add(calls * int64(each))
+	if failed > 0 {
+		cs.failed.Add(failed)
+	}
 }
 
 func (c *command) arityOK(n int) bool {
@@ -71,8 +91,8 @@ func (s *Server) buildTable() {
 			continue // the server's own implementation wins
 		}
 		s.table[spec.Name] = &command{
-			name: spec.Name, arity: spec.Arity, flags: spec.Flags, cats: spec.Categories,
-			firstKey: spec.FirstKey, lastKey: spec.LastKey, step: spec.Step, data: spec,
+			name: spec.Name, nameBytes: []byte(spec.Name), arity: spec.Arity, flags: spec.Flags,
+			cats: spec.Categories, firstKey: spec.FirstKey, lastKey: spec.LastKey, step: spec.Step, data: spec,
 		}
 	}
 	s.cmds = make([]*command, 0, len(s.table))
