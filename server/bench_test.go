@@ -77,3 +77,17 @@ func BenchmarkGetP16(b *testing.B) {
 	}
 	benchPipeline(b, "*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n", 50, 16)
 }
+
+func BenchmarkGetP1(b *testing.B) {
+	if !hasCommands("get") {
+		b.Skip("no GET yet")
+	}
+	benchPipeline(b, "*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n", 50, 1)
+}
+
+func BenchmarkSetP1(b *testing.B) {
+	if !hasCommands("set") {
+		b.Skip("no SET yet")
+	}
+	benchPipeline(b, "*3\r\n$3\r\nSET\r\n$5\r\nkey:1\r\n$3\r\nval\r\n", 50, 1)
+}
