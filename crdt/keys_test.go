@@ -870,3 +870,33 @@ func TestSnapshotKeepsCollectionLayout(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotKeepsKeyLayout(t *testing.T) {
+	ks, clk := newTestKS(t)
+	for i := 0; i < 200; i++ {
+		do(t, ks, clk, "SET", fmt.Sprintf("k%03d", i), "v")
+	}
+	for i := 0; i < 200; i += 7 {
+		do(t, ks, clk, "DEL", fmt.Sprintf("k%03d", 199-i))
+	}
+	rs, err := Restore(ks.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New keys land in the same slots on both, so cursors agree.
+	for i := 0; i < 10; i++ {
+		k := fmt.Sprintf("new%d", i)
+		do(t, ks, clk, "SET", k, "v")
+		rs.Apply(Stamp{Time: HLCFromMillis(clk.ms), Seed: 1}, []Command{{Args: [][]byte{[]byte("SET"), []byte(k), []byte("v")}}})
+	}
+	for _, args := range [][]string{{"SCAN", "0", "COUNT", "30"}, {"RANDOMKEY"}} {
+		a := make([][]byte, len(args))
+		for i, s := range args {
+			a[i] = []byte(s)
+		}
+		want := show(ks.Read(0, clk.ms, 7, a))
+		if got := show(rs.Read(0, clk.ms, 7, a)); got != want {
+			t.Errorf("%v after restore: %s, before: %s", args, got, want)
+		}
+	}
+}

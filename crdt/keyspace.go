@@ -507,6 +507,14 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 				}
 			}
 		}
+		if snapshot {
+			// The free-slot stack decides where the next keys go; with it
+			// a restored node's SCAN cursors and RANDOMKEY picks match.
+			e.uvarint(uint64(len(d.keys.free)))
+			for _, f := range d.keys.free {
+				e.uvarint(uint64(f))
+			}
+		}
 		ghosts := make([]string, 0, len(d.ghosts))
 		for k := range d.ghosts {
 			ghosts = append(ghosts, k)
@@ -596,14 +604,21 @@ func Restore(src []byte) (*Keyspace, error) {
 				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
 				db.keys.index[p.e.key] = int32(p.slot)
 			}
-			for s := range db.keys.slots {
-				if !db.keys.slots[s].used {
-					db.keys.free = append(db.keys.free, int32(s))
-				}
-			}
-			// Reuse low slots first, as the dict would have.
-			sort.Slice(db.keys.free, func(a, b int) bool { return db.keys.free[a] > db.keys.free[b] })
 			db.keys.Each(func(_ string, e *entry) bool { db.trackExpire(e); return true })
+		}
+		// The free stack must name exactly the unused slots.
+		nf := d.count(1)
+		if d.err == nil && nf != len(db.keys.slots)-n {
+			return nil, ErrCorrupt
+		}
+		seen := make(map[int32]bool, nf)
+		for j := 0; j < nf && d.err == nil; j++ {
+			f := int32(d.u32())
+			if int(f) >= len(db.keys.slots) || db.keys.slots[f].used || seen[f] {
+				return nil, ErrCorrupt
+			}
+			seen[f] = true
+			db.keys.free = append(db.keys.free, f)
 		}
 		g := d.count(2)
 		for j := 0; j < g && d.err == nil; j++ {
