@@ -78,6 +78,9 @@ type reqReader struct {
 	scanStop bool
 
 	total int64 // bytes read so far
+
+	argFree []byte   // unused rest of the current argument chunk
+	hdrFree [][]byte // unused rest of the current header chunk
 }
 
 func newReqReader(rd io.Reader) *reqReader {
@@ -237,8 +240,16 @@ func (r *reqReader) next(lim reqLimits) (args [][]byte, ok bool, err error) {
 	return args, true, nil
 }
 
-// collect copies the finished command's arguments out of the buffer: small
-// arguments share one allocation, big ones keep their own.
+// Arguments are carved out of chunks shared by consecutive commands, so a
+// pipeline of small commands costs a few allocations, not two per command.
+// A chunk is never reused: it is freed when no command refers to it.
+const (
+	argChunk = 16 << 10 // bytes
+	hdrChunk = 512      // argument headers
+	ownAlloc = 1 << 10  // arguments at least this long get their own block
+)
+
+// collect copies the finished command's arguments out of the buffer.
 func (r *reqReader) collect() [][]byte {
 	total := 0
 	for _, a := range r.refs {
@@ -246,8 +257,27 @@ func (r *reqReader) collect() [][]byte {
 			total += a.n
 		}
 	}
-	block := make([]byte, total)
-	args := make([][]byte, len(r.refs))
+	var block []byte
+	if total >= ownAlloc {
+		block = make([]byte, total)
+	} else {
+		if len(r.argFree) < total {
+			r.argFree = make([]byte, argChunk)
+		}
+		block = r.argFree[:total:total]
+		r.argFree = r.argFree[total:]
+	}
+	n := len(r.refs)
+	var args [][]byte
+	if n > hdrChunk/4 {
+		args = make([][]byte, n)
+	} else {
+		if len(r.hdrFree) < n {
+			r.hdrFree = make([][]byte, hdrChunk)
+		}
+		args = r.hdrFree[:n:n]
+		r.hdrFree = r.hdrFree[n:]
+	}
 	at := 0
 	for i, a := range r.refs {
 		if a.big != nil {

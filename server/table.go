@@ -102,11 +102,18 @@ func (s *Server) buildTable() {
 	sort.Slice(s.cmds, func(i, j int) bool { return s.cmds[i].name < s.cmds[j].name })
 }
 
-// lookupName finds a top-level command, case-insensitively, without
-// allocating for names of ordinary length.
+// lookupName finds a top-level command, case-insensitively, with one map
+// access and without allocating for names of ordinary length.
 func (s *Server) lookupName(name []byte) *command {
-	if c, ok := s.table[string(name)]; ok {
-		return c
+	upper := false
+	for _, b := range name {
+		if b >= 'A' && b <= 'Z' {
+			upper = true
+			break
+		}
+	}
+	if !upper {
+		return s.table[string(name)]
 	}
 	var buf [32]byte
 	if len(name) > len(buf) {
