@@ -144,27 +144,11 @@ func (cmd *command) keySpecFlags() []string {
 	return []string{"RO", "access"}
 }
 
-// commandInfo is COMMAND INFO's entry for cmd. Data commands get one range
-// key spec derived from their first/last/step positions.
+// commandInfo is COMMAND INFO's entry for cmd.
 func commandInfo(cmd *command) crdt.Reply {
-	specs := crdt.Reply{Kind: crdt.KindSet, Elems: []crdt.Reply{}}
-	if cmd.firstKey > 0 {
-		last := cmd.lastKey
-		if last >= 0 {
-			last -= cmd.firstKey
-		}
-		specs.Elems = append(specs.Elems, kv(
-			crdt.BulkString("flags"), statuses(cmd.keySpecFlags(), ""),
-			crdt.BulkString("begin_search"), kv(
-				crdt.BulkString("type"), crdt.BulkString("index"),
-				crdt.BulkString("spec"), kv(crdt.BulkString("index"), crdt.Int(int64(cmd.firstKey)))),
-			crdt.BulkString("find_keys"), kv(
-				crdt.BulkString("type"), crdt.BulkString("range"),
-				crdt.BulkString("spec"), kv(
-					crdt.BulkString("lastkey"), crdt.Int(int64(last)),
-					crdt.BulkString("keystep"), crdt.Int(int64(max(cmd.step, 1))),
-					crdt.BulkString("limit"), crdt.Int(0))),
-		))
+	specs := crdt.Reply{Kind: crdt.KindSet, Elems: cmd.keySpecs()}
+	if specs.Elems == nil {
+		specs.Elems = []crdt.Reply{}
 	}
 	subs := crdt.Reply{Kind: crdt.KindSet, Elems: []crdt.Reply{}}
 	if cmd.subs != nil {
@@ -176,7 +160,7 @@ func commandInfo(cmd *command) crdt.Reply {
 	return crdt.Array(
 		crdt.BulkString(cmd.name),
 		crdt.Int(int64(cmd.arity)),
-		statuses(cmd.flags, ""),
+		statuses(cmd.infoFlags(), ""),
 		crdt.Int(int64(cmd.firstKey)),
 		crdt.Int(int64(cmd.lastKey)),
 		crdt.Int(int64(cmd.step)),
@@ -331,13 +315,17 @@ func cmdCommandGetKeys(c *client, args [][]byte) crdt.Reply {
 	switch {
 	case cmd == nil:
 		return crdt.Err("ERR Invalid command specified")
-	case cmd.firstKey <= 0:
+	case !cmd.hasKeys():
 		return crdt.Err("ERR The command has no key arguments")
 	case !cmd.arityOK(len(full)):
 		return crdt.Err("ERR Invalid number of arguments specified for command")
 	}
+	pos, ok := cmd.keyPositions(full)
+	if !ok {
+		return crdt.Err("ERR Invalid arguments specified for command")
+	}
 	out := []crdt.Reply{}
-	for _, i := range cmd.data.Keys(full) {
+	for _, i := range pos {
 		if withFlags {
 			out = append(out, crdt.Array(crdt.Bulk(full[i]), statuses(cmd.keySpecFlags(), "")))
 		} else {

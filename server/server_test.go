@@ -124,6 +124,17 @@ func TestCommandCommand(t *testing.T) {
 		c.expect("*2\r\n$1\r\na\r\n$1\r\nc\r\n", "COMMAND", "GETKEYS", "MSET", "a", "b", "c", "d")
 		c.expect("-ERR Invalid number of arguments specified for command\r\n", "COMMAND", "GETKEYS", "GET", "a", "b")
 	}
+	if hasCommands("zunionstore", "sintercard") {
+		// Keys counted by numkeys, as Redis's keynum key specs.
+		c.expect("*3\r\n$1\r\nd\r\n$1\r\na\r\n$1\r\nb\r\n", "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "2", "a", "b", "WEIGHTS", "1", "2")
+		c.expect("*1\r\n$1\r\na\r\n", "COMMAND", "GETKEYS", "SINTERCARD", "1", "a", "b")
+		c.expect("-ERR Invalid arguments specified for command\r\n", "COMMAND", "GETKEYS", "ZUNIONSTORE", "d", "0", "a")
+		c.expect("-ERR Invalid arguments specified for command\r\n", "COMMAND", "GETKEYS", "SINTERCARD", "3", "a", "b")
+		c.expect("*1\r\n*10\r\n$10\r\nsintercard\r\n:-3\r\n*2\r\n+readonly\r\n+movablekeys\r\n:0\r\n:0\r\n:0\r\n*3\r\n+@read\r\n+@set\r\n+@slow\r\n*0\r\n"+
+			"*1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RO\r\n+access\r\n$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n"+
+			"$9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$6\r\nkeynum\r\n$4\r\nspec\r\n*6\r\n$9\r\nkeynumidx\r\n:0\r\n$8\r\nfirstkey\r\n:1\r\n$7\r\nkeystep\r\n:1\r\n*0\r\n",
+			"COMMAND", "INFO", "sintercard")
+	}
 }
 
 func TestMiscServerCommands(t *testing.T) {
