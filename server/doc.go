@@ -23,7 +23,37 @@
 // Requests are parsed by reader.go, which follows Redis's own parser and
 // enforces its limits (proto-max-bulk-len, multibulk length, the limits for
 // unauthenticated clients, client-query-buffer-limit); replies are written
-// with redcon's append functions. Each connection is served by one goroutine
-// that reads a batch of pipelined commands, executes them in order and
-// writes their replies together.
+// with redcon's append functions. redcon's request reader and server loop
+// are not used: they enforce no limit, buffer a bulk of any announced size,
+// reject "*-10" and split inline commands differently from Redis. Each
+// connection is served by one goroutine that reads a batch of pipelined
+// commands, executes them in order and writes their replies together.
+//
+// Where Concord knowingly differs from Redis 7.0:
+//
+//   - client-query-buffer-limit counts all input held for a client,
+//     including the arguments of the command still being received (Redis
+//     counts only its query buffer), so it is slightly stricter.
+//   - client-output-buffer-limit is enforced for the "normal" class only.
+//     The hard limit applies to replies not yet written; replies are written
+//     whenever input runs dry or 64 KB have accumulated. Above the soft
+//     limit a write must complete within soft_seconds (0: at once) or the
+//     client is closed. A client that stops reading is never buffered for
+//     without bound: its goroutine waits on the socket and stops reading.
+//   - DEBUG SLEEP stalls only the calling connection.
+//   - LASTSAVE answers the start time: nothing is persisted yet. INFO's
+//     persistence section says so (concord_persistence:none).
+//   - INFO leaves out figures Concord does not measure (keyspace hits and
+//     misses, avg_ttl, instantaneous rates, allocator details, replication
+//     offsets); CLIENT LIST leaves out buffer and memory fields.
+//   - commandstats time of a write includes waiting for the write path; a
+//     pipelined run of reads or writes shares its time evenly.
+//   - COMMAND INFO key specs are derived from first/last/step (keynum specs
+//     for numkeys commands) with coarse flags (RW/update or RO/access);
+//     COMMAND DOCS carries only each command's group.
+//   - CONFIG knows the parameters Concord honours or can state truthfully;
+//     maxmemory, save, appendonly, databases and the like are read-only.
+//   - CLIENT NO-EVICT is accepted and changes nothing (no client eviction).
+//   - HELLO and INFO report redis_version 7.0.15, the behaviour Concord
+//     reproduces, so clients pick the right features.
 package server
