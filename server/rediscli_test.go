@@ -67,8 +67,16 @@ func TestRedisCLISession(t *testing.T) {
 // TestPythonRedisSession runs a redis-py script when Debian's python3-redis
 // is installed.
 func TestPythonRedisSession(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil || exec.Command(py, "-c", "import redis").Run() != nil {
+	// Debian's python3-redis lives under /usr/bin/python3, which a PATH
+	// with another Python first (pyenv, venvs) would hide.
+	py := ""
+	for _, cand := range []string{"/usr/bin/python3", "python3"} {
+		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import redis").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
 		t.Skip("python3-redis not installed (Debian: apt-get install python3-redis); skipping the redis-py session")
 	}
 	_, addr := startServer(t, Options{RequirePass: "pw", NoActiveExpiry: true})
