@@ -395,7 +395,10 @@ func cmdClientKill(c *client, args [][]byte) crdt.Reply {
 			haveLaddr && o.laddr != laddr,
 			typ != "" && typ != "normal",
 			id != 0 && o.id != id,
-			o == c && skipme:
+			o == c && skipme,
+			// Redis frees a killed client at once; here its goroutine may
+			// still be winding down, but it is gone for CLIENT KILL.
+			o != c && o.killed.Load():
 			continue
 		}
 		if o == c {
