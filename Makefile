@@ -1,0 +1,39 @@
+# Concord's front door: `make help` lists the targets.
+GO      ?= go
+ADDR    ?= 127.0.0.1:6379
+FUZZTIME ?= 30s
+
+.PHONY: help build run test verify compat bench fuzz clean
+
+help: ## list targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/concord
+	$(GO) build -o bin/concord ./cmd/concord
+
+run: ## start a single Concord node on 127.0.0.1:6379 (ADDR=host:port to change)
+	$(GO) run ./cmd/concord --addr $(ADDR)
+
+test: ## unit, property, server and Redis-compatibility tests
+	$(GO) test -count=1 -timeout 20m ./...
+
+verify: ## gofmt check, go vet, tests with -race
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) test -count=1 -race -timeout 30m ./...
+
+compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
+	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
+
+bench: build ## redis-benchmark side by side with redis-server, ratios and memory per key
+	$(GO) run ./cmd/benchcmp -concord bin/concord
+
+fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,242 @@
+// Command benchcmp measures Concord side by side with redis-server on this
+// machine: it starts both on loopback, runs redis-benchmark against each in
+// alternating rounds and prints ops/s with the Concord/Redis ratio (medians
+// over rounds, because single rounds swing by tens of percent on shared
+// machines), then loads the same small keys into both and compares resident
+// memory per key.
+//
+// It reports figures; it asserts nothing.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		concordBin = flag.String("concord", "bin/concord", "concord binary")
+		redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
+		benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
+		tests      = flag.String("t", "set,get,incr,hset,sadd,zadd", "redis-benchmark tests")
+		requests   = flag.Int("n", 200000, "requests per test")
+		clients    = flag.Int("c", 50, "parallel connections")
+		keyspace   = flag.Int("r", 100000, "random key space")
+		size       = flag.Int("d", 64, "value size in bytes")
+		rounds     = flag.Int("rounds", 3, "alternating rounds per server (medians are reported)")
+		memKeys    = flag.Int("mem-keys", 1000000, "small keys to load for the memory comparison (0 skips it)")
+	)
+	flag.Parse()
+	dir, err := os.MkdirTemp("", "benchcmp")
+	check(err)
+	defer os.RemoveAll(dir)
+
+	rp, cp := freePort(), freePort()
+	redis := startProc(*redisBin, "--port", strconv.Itoa(rp), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	defer stopProc(redis)
+	concord := startProc(*concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", cp))
+	defer stopProc(concord)
+	waitPort(rp)
+	waitPort(cp)
+
+	fmt.Printf("# benchcmp %s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), hostInfo())
+	fmt.Printf("redis-benchmark -c %d -n %d -r %d -d %d, %d rounds per server alternating, medians\n\n", *clients, *requests, *keyspace, *size, *rounds)
+	fmt.Println("| test | pipeline | redis ops/s | concord ops/s | concord/redis |")
+	fmt.Println("| --- | --- | --- | --- | --- |")
+	for _, pipe := range []int{1, 16} {
+		res := map[string]map[string][]float64{"redis": {}, "concord": {}}
+		for r := 0; r < *rounds; r++ {
+			for _, srv := range []struct {
+				name string
+				port int
+			}{{"redis", rp}, {"concord", cp}} {
+				for test, rps := range runBench(*benchBin, srv.port, *tests, *requests, *clients, *keyspace, *size, pipe) {
+					res[srv.name][test] = append(res[srv.name][test], rps)
+				}
+			}
+		}
+		for _, test := range strings.Split(strings.ToUpper(*tests), ",") {
+			rr, cc := median(res["redis"][test]), median(res["concord"][test])
+			ratio := "n/a"
+			if rr > 0 {
+				ratio = fmt.Sprintf("%.2f", cc/rr)
+			}
+			fmt.Printf("| %s | %d | %.0f | %.0f | %s |\n", test, pipe, rr, cc, ratio)
+		}
+	}
+	if *memKeys > 0 {
+		fmt.Printf("\nMemory after loading %d keys (SET key:NNNNNNNNN <16 bytes>), resident set size growth per key:\n\n", *memKeys)
+		fmt.Println("| server | RSS before | RSS after | bytes/key |")
+		fmt.Println("| --- | --- | --- | --- |")
+		for _, srv := range []struct {
+			name string
+			port int
+			pid  int
+		}{{"redis", rp, redis.Process.Pid}, {"concord", cp, concord.Process.Pid}} {
+			flushAll(srv.port)
+			time.Sleep(500 * time.Millisecond)
+			before := rss(srv.pid)
+			load(srv.port, *memKeys)
+			time.Sleep(500 * time.Millisecond)
+			after := rss(srv.pid)
+			fmt.Printf("| %s | %.1f MiB | %.1f MiB | %.0f |\n", srv.name, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(*memKeys))
+		}
+	}
+}
+
+// runBench runs one redis-benchmark invocation and returns ops/s per test.
+func runBench(bin string, port int, tests string, n, c, r, d, pipe int) map[string]float64 {
+	cmd := exec.Command(bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", tests,
+		"-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-r", strconv.Itoa(r), "-d", strconv.Itoa(d),
+		"-P", strconv.Itoa(pipe), "--csv")
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "redis-benchmark on port %d: %v\n%s", port, err, out)
+		os.Exit(1)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
+	check(err)
+	res := map[string]float64{}
+	for _, rec := range recs {
+		if len(rec) < 2 || rec[0] == "test" {
+			continue
+		}
+		name := strings.ToUpper(strings.Fields(rec[0])[0])
+		v, err := strconv.ParseFloat(rec[1], 64)
+		if err == nil {
+			res[name] = v
+		}
+	}
+	return res
+}
+
+// load writes n small string keys with pipelined SETs.
+func load(port, n int) {
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	check(err)
+	defer c.Close()
+	w := bufio.NewWriterSize(c, 1<<16)
+	r := bufio.NewReader(c)
+	const batch = 1000
+	for i := 0; i < n; i += batch {
+		m := batch
+		if n-i < m {
+			m = n - i
+		}
+		for j := 0; j < m; j++ {
+			key := fmt.Sprintf("key:%09d", i+j)
+			fmt.Fprintf(w, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\nvalue-0123456789\r\n", len(key), key)
+		}
+		check(w.Flush())
+		for j := 0; j < m; j++ {
+			line, err := r.ReadString('\n')
+			check(err)
+			if !strings.HasPrefix(line, "+OK") {
+				fmt.Fprintf(os.Stderr, "load: unexpected reply %q\n", line)
+				os.Exit(1)
+			}
+		}
+	}
+}
+
+func flushAll(port int) {
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	check(err)
+	defer c.Close()
+	fmt.Fprintf(c, "*1\r\n$8\r\nFLUSHALL\r\n")
+	_, err = bufio.NewReader(c).ReadString('\n')
+	check(err)
+}
+
+// rss reads a process's resident set size from /proc (Linux only).
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	check(err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			check(err)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func hostInfo() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOOS
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			return strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+		}
+	}
+	return runtime.GOOS
+}
+
+func startProc(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = nil, nil
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "start %s: %v\n", filepath.Base(bin), err)
+		os.Exit(1)
+	}
+	return cmd
+}
+
+func stopProc(cmd *exec.Cmd) {
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitPort(port int) {
+	for i := 0; i < 300; i++ {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "nothing listening on port %d\n", port)
+	os.Exit(1)
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchcmp:", err)
+		os.Exit(1)
+	}
+}
