@@ -856,10 +856,21 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		create()
 		n := 0
 		for i := 2; i+1 < len(args); i += 2 {
-			if _, ok := v.scores[args[i+1]]; !ok {
+			mem, score := args[i+1], atoi(args[i])
+			old, ok := v.scores[mem]
+			if !ok {
 				n++
 			}
-			c.add(mEff{kind: mZAdd, key: key, sub: args[i+1], n: atoi(args[i])})
+			e := mEff{kind: mZAdd, key: key, sub: mem, n: score}
+			switch {
+			case !ok || old != score:
+				c.add(e)
+			case emittedField(emitted, EffZAdd, key, mem):
+				// Re-adding a member with its current score changes nothing
+				// locally; whether it still counts as a fresh add against a
+				// concurrent ZREM is the implementation's choice.
+				c.effs = append(c.effs, e)
+			}
 		}
 		c.reply = ":" + strconv.Itoa(n)
 	case "ZINCRBY":
@@ -905,6 +916,15 @@ func dedupe(keys []string) []string {
 func emittedDel(effs []Effect, key string) bool {
 	for _, e := range effs {
 		if e.Kind == EffDelKey && string(e.Key) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func emittedField(effs []Effect, kind EffectKind, key, field string) bool {
+	for _, e := range effs {
+		if e.Kind == kind && string(e.Key) == key && string(e.Field) == field {
 			return true
 		}
 	}
