@@ -466,17 +466,21 @@ func (ks *Keyspace) Snapshot() []byte {
 }
 
 // Digest returns a hash of the replicated state: every key's content and
-// causal metadata, the version vector and the clock. Replicas that applied
-// the same effects have equal digests whatever their origin or apply order.
+// causal metadata and the version vector. Replicas that applied the same
+// effects have equal digests whatever their origin or apply order. The HLC
+// high-water mark is left out: it is a per-region clock (a write that
+// changed nothing still advances it) and not part of what converges.
 func (ks *Keyspace) Digest() [32]byte {
 	e := &encoder{}
 	ks.encodeState(e, false)
 	return sha256.Sum256(e.b)
 }
 
-func (ks *Keyspace) encodeState(e *encoder, slots bool) {
+func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 	e.vv(ks.vv)
-	e.uvarint(uint64(ks.last))
+	if snapshot {
+		e.uvarint(uint64(ks.last))
+	}
 	for i := range ks.dbs {
 		d := &ks.dbs[i]
 		names := make([]string, 0, d.keys.Len())
@@ -486,7 +490,7 @@ func (ks *Keyspace) encodeState(e *encoder, slots bool) {
 		for _, k := range names {
 			ent, _ := d.keys.Get(k)
 			e.str(k)
-			if slots {
+			if snapshot {
 				e.uvarint(uint64(d.keys.index[k]))
 			}
 			encodeTTL(e, ent.ttl)
