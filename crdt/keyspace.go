@@ -176,17 +176,11 @@ func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 		if t <= ks.last {
 			t = ks.last + 1
 		}
-		prev := ks.last
 		ks.last = t
 		tx := &Tx{ks: ks, DB: cmd.DB, Now: t.Millis(), write: true, time: t,
 			rand: NewRand(st.Seed ^ uint64(i)*0x9e3779b97f4a7c15), batch: b}
 		replies[i] = tx.run(cmd.Args)
 		b = tx.batch
-		if !tx.opOpen {
-			// No op: the clock is the time of the latest applied op, so
-			// replicas that applied the same ops have the same Digest.
-			ks.last = prev
-		}
 		if ks.solo && tx.opOpen {
 			ks.compactTouched(tx)
 		}
