@@ -339,9 +339,9 @@ func (v *keyView) render() string {
 			b.WriteString(strconv.Quote(v.str))
 		}
 	case TypeSet:
-		b.WriteString(strings.Join(sortedKeys(v.members), " "))
+		b.WriteString(strings.Join(modelSorted(v.members), " "))
 	case TypeHash:
-		for _, f := range sortedKeys(v.fields) {
+		for _, f := range modelSorted(v.fields) {
 			val := strconv.Quote(v.fields[f])
 			if v.badF[f] {
 				val = "*"
@@ -349,7 +349,7 @@ func (v *keyView) render() string {
 			fmt.Fprintf(&b, "%s=%s ", f, val)
 		}
 	case TypeZSet:
-		mems := sortedKeys(v.scores)
+		mems := modelSorted(v.scores)
 		sort.SliceStable(mems, func(i, j int) bool { return v.scores[mems[i]] < v.scores[mems[j]] })
 		for _, mem := range mems {
 			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(float64(v.scores[mem])))
@@ -358,7 +358,7 @@ func (v *keyView) render() string {
 	return strings.TrimSpace(b.String())
 }
 
-func sortedKeys[V any](m map[string]V) []string {
+func modelSorted[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
