@@ -67,6 +67,7 @@ type mOp struct {
 	time   HLC
 	past   map[uint32]uint64 // highest seq seen per region (own earlier ops included)
 	effs   []mEff
+	cmd    []string // for failure messages
 }
 
 // saw reports whether op b's origin had seen op a when b ran.
@@ -929,4 +930,43 @@ func emittedField(effs []Effect, kind EffectKind, key, field string) bool {
 		}
 	}
 	return false
+}
+
+// history lists the ops in that touch key, for failure messages.
+func (m *model) history(key string, in func(*mOp) bool) string {
+	var b strings.Builder
+	ops := append(append([]*mOp(nil), m.byKey[key]...), m.flush...)
+	sort.Slice(ops, func(i, j int) bool { return ops[j].newer(ops[i]) })
+	for _, op := range ops {
+		if !in(op) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n    %d.%d t=%d.%d past=%v:", op.region, op.seq, op.time.Millis(), op.time&0xffff, op.past)
+		for _, e := range op.effs {
+			if e.key == key || e.kind == mFlush {
+				fmt.Fprintf(&b, " %s", e)
+			}
+		}
+		if op.cmd != nil {
+			fmt.Fprintf(&b, "  (%s)", strings.Join(op.cmd, " "))
+		}
+	}
+	return b.String()
+}
+
+var mKindNames = [...]string{"?", "del", "delKeepTTL", "delTTL", "flush", "strSet", "strIncr", "expire",
+	"sadd", "srem", "hset", "hincr", "hdel", "zadd", "zincr", "zrem"}
+
+func (e mEff) String() string {
+	s := mKindNames[e.kind]
+	if e.sub != "" {
+		s += "(" + e.sub + ")"
+	}
+	switch e.kind {
+	case mStrSet, mHashSet:
+		s += "=" + e.val
+	case mStrIncr, mHashIncr, mZAdd, mZIncr, mExpire:
+		s += "=" + strconv.FormatInt(e.n, 10)
+	}
+	return s
 }

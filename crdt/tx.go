@@ -132,6 +132,18 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 		panic("crdt: Emit outside apply")
 	}
 	ks := tx.ks
+	if f.Key != nil && !removalOnly(f.Kind) && f.Kind != EffExpire {
+		d := &ks.dbs[dbi]
+		if _, ok := d.keys.Get(string(f.Key)); !ok {
+			if _, ghost := d.ghosts[string(f.Key)]; ghost {
+				// This write creates a key its region sees as absent. Like a
+				// new Redis key it has no TTL: remove the ghost TTL it observed
+				// (left by an EXPIRE concurrent with the content's removal), or
+				// the new key would inherit an expiry nobody set on it.
+				tx.emitIn(dbi, Effect{Kind: EffDelKey, Key: f.Key})
+			}
+		}
+	}
 	if !tx.opOpen {
 		if tx.batch == nil {
 			deps := make(VersionVector, 0, len(ks.vv))
