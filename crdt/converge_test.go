@@ -562,17 +562,7 @@ func TestConvergeFaultsCaught(t *testing.T) {
 				name += "/model-only"
 			}
 			t.Run(name, func(t *testing.T) {
-				withFault(flt, func() {
-					seed, err := caughtWithin(tries, func(d draws) error { return runSim(d, w, opts) })
-					if err == nil {
-						t.Fatalf("fault %v not caught in %d runs", flt, tries)
-					}
-					msg := err.Error()
-					if len(msg) > 300 {
-						msg = msg[:300] + "..."
-					}
-					t.Logf("caught with seed %d: %s", seed, msg)
-				})
+				requireCaught(t, tries, flt, func(d draws) error { return runSim(d, w, opts) })
 			})
 		}
 	}

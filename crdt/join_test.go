@@ -267,36 +267,44 @@ func TestPrimitiveJoinAlgebra(t *testing.T) {
 	})
 }
 
-// withFault runs f with testFault set to flt and always resets it.
-func withFault(flt fault, f func()) {
-	testFault = flt
+// caught runs check with seeds 1..tries under fault flt and returns the
+// first seed whose run reports an error that the same seed does not report
+// without the fault. A seed that fails without the fault too is a real bug:
+// it is returned with baseline set.
+func caught(tries int, flt fault, check func(d draws) error) (seed uint64, err, baseline error) {
 	defer func() { testFault = faultNone }()
-	f()
+	for seed = 1; seed <= uint64(tries); seed++ {
+		testFault = flt
+		err = check(randDraws{NewRand(seed)})
+		testFault = faultNone
+		if err == nil {
+			continue
+		}
+		return seed, err, check(randDraws{NewRand(seed)})
+	}
+	return 0, nil, nil
 }
 
-// caughtWithin runs check with seeds 1..tries and returns the first seed
-// whose run reports an error (0 if none did).
-func caughtWithin(tries int, check func(d draws) error) (uint64, error) {
-	for seed := uint64(1); seed <= uint64(tries); seed++ {
-		if err := check(randDraws{NewRand(seed)}); err != nil {
-			return seed, err
+// requireCaught fails t unless check catches flt within tries seeds.
+func requireCaught(t *testing.T, tries int, flt fault, check func(d draws) error) {
+	t.Helper()
+	seed, err, base := caught(tries, flt, check)
+	switch {
+	case err == nil:
+		t.Errorf("fault %v not caught in %d runs", flt, tries)
+	case base != nil:
+		t.Errorf("seed %d fails without any fault: %v", seed, base)
+	default:
+		msg := err.Error()
+		if len(msg) > 400 {
+			msg = msg[:400] + "..."
 		}
+		t.Logf("fault %v caught with seed %d (which passes without it): %s", flt, seed, msg)
 	}
-	return 0, nil
 }
 
 func TestPrimitiveFaultsCaught(t *testing.T) {
-	if seed, err := caughtWithin(200, checkPrimitives); err != nil {
-		t.Fatalf("correct primitives fail with seed %d: %v", seed, err)
-	}
 	for _, flt := range []fault{faultDropIncrement, faultRemoveWins} {
-		withFault(flt, func() {
-			seed, err := caughtWithin(500, checkPrimitives)
-			if err == nil {
-				t.Errorf("fault %v not caught in 500 runs", flt)
-				return
-			}
-			t.Logf("fault %v caught with seed %d: %.200s", flt, seed, err)
-		})
+		requireCaught(t, 500, flt, checkPrimitives)
 	}
 }
