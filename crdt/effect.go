@@ -272,5 +272,8 @@ func decodeEffect(d *decoder) (Effect, error) {
 		f.Field = d.bytes()
 		f.Float = d.float()
 	}
+	if d.err == nil && !validEffect(&f) {
+		return f, ErrEffect
+	}
 	return f, d.err
 }

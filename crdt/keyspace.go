@@ -168,6 +168,8 @@ type Command struct {
 // Apply runs commands as one atomic unit with the leader's stamp and returns
 // a reply per command plus the effects they produced (nil if none). It is
 // deterministic: a pure function of the keyspace and its arguments.
+// The batch's effects may alias the commands' argument memory: encode it
+// (Batch.Encode) before the caller reuses those buffers.
 func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 	replies := make([]Reply, len(cmds))
 	var b *Batch

@@ -1,0 +1,337 @@
+package crdt
+
+import (
+	"bytes"
+	"math"
+	"math/big"
+	"strconv"
+)
+
+// delta is one increment: an integer, or (float) the text of a float
+// increment as the client sent it. Keeping the text rather than a parsed
+// value makes the effect exact and lets every replica parse it the same way.
+type delta struct {
+	float bool
+	i     int64
+	text  []byte
+}
+
+func deltaOf(f *Effect) delta {
+	if f.Flags&FlagFloat != 0 {
+		return delta{float: true, text: bytes.Clone(f.Value)}
+	}
+	return delta{i: f.Int}
+}
+
+// numeric is the content of a string value or of one hash field: an LWW
+// register of byte strings (the overwrites) plus the increments no overwrite
+// has observed. Both plain strings and counters live here, because Redis
+// lets any string be incremented once it parses as a number.
+//
+// The visible value is
+//   - the register's winner, verbatim, when there are no increments;
+//   - otherwise the winner (or "0" if the register is empty) with every
+//     increment folded onto it in dot order, one step at a time exactly as
+//     Redis would apply them one command after another (see foldStep).
+//
+// It is cached in vis and recomputed whenever the content changes, never on
+// read, so concurrent readers see immutable state.
+type numeric struct {
+	base mvreg[[]byte]
+	incs incList[delta]
+	vis  []byte
+}
+
+// empty reports whether no content is left.
+func (n *numeric) empty() bool { return len(n.base) == 0 && len(n.incs) == 0 }
+
+// value returns the visible value (nil if empty).
+func (n *numeric) value() []byte { return n.vis }
+
+// set overwrites: the observed base values and increments go, v is written.
+// v is copied: an effect's bytes may alias a client's request buffer.
+func (n *numeric) set(t Tag, v []byte, c Context) {
+	n.base = n.base.write(t, bytes.Clone(v), c)
+	n.incs = n.incs.remove(c)
+	n.refresh()
+}
+
+// incr adds one increment.
+func (n *numeric) incr(t Tag, d delta) {
+	last := len(n.incs) == 0 || dotLess(n.incs[len(n.incs)-1].Tag.Dot, t.Dot)
+	wasEmpty := n.empty()
+	n.incs = n.incs.add(t, d)
+	if last && !wasEmpty {
+		// The fold is a left fold in dot order, so an increment that sorts
+		// last continues it from the cached value: no refold needed.
+		n.vis = foldStep(n.vis, d)
+		return
+	}
+	n.refresh()
+}
+
+// removeObserved drops the base values and increments c covers.
+func (n *numeric) removeObserved(c Context) {
+	n.base = n.base.remove(c)
+	n.incs = n.incs.remove(c)
+	n.refresh()
+}
+
+func (n *numeric) join(mine VersionVector, o *numeric, theirs VersionVector) {
+	n.base = n.base.join(mine, o.base, theirs)
+	n.incs = n.incs.join(mine, o.incs, theirs)
+	n.refresh()
+}
+
+func (n *numeric) maxTag() Tag {
+	t := n.base.maxTag()
+	if u := n.incs.maxTag(); u.After(t) {
+		t = u
+	}
+	return t
+}
+
+// compact folds the increments into the base once the whole content is
+// causally stable: every replica has seen every piece, so no remove can
+// arrive that observed only part of it. The folded value takes the greatest
+// tag so the key's position in the type-conflict rule does not move.
+//
+// This is only sound when every replica compacts the same content (solo
+// mode, or a stable vector agreed by all): a state that still holds the
+// pieces must not be joined with one that folded them, since the join would
+// treat the folded value and the pieces as distinct writes each side had
+// already removed.
+func (n *numeric) compact(stable VersionVector) {
+	if len(n.incs) == 0 && len(n.base) <= 1 {
+		return
+	}
+	for _, x := range n.base {
+		if !stable.Covers(x.Tag.Dot) {
+			return
+		}
+	}
+	for _, x := range n.incs {
+		if !stable.Covers(x.Tag.Dot) {
+			return
+		}
+	}
+	t := n.maxTag()
+	// Reuse the slices: in solo mode every INCR comes through here.
+	n.base = append(n.base[:0], regVal[[]byte]{Tag: t, Val: n.vis})
+	n.incs = n.incs[:0]
+}
+
+// needsCompact reports whether compact could fold anything.
+func (n *numeric) needsCompact() bool { return len(n.incs) > 0 || len(n.base) > 1 }
+
+// refresh recomputes the cached visible value from scratch.
+func (n *numeric) refresh() {
+	if n.empty() {
+		n.vis = nil
+		return
+	}
+	w, ok := n.base.winner()
+	if len(n.incs) == 0 {
+		n.vis = w.Val
+		return
+	}
+	cur := []byte("0")
+	if ok {
+		cur = w.Val
+	}
+	for _, x := range n.incs {
+		cur = foldStep(cur, x.Delta)
+	}
+	n.vis = cur
+}
+
+// foldStep applies one increment to the value cur as Redis would apply the
+// command that made it, and returns the new value (cur itself is never
+// modified):
+//
+//   - an integer increment on a canonical integer adds exactly. Within one
+//     origin Redis's overflow check keeps results inside int64, but
+//     increments from different origins can add up past it; the sum is then
+//     kept exactly (as decimal text) and INCR on it answers Redis's range
+//     error, as Redis would for such a value;
+//   - a float increment, or an integer increment on a value that is
+//     numeric but not an integer (a concurrent SET of "1.5"), adds in x87
+//     long double and prints as INCRBYFLOAT does;
+//   - on a value that is not a number, or a sum that would be infinite, the
+//     increment is skipped. A local INCR on such a value is refused, so this
+//     happens only when a concurrent overwrite replaced a counter with text.
+//     Skipping is deterministic (every replica folds the same list in the
+//     same order) and temporary: the next overwrite that observes the
+//     increment removes it.
+func foldStep(cur []byte, d delta) []byte {
+	if !d.float {
+		if v, ok := parseInt64(cur); ok {
+			if s, ok := addInt64(v, d.i); ok {
+				return strconv.AppendInt(nil, s, 10)
+			}
+		}
+		if canonicalInt(cur) {
+			z, _ := new(big.Int).SetString(string(cur), 10)
+			return z.Add(z, big.NewInt(d.i)).Append(nil, 10)
+		}
+	}
+	x, st := parseLongDouble(cur)
+	if st != ldOK {
+		return cur
+	}
+	var y *big.Float
+	if d.float {
+		if y, st = parseLongDouble(d.text); st != ldOK {
+			return cur // rejected when decoded; kept for safety
+		}
+	} else {
+		y = new(big.Float).SetPrec(ldPrec).SetInt64(d.i)
+	}
+	z := addLongDouble(x, y)
+	if z == nil {
+		return cur
+	}
+	return formatLongDouble(z)
+}
+
+// addInt64 adds with Redis's overflow check.
+func addInt64(a, b int64) (int64, bool) {
+	if b < 0 && a < 0 && b < math.MinInt64-a || b > 0 && a > 0 && b > math.MaxInt64-a {
+		return 0, false
+	}
+	return a + b, true
+}
+
+func (n *numeric) encode(e *encoder) {
+	e.uvarint(uint64(len(n.base)))
+	for _, x := range n.base {
+		e.tag(x.Tag)
+		e.bytes(x.Val)
+	}
+	e.uvarint(uint64(len(n.incs)))
+	for _, x := range n.incs {
+		e.tag(x.Tag)
+		if x.Delta.float {
+			e.byte1(1)
+			e.bytes(x.Delta.text)
+		} else {
+			e.byte1(0)
+			e.varint(x.Delta.i)
+		}
+	}
+}
+
+// decodeNumeric reads what encode wrote and checks that it is canonical
+// (base sorted by tag, increments by dot, no duplicate dots, valid float
+// texts) and not empty.
+func decodeNumeric(d *decoder) *numeric {
+	n := &numeric{}
+	nb := d.count(5) // a base value takes at least 5 bytes, an increment 6
+	for i := 0; i < nb && d.err == nil; i++ {
+		t := d.tag()
+		v := d.bytes()
+		if i > 0 && !t.After(n.base[i-1].Tag) || n.base.has(t.Dot) {
+			d.fail()
+			return nil
+		}
+		n.base = append(n.base, regVal[[]byte]{Tag: t, Val: v})
+	}
+	ni := d.count(6)
+	for i := 0; i < ni && d.err == nil; i++ {
+		t := d.tag()
+		var x delta
+		switch d.byte1() {
+		case 0:
+			x.i = d.varint()
+		case 1:
+			x.float = true
+			x.text = d.bytes()
+			if d.err == nil && !validFloatIncr(x.text) {
+				d.fail()
+			}
+		default:
+			d.fail()
+		}
+		if i > 0 && !dotLess(n.incs[i-1].Tag.Dot, t.Dot) {
+			d.fail()
+		}
+		n.incs = append(n.incs, inc[delta]{Tag: t, Delta: x})
+	}
+	if d.err != nil {
+		return nil
+	}
+	if n.empty() {
+		d.fail()
+		return nil
+	}
+	n.refresh()
+	return n
+}
+
+// strValue is a key of type string (counters included).
+type strValue struct{ numeric }
+
+func init() {
+	registerType(TypeString, valueCodec{
+		new: func() value { return &strValue{} },
+		decode: func(d *decoder) value {
+			n := decodeNumeric(d)
+			if n == nil {
+				return &strValue{}
+			}
+			return &strValue{*n}
+		},
+	})
+}
+
+func (s *strValue) Type() ValueType { return TypeString }
+
+func (s *strValue) apply(f *Effect, t Tag, c Context) {
+	switch f.Kind {
+	case EffStrSet:
+		s.set(t, f.Value, c)
+	case EffStrIncr:
+		s.incr(t, deltaOf(f))
+	}
+}
+
+func (s *strValue) join(mine VersionVector, other value, theirs VersionVector) {
+	s.numeric.join(mine, &other.(*strValue).numeric, theirs)
+}
+
+func (s *strValue) encode(e *encoder) { s.numeric.encode(e) }
+
+func (s *strValue) replay(emit func(Effect)) {
+	emit(Effect{Kind: EffStrSet, Value: s.vis})
+}
+
+// objectEncoding is what OBJECT ENCODING reports, computed from the value
+// as Redis 7.0 encodes a freshly SET string: "int", "embstr" up to 44
+// bytes, else "raw". (Redis remembers how a value was built: APPEND and
+// SETRANGE leave "raw" strings, INCRBYFLOAT never an "int"; that history is
+// not kept.)
+func (s *strValue) objectEncoding() string {
+	return stringEncoding(s.vis)
+}
+
+// objectRefcount is what OBJECT REFCOUNT reports: Redis shares the objects
+// of the integers 0..9999 (OBJ_SHARED_REFCOUNT), every other value has one
+// reference.
+func (s *strValue) objectRefcount() int64 {
+	if v, ok := parseInt64(s.vis); ok && v >= 0 && v < 10000 {
+		return math.MaxInt32
+	}
+	return 1
+}
+
+func stringEncoding(v []byte) string {
+	if len(v) <= 20 {
+		if _, ok := parseInt64(v); ok {
+			return "int"
+		}
+	}
+	if len(v) <= 44 {
+		return "embstr"
+	}
+	return "raw"
+}
