@@ -36,7 +36,7 @@ import (
 // failure and -rapid.seed replays it. -rapid.checks (default 100) and
 // -props.steps scale the search.
 
-var propsSteps = flag.Int("props.steps", 0, "convergence tests: ops per simulated run (0: random 20..100)")
+var propsSteps = flag.Int("props.steps", 0, "convergence tests: ops per simulated run (0: random 20..200)")
 
 type simReplica struct {
 	ks      *Keyspace
@@ -108,7 +108,7 @@ func runSim(d draws, w *workload, opts simOpts) error {
 	}
 	steps := *propsSteps
 	if steps <= 0 {
-		steps = 20 + d.intn(81, "steps")
+		steps = 20 + d.intn(181, "steps")
 	}
 	for k := 0; k < steps; k++ {
 		var err error

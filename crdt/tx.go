@@ -132,18 +132,7 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 		panic("crdt: Emit outside apply")
 	}
 	ks := tx.ks
-	if f.Key != nil && !removalOnly(f.Kind) && f.Kind != EffExpire {
-		d := &ks.dbs[dbi]
-		if _, ok := d.keys.Get(string(f.Key)); !ok {
-			if _, ghost := d.ghosts[string(f.Key)]; ghost {
-				// This write creates a key its region sees as absent. Like a
-				// new Redis key it has no TTL: remove the ghost TTL it observed
-				// (left by an EXPIRE concurrent with the content's removal), or
-				// the new key would inherit an expiry nobody set on it.
-				tx.emitIn(dbi, Effect{Kind: EffDelKey, Key: f.Key})
-			}
-		}
-	}
+	tx.newKeyTTL(dbi, &f)
 	if !tx.opOpen {
 		if tx.batch == nil {
 			deps := make(VersionVector, 0, len(ks.vv))
@@ -168,6 +157,35 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 	if f.Key != nil {
 		tx.touched = append(tx.touched, touchedKey{dbi, string(f.Key)})
 	}
+}
+
+// newKeyTTL: a write that finds its key absent starts a new key, and a new
+// Redis key has no TTL. A ghost TTL register left for the key (an EXPIRE
+// concurrent with the removal of its content, see db.ghosts) must not attach
+// to it, and KEEPTTL has nothing to keep, so the first effect of an op on
+// such a key observed-removes the ghost.
+func (tx *Tx) newKeyTTL(dbi int, f *Effect) {
+	d := &tx.ks.dbs[dbi]
+	if f.Key == nil || f.Kind == EffExpire || (removalOnly(f.Kind) && f.Kind != EffDelKey) {
+		return
+	}
+	key := string(f.Key)
+	if _, ghost := d.ghosts[key]; !ghost {
+		return
+	}
+	if _, ok := d.keys.Get(key); ok {
+		return
+	}
+	for _, k := range tx.touched {
+		if k.db == dbi && k.key == key {
+			return // the op itself removed the content (SET ... KEEPTTL)
+		}
+	}
+	if f.Kind == EffDelKey {
+		f.Flags &^= FlagKeepTTL
+		return
+	}
+	tx.emitIn(dbi, Effect{Kind: EffDelKey, Key: f.Key})
 }
 
 // lower returns an ASCII-lowercased copy (option parsing).
