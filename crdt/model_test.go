@@ -514,6 +514,14 @@ var cmdGens = []cmdGen{
 		}
 		return []string{"INCRBY", k, nonzero(d, "by")}
 	}},
+	{"string", []string{"INCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		// Integer-valued float increments: the model's sums stay exact,
+		// and float and integer increments mix on one counter.
+		if k == "k3" {
+			k = "k0"
+		}
+		return []string{"INCRBYFLOAT", k, nonzero(d, "by") + [...]string{"", ".0", "e0"}[d.intn(3, "fmt")]}
+	}},
 	{"keys", []string{"DEL"}, func(d draws, k string, _ int64) []string {
 		if chance(d, 20, "del2") {
 			return []string{"DEL", k, simKeys[d.intn(len(simKeys), "key2")]}
@@ -548,6 +556,9 @@ var cmdGens = []cmdGen{
 	}},
 	{"hash", []string{"HINCRBY"}, func(d draws, k string, _ int64) []string {
 		return []string{"HINCRBY", k, "f" + strconv.Itoa(d.intn(3, "field")), nonzero(d, "by")}
+	}},
+	{"hash", []string{"HINCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBYFLOAT", k, "f" + strconv.Itoa(d.intn(3, "field")), nonzero(d, "by") + ".0"}
 	}},
 	{"hash", []string{"HDEL"}, func(d draws, k string, _ int64) []string {
 		return append([]string{"HDEL", k}, distinct(d, 2, func() string { return "f" + strconv.Itoa(d.intn(4, "field")) })...)
@@ -739,6 +750,40 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		create()
 		c.add(mEff{kind: mStrIncr, key: key, n: by})
 		c.reply = ":" + strconv.FormatInt(cur+by, 10)
+	case "INCRBYFLOAT":
+		if wrong(TypeString) {
+			break
+		}
+		by, _ := strconv.ParseFloat(args[2], 64)
+		cur := int64(0)
+		if v.exists() {
+			n, err := strconv.ParseInt(v.str, 10, 64)
+			if err != nil {
+				c = mCmd{reply: "-ERR value is not a valid float", isErr: true}
+				break
+			}
+			cur = n
+		}
+		create()
+		c.add(mEff{kind: mStrIncr, key: key, n: int64(by)})
+		c.reply = strconv.Quote(strconv.FormatInt(cur+int64(by), 10))
+	case "HINCRBYFLOAT":
+		if wrong(TypeHash) {
+			break
+		}
+		by, _ := strconv.ParseFloat(args[3], 64)
+		cur := int64(0)
+		if s, ok := v.fields[args[2]]; ok {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				c = mCmd{reply: "-ERR hash value is not a float", isErr: true}
+				break
+			}
+			cur = n
+		}
+		create()
+		c.add(mEff{kind: mHashIncr, key: key, sub: args[2], n: int64(by)})
+		c.reply = strconv.Quote(strconv.FormatInt(cur+int64(by), 10))
 	case "DEL":
 		n := 0
 		for _, k := range dedupe(args[1:]) {
