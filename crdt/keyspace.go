@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 )
 
 // entry is one key's state: its content (one value per type, usually one)
@@ -13,6 +14,9 @@ type entry struct {
 	key  string
 	vals []value      // non-empty values, at most one per type, sorted by type
 	ttl  mvreg[int64] // expiry in Unix ms; 0 = persistent
+	// atime is the node-local last access (OBJECT IDLETIME), see expire.go.
+	// Not replicated state: never encoded, digested or joined.
+	atime atomic.Uint32
 }
 
 // Type returns the visible type: the only one, or on a cross-region type
@@ -95,6 +99,9 @@ func (e *entry) expired(nowMs int64) bool {
 type db struct {
 	keys   dict[*entry]
 	ghosts map[string]mvreg[int64]
+	// expires indexes the keys of keys that have a TTL (active expiry
+	// samples it; INFO reports its size). Derived, node-local state.
+	expires dict[*entry]
 }
 
 // Stats counts events where a conflict rule fired. They are not replicated
@@ -275,6 +282,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 			return
 		}
 		e = &entry{key: key}
+		e.touch(t.Time.Millis())
 		if g, ok := d.ghosts[key]; ok {
 			e.ttl = g
 			delete(d.ghosts, key)
@@ -311,6 +319,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 
 // store puts e back in d, or moves it out if it has no content left.
 func (ks *Keyspace) store(d *db, e *entry) {
+	d.trackExpire(e)
 	if len(e.vals) > 0 {
 		if _, ok := d.keys.Get(e.key); !ok {
 			d.keys.Set(e.key, e)
@@ -411,6 +420,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			}
 			if len(a.vals) == 0 && len(a.ttl) == 0 {
 				d.keys.Delete(k)
+				d.expires.Delete(k)
 				delete(d.ghosts, k)
 				continue
 			}
@@ -494,6 +504,17 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 			for _, v := range ent.vals {
 				e.byte1(byte(v.Type()))
 				v.encode(e)
+				if l, ok := v.(layoutCodec); ok && snapshot {
+					l.encodeLayout(e)
+				}
+			}
+		}
+		if snapshot {
+			// The free-slot stack decides where the next keys go; with it
+			// a restored node's SCAN cursors and RANDOMKEY picks match.
+			e.uvarint(uint64(len(d.keys.free)))
+			for _, f := range d.keys.free {
+				e.uvarint(uint64(f))
 			}
 		}
 		ghosts := make([]string, 0, len(d.ghosts))
@@ -557,7 +578,11 @@ func Restore(src []byte) (*Keyspace, error) {
 					d.fail()
 					break
 				}
-				ent.vals = append(ent.vals, codecs[t].decode(d))
+				v := codecs[t].decode(d)
+				if l, ok := v.(layoutCodec); ok {
+					l.decodeLayout(d)
+				}
+				ent.vals = append(ent.vals, v)
 			}
 			if slot > maxSlot {
 				maxSlot = slot
@@ -581,13 +606,21 @@ func Restore(src []byte) (*Keyspace, error) {
 				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
 				db.keys.index[p.e.key] = int32(p.slot)
 			}
-			for s := range db.keys.slots {
-				if !db.keys.slots[s].used {
-					db.keys.free = append(db.keys.free, int32(s))
-				}
+			db.keys.Each(func(_ string, e *entry) bool { db.trackExpire(e); return true })
+		}
+		// The free stack must name exactly the unused slots.
+		nf := d.count(1)
+		if d.err == nil && nf != len(db.keys.slots)-n {
+			return nil, ErrCorrupt
+		}
+		seen := make(map[int32]bool, nf)
+		for j := 0; j < nf && d.err == nil; j++ {
+			f := int32(d.u32())
+			if int(f) >= len(db.keys.slots) || db.keys.slots[f].used || seen[f] {
+				return nil, ErrCorrupt
 			}
-			// Reuse low slots first, as the dict would have.
-			sort.Slice(db.keys.free, func(a, b int) bool { return db.keys.free[a] > db.keys.free[b] })
+			seen[f] = true
+			db.keys.free = append(db.keys.free, f)
 		}
 		g := d.count(2)
 		for j := 0; j < g && d.err == nil; j++ {

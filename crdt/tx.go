@@ -71,6 +71,16 @@ func (tx *Tx) Exec(args ...[]byte) Reply { return tx.run(args) }
 // removed first by an observed-remove effect, so every replica removes the
 // same content.
 func (tx *Tx) entryIn(dbi int, key []byte) *entry {
+	e := tx.peekIn(dbi, key)
+	if e != nil {
+		e.touch(tx.Now)
+	}
+	return e
+}
+
+// peekIn is entryIn without recording an access (Redis's LOOKUP_NOTOUCH:
+// TYPE, TTL, EXISTS and OBJECT leave OBJECT IDLETIME alone).
+func (tx *Tx) peekIn(dbi int, key []byte) *entry {
 	e, ok := tx.ks.dbs[dbi].keys.Get(string(key))
 	if !ok {
 		return nil

@@ -75,6 +75,16 @@ type compacter interface {
 	compact(stable VersionVector)
 }
 
+// layoutCodec is implemented by values whose internal slot layout decides
+// what a write does (SPOP picks a random slot). Snapshots carry the layout
+// right after the value's canonical encoding so a node restored from one
+// makes the same picks as its peers; digests leave it out, since replicas
+// in different regions legitimately differ in layout.
+type layoutCodec interface {
+	encodeLayout(e *encoder)
+	decodeLayout(d *decoder)
+}
+
 type valueCodec struct {
 	new    func() value
 	decode func(d *decoder) value
