@@ -208,21 +208,21 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 		emitted = b.Ops[0].Effects
 	}
 	view := func(k string) keyView { return s.model.eval(k, within(past), now) }
-	mc := s.model.command(args, view, now, emitted)
 	got := show(replies[0])
+	mc := s.model.command(args, view, now, emitted, got)
 	if replies[0].IsError() {
 		counts.errReplies++
 	}
 	if s.opts.modelOnly {
 		// Only the state comparison: record what the op did.
 	} else if got != mc.reply || replies[0].IsError() != mc.isErr {
-		return fmt.Errorf("replica %d at %d: %v replied %s, model says %s (key before: %s)",
+		return fmt.Errorf("replica %d at %d: %v replied %s, model says %s (model view: %s)",
 			i, now, args, got, mc.reply, renderView(view, args))
 	}
 	if mc.mustEmit && b == nil && !s.opts.modelOnly {
-		return fmt.Errorf("replica %d: %v emitted nothing, model expects effects %v", i, args, mc.effs)
+		return fmt.Errorf("replica %d: %v emitted nothing, model expects effects %v (model view: %s)", i, args, mc.effs, renderView(view, args))
 	}
-	if mc.isErr && b != nil && !s.opts.modelOnly {
+	if mc.isErr && b != nil && len(mc.effs) == 0 && !s.opts.modelOnly {
 		return fmt.Errorf("replica %d: %v failed but emitted %v", i, args, emitted)
 	}
 	if b == nil {
@@ -243,12 +243,18 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 	return nil
 }
 
+// renderView shows the model's view of the keys named in args.
 func renderView(view func(string) keyView, args []string) string {
-	if len(args) < 2 {
-		return ""
+	var parts []string
+	for _, a := range args[1:] {
+		for _, k := range simKeys {
+			if a == k {
+				v := view(k)
+				parts = append(parts, k+": "+v.render())
+			}
+		}
 	}
-	v := view(args[1])
-	return v.render()
+	return strings.Join(parts, "; ")
 }
 
 // ship encodes a local batch and puts a copy for every other replica on
