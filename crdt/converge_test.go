@@ -213,17 +213,8 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 	if replies[0].IsError() {
 		counts.errReplies++
 	}
-	if s.opts.modelOnly {
-		// Only the state comparison: record what the op did.
-	} else if got != mc.reply || replies[0].IsError() != mc.isErr {
-		return fmt.Errorf("replica %d at %d: %v replied %s, model says %s (model view: %s)",
-			i, now, args, got, mc.reply, renderView(view, args))
-	}
-	if mc.mustEmit && b == nil && !s.opts.modelOnly {
-		return fmt.Errorf("replica %d: %v emitted nothing, model expects effects %v (model view: %s)", i, args, mc.effs, renderView(view, args))
-	}
-	if mc.isErr && b != nil && len(mc.effs) == 0 && !s.opts.modelOnly {
-		return fmt.Errorf("replica %d: %v failed but emitted %v", i, args, emitted)
+	if err := s.checkLocal(i, now, args, replies[0], b, mc, view); err != nil {
+		return err
 	}
 	if b == nil {
 		return nil
@@ -240,6 +231,26 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 	}
 	o.Ops = append(o.Ops, b.Ops...)
 	counts.multiOps++
+	return nil
+}
+
+// checkLocal compares one command's reply and emission with the model's
+// prediction from the origin's view (skipped in model-only runs).
+func (s *sim) checkLocal(i int, now int64, args []string, r Reply, b *Batch, mc mCmd, view func(string) keyView) error {
+	if s.opts.modelOnly {
+		return nil
+	}
+	if got := show(r); got != mc.reply || r.IsError() != mc.isErr {
+		return fmt.Errorf("replica %d at %d: %v replied %s, model says %s (model view: %s)",
+			i, now, args, got, mc.reply, renderView(view, args))
+	}
+	if mc.mustEmit && b == nil {
+		return fmt.Errorf("replica %d: %v emitted nothing, model expects effects %v (model view: %s)",
+			i, args, mc.effs, renderView(view, args))
+	}
+	if mc.isErr && b != nil && len(mc.effs) == 0 {
+		return fmt.Errorf("replica %d: %v failed but emitted %v", i, args, b.Ops[0].Effects)
+	}
 	return nil
 }
 
