@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"math"
 	"sort"
 	"strconv"
@@ -223,7 +224,11 @@ func zParseScore(b []byte) (float64, bool) {
 // zParseBound parses one end of a score range as zslParseRange does: an
 // optional '(' for an exclusive bound, then strtod over the rest (leading
 // space, overflow to inf and even an empty string pass; NaN does not).
+// Redis hands strtod the C string, so a bound ends at its first NUL byte.
 func zParseBound(b []byte) (v float64, ex bool, ok bool) {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
 	if len(b) > 0 && b[0] == '(' {
 		b, ex = b[1:], true
 	}

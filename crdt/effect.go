@@ -93,6 +93,9 @@ type Batch struct {
 	// seen all of Deps (causal delivery).
 	Deps VersionVector
 	Ops  []Op
+
+	ops  [1]Op     // backing for the common one-op batch
+	effs [2]Effect // backing for its first effects
 }
 
 // LastSeq is the sequence number of the batch's last op.

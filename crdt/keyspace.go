@@ -125,6 +125,8 @@ type Keyspace struct {
 	dbs  [NumDBs]db
 
 	Stats Stats
+
+	applyTx Tx // scratch for Apply, reused to keep allocations off the write path
 }
 
 // Options configures a Keyspace.
@@ -180,19 +182,28 @@ type Command struct {
 func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 	replies := make([]Reply, len(cmds))
 	var b *Batch
+	tx := &ks.applyTx // Apply is serialised, so one Tx is reused
 	for i, cmd := range cmds {
 		t := st.Time
 		if t <= ks.last {
 			t = ks.last + 1
 		}
 		ks.last = t
-		tx := &Tx{ks: ks, DB: cmd.DB, Now: t.Millis(), write: true, time: t,
-			rand: NewRand(st.Seed ^ uint64(i)*0x9e3779b97f4a7c15), batch: b}
+		*tx = Tx{ks: ks, DB: cmd.DB, Now: t.Millis(), write: true, time: t,
+			rand: Rand{s: st.Seed ^ uint64(i)*0x9e3779b97f4a7c15}, batch: b,
+			touched: tx.touched[:0]}
 		replies[i] = tx.run(cmd.Args)
 		b = tx.batch
 		if ks.solo && tx.opOpen {
-			ks.compactTouched(tx)
+			for _, e := range tx.touched {
+				for _, v := range e.vals {
+					if c, ok := v.(compacter); ok {
+						c.compact(ks.vv)
+					}
+				}
+			}
 		}
+		clear(tx.touched) // drop references to entries
 	}
 	return replies, b
 }
@@ -200,7 +211,7 @@ func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 // Read runs a read-only command at wall-clock time nowMs (used only to hide
 // expired keys) with seed for commands that pick at random.
 func (ks *Keyspace) Read(dbi int, nowMs int64, seed uint64, args [][]byte) Reply {
-	tx := &Tx{ks: ks, DB: dbi, Now: nowMs, rand: NewRand(seed)}
+	tx := Tx{ks: ks, DB: dbi, Now: nowMs, rand: Rand{s: seed}}
 	return tx.run(args)
 }
 
@@ -250,26 +261,27 @@ func (ks *Keyspace) Merge(b *Batch) error {
 
 // applyEffect is the single place where content changes, for local and
 // remote writes alike.
-func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
+// It returns the entry the effect wrote (nil if none).
+func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	switch f.Kind {
 	case EffFlushAll:
 		for i := range ks.dbs {
 			ks.flushDB(i, c)
 		}
-		return
+		return nil
 	case EffFlushDB:
 		ks.flushDB(int(f.DB), c)
-		return
+		return nil
 	}
 	d := &ks.dbs[f.DB]
-	key := string(f.Key)
-	e, ok := d.keys.Get(key)
+	e, ok := d.keys.Get(string(f.Key))
 	if !ok {
+		key := string(f.Key)
 		if removalOnly(f.Kind) {
 			if f.Kind == EffDelKey && f.Flags&FlagKeepTTL == 0 {
 				ks.removeGhostTTL(d, key, c)
 			}
-			return
+			return nil
 		}
 		if f.Kind == EffExpire {
 			// The content this TTL was written for is gone here (removed
@@ -279,7 +291,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 				d.ghosts = make(map[string]mvreg[int64])
 			}
 			d.ghosts[key] = g
-			return
+			return nil
 		}
 		e = &entry{key: key}
 		e.touch(t.Time.Millis())
@@ -299,8 +311,11 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 	case EffExpire:
 		e.ttl = e.ttl.write(t, f.Int, c)
 	default:
-		typ, ok := effectTypes[f.Kind]
-		if !ok {
+		var typ ValueType
+		if f.Kind < effKindEnd {
+			typ = effectTypes[f.Kind]
+		}
+		if typ == TypeNone {
 			panic(fmt.Sprintf("crdt: effect kind %d has no value type", f.Kind))
 		}
 		before := len(e.vals)
@@ -315,6 +330,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) {
 	}
 	e.prune()
 	ks.store(d, e)
+	return e
 }
 
 // store puts e back in d, or moves it out if it has no content left.
@@ -359,21 +375,6 @@ func (ks *Keyspace) flushDB(i int, c Context) {
 	}
 	for k := range d.ghosts {
 		ks.removeGhostTTL(d, k, c)
-	}
-}
-
-// compactTouched folds stable metadata of the keys the last op wrote. Only
-// used in solo mode, where everything applied is stable.
-func (ks *Keyspace) compactTouched(tx *Tx) {
-	for _, k := range tx.touched {
-		d := &ks.dbs[k.db]
-		if e, ok := d.keys.Get(k.key); ok {
-			for _, v := range e.vals {
-				if c, ok := v.(compacter); ok {
-					c.compact(ks.vv)
-				}
-			}
-		}
 	}
 }
 

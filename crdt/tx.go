@@ -16,18 +16,13 @@ type Tx struct {
 
 	write  bool
 	time   HLC
-	rand   *Rand
+	rand   Rand
 	batch  *Batch
 	opOpen bool
 	ctx    Context
 	tag    Tag
 
-	touched []touchedKey
-}
-
-type touchedKey struct {
-	db  int
-	key string
+	touched []*entry // entries written, for solo-mode compaction
 }
 
 // Keyspace returns the keyspace the command runs against.
@@ -37,7 +32,7 @@ func (tx *Tx) Keyspace() *Keyspace { return tx.ks }
 func (tx *Tx) Writable() bool { return tx.write }
 
 // Rand returns the command's deterministic random source.
-func (tx *Tx) Rand() *Rand { return tx.rand }
+func (tx *Tx) Rand() *Rand { return &tx.rand }
 
 // Time returns the op's HLC time (writes only).
 func (tx *Tx) Time() HLC { return tx.time }
@@ -145,13 +140,7 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 	tx.newKeyTTL(dbi, &f)
 	if !tx.opOpen {
 		if tx.batch == nil {
-			deps := make(VersionVector, 0, len(ks.vv))
-			for _, e := range ks.vv {
-				if e.Origin != ks.self {
-					deps = append(deps, e)
-				}
-			}
-			tx.batch = &Batch{Origin: ks.self, FirstSeq: ks.vv.Get(ks.self) + 1, Deps: deps}
+			tx.batch = newBatch(ks)
 		}
 		seq := ks.vv.Get(ks.self) + 1
 		tx.ctx = Context{Deps: tx.batch.Deps, Origin: ks.self, Upto: seq - 1}
@@ -162,11 +151,29 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 	}
 	f.DB = uint8(dbi)
 	op := &tx.batch.Ops[len(tx.batch.Ops)-1]
-	op.Effects = append(op.Effects, f)
-	ks.applyEffect(&op.Effects[len(op.Effects)-1], tx.tag, tx.ctx)
-	if f.Key != nil {
-		tx.touched = append(tx.touched, touchedKey{dbi, string(f.Key)})
+	if op.Effects == nil && len(tx.batch.Ops) == 1 {
+		op.Effects = tx.batch.effs[:0:len(tx.batch.effs)]
 	}
+	op.Effects = append(op.Effects, f)
+	if e := ks.applyEffect(&op.Effects[len(op.Effects)-1], tx.tag, tx.ctx); e != nil && ks.solo {
+		tx.touched = append(tx.touched, e)
+	}
+}
+
+// newBatch starts the batch of a local write. Most commands produce one op
+// with one or two effects, so those live in the same allocation.
+func newBatch(ks *Keyspace) *Batch {
+	b := &Batch{Origin: ks.self, FirstSeq: ks.vv.Get(ks.self) + 1}
+	if n := len(ks.vv); n > 1 || n == 1 && ks.vv[0].Origin != ks.self {
+		b.Deps = make(VersionVector, 0, n)
+		for _, e := range ks.vv {
+			if e.Origin != ks.self {
+				b.Deps = append(b.Deps, e)
+			}
+		}
+	}
+	b.Ops = b.ops[:0:1]
+	return b
 }
 
 // newKeyTTL: a write that finds its key absent starts a new key, and a new

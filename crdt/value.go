@@ -95,8 +95,9 @@ var codecs [typeEnd]valueCodec
 // registerType is called from each value type's init.
 func registerType(t ValueType, c valueCodec) { codecs[t] = c }
 
-// effectTypes maps each per-key effect to the value type it acts on.
-var effectTypes = map[EffectKind]ValueType{
+// effectTypes maps each per-key effect to the value type it acts on
+// (TypeNone for effects that are not about one type's content).
+var effectTypes = [effKindEnd]ValueType{
 	EffStrSet: TypeString, EffStrIncr: TypeString,
 	EffHashSet: TypeHash, EffHashIncr: TypeHash, EffHashDel: TypeHash,
 	EffSetAdd: TypeSet, EffSetRem: TypeSet,

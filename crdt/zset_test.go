@@ -84,6 +84,8 @@ var zsetTable = []struct {
 	{":3", []string{"ZCOUNT", "k", "(2", "7"}},
 	{":4", []string{"ZCOUNT", "k", "-inf", "+inf"}},
 	{":0", []string{"ZCOUNT", "k", "(3", "3"}},
+	{":0", []string{"ZCOUNT", "k", "0.5", "\x00"}},
+	{":0", []string{"ZCOUNT", "k", "\x00(", "1"}},
 	{":1", []string{"ZCOUNT", "k", "", "2"}},
 	{"-ERR min or max is not a float", []string{"ZCOUNT", "k", "x", "2"}},
 	{"-ERR min or max is not a float", []string{"ZCOUNT", "k", "nan", "2"}},

@@ -45,9 +45,7 @@ func main() {
 
 	rp, cp := freePort(), freePort()
 	redis := startProc(*redisBin, "--port", strconv.Itoa(rp), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	defer stopProc(redis)
 	concord := startProc(*concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", cp))
-	defer stopProc(concord)
 	waitPort(rp)
 	waitPort(cp)
 
@@ -76,21 +74,32 @@ func main() {
 			fmt.Printf("| %s | %d | %.0f | %.0f | %s |\n", test, pipe, rr, cc, ratio)
 		}
 	}
+	stopProc(redis)
+	stopProc(concord)
 	if *memKeys > 0 {
-		fmt.Printf("\nMemory after loading %d keys (SET key:NNNNNNNNN <16 bytes>), resident set size growth per key:\n\n", *memKeys)
+		// Fresh processes: after the throughput runs, a garbage-collected
+		// heap would reuse freed memory and hide part of the growth.
+		fmt.Printf("\nMemory after loading %d keys (SET key:NNNNNNNNN <16 bytes>) into freshly started servers, resident set size growth per key:\n\n", *memKeys)
 		fmt.Println("| server | RSS before | RSS after | bytes/key |")
 		fmt.Println("| --- | --- | --- | --- |")
 		for _, srv := range []struct {
-			name string
-			port int
-			pid  int
-		}{{"redis", rp, redis.Process.Pid}, {"concord", cp, concord.Process.Pid}} {
-			flushAll(srv.port)
+			name  string
+			start func(port int) *exec.Cmd
+		}{
+			{"redis", func(p int) *exec.Cmd {
+				return startProc(*redisBin, "--port", strconv.Itoa(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+			}},
+			{"concord", func(p int) *exec.Cmd { return startProc(*concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", p)) }},
+		} {
+			port := freePort()
+			proc := srv.start(port)
+			waitPort(port)
+			time.Sleep(300 * time.Millisecond)
+			before := rss(proc.Process.Pid)
+			load(port, *memKeys)
 			time.Sleep(500 * time.Millisecond)
-			before := rss(srv.pid)
-			load(srv.port, *memKeys)
-			time.Sleep(500 * time.Millisecond)
-			after := rss(srv.pid)
+			after := rss(proc.Process.Pid)
+			stopProc(proc)
 			fmt.Printf("| %s | %.1f MiB | %.1f MiB | %.0f |\n", srv.name, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(*memKeys))
 		}
 	}
@@ -103,8 +112,7 @@ func runBench(bin string, port int, tests string, n, c, r, d, pipe int) map[stri
 		"-P", strconv.Itoa(pipe), "--csv")
 	out, err := cmd.Output()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "redis-benchmark on port %d: %v\n%s", port, err, out)
-		os.Exit(1)
+		fail(fmt.Errorf("redis-benchmark on port %d: %v\n%s", port, err, out))
 	}
 	recs, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
 	check(err)
@@ -144,20 +152,10 @@ func load(port, n int) {
 			line, err := r.ReadString('\n')
 			check(err)
 			if !strings.HasPrefix(line, "+OK") {
-				fmt.Fprintf(os.Stderr, "load: unexpected reply %q\n", line)
-				os.Exit(1)
+				fail(fmt.Errorf("load: unexpected reply %q", line))
 			}
 		}
 	}
-}
-
-func flushAll(port int) {
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	check(err)
-	defer c.Close()
-	fmt.Fprintf(c, "*1\r\n$8\r\nFLUSHALL\r\n")
-	_, err = bufio.NewReader(c).ReadString('\n')
-	check(err)
 }
 
 // rss reads a process's resident set size from /proc (Linux only).
@@ -200,17 +198,31 @@ func hostInfo() string {
 	return runtime.GOOS
 }
 
+// procs are the servers started, so a fatal error can stop them.
+var procs []*exec.Cmd
+
 func startProc(bin string, args ...string) *exec.Cmd {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, nil
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "start %s: %v\n", filepath.Base(bin), err)
-		os.Exit(1)
+		fail(fmt.Errorf("start %s: %w", filepath.Base(bin), err))
 	}
+	procs = append(procs, cmd)
 	return cmd
 }
 
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "benchcmp:", err)
+	for _, p := range procs {
+		stopProc(p)
+	}
+	os.Exit(1)
+}
+
 func stopProc(cmd *exec.Cmd) {
+	if cmd.ProcessState != nil {
+		return
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 }
@@ -230,13 +242,11 @@ func waitPort(port int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	fmt.Fprintf(os.Stderr, "nothing listening on port %d\n", port)
-	os.Exit(1)
+	fail(fmt.Errorf("nothing listening on port %d", port))
 }
 
 func check(err error) {
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchcmp:", err)
-		os.Exit(1)
+		fail(err)
 	}
 }

@@ -1,0 +1,59 @@
+// Package server is Concord's RESP front end: it accepts Redis clients,
+// parses their requests, runs connection and server commands itself and hands
+// data commands to the crdt engine through a Store.
+//
+// Contract:
+//
+//   - Writes go through Store.Propose (or Pipeliner.ProposeUnits): each
+//     command is one atomic, stamped unit applied by the write path; the
+//     reply is sent only once the unit is applied. Pipelined commands of one
+//     connection keep their order: consecutive writes are submitted without
+//     waiting for each other, and any other command first waits for the
+//     writes before it, so a connection always reads its own writes.
+//   - Reads run through Store.Read against a consistent view, at the node's
+//     wall clock (never earlier than the latest applied write), which only
+//     decides what has expired.
+//   - The server itself adds no time or randomness to the state machine;
+//     the Store's stamp does (LocalStore: wall clock and a seeded generator).
+//   - Replies and error texts are Redis 7.0's (Debian's redis-server 7.0.15
+//     is the reference), in RESP2 or RESP3 as the client chose with HELLO.
+//     crdt.Reply values are rendered to the wire in one place (reply.go),
+//     and Go errors are translated to RESP errors in one place (errReply).
+//
+// Requests are parsed by reader.go, which follows Redis's own parser and
+// enforces its limits (proto-max-bulk-len, multibulk length, the limits for
+// unauthenticated clients, client-query-buffer-limit); replies are written
+// with redcon's append functions. redcon's request reader and server loop
+// are not used: they enforce no limit, buffer a bulk of any announced size,
+// reject "*-10" and split inline commands differently from Redis. Each
+// connection is served by one goroutine that reads a batch of pipelined
+// commands, executes them in order and writes their replies together.
+//
+// Where Concord knowingly differs from Redis 7.0:
+//
+//   - client-query-buffer-limit counts all input held for a client,
+//     including the arguments of the command still being received (Redis
+//     counts only its query buffer), so it is slightly stricter.
+//   - client-output-buffer-limit is enforced for the "normal" class only.
+//     The hard limit applies to replies not yet written; replies are written
+//     whenever input runs dry or 64 KB have accumulated. Above the soft
+//     limit a write must complete within soft_seconds (0: at once) or the
+//     client is closed. A client that stops reading is never buffered for
+//     without bound: its goroutine waits on the socket and stops reading.
+//   - DEBUG SLEEP stalls only the calling connection.
+//   - LASTSAVE answers the start time: nothing is persisted yet. INFO's
+//     persistence section says so (concord_persistence:none).
+//   - INFO leaves out figures Concord does not measure (keyspace hits and
+//     misses, avg_ttl, instantaneous rates, allocator details, replication
+//     offsets); CLIENT LIST leaves out buffer and memory fields.
+//   - commandstats time of a write includes waiting for the write path; a
+//     pipelined run of reads or writes shares its time evenly.
+//   - COMMAND INFO key specs are derived from first/last/step (keynum specs
+//     for numkeys commands) with coarse flags (RW/update or RO/access);
+//     COMMAND DOCS carries only each command's group.
+//   - CONFIG knows the parameters Concord honours or can state truthfully;
+//     maxmemory, save, appendonly, databases and the like are read-only.
+//   - CLIENT NO-EVICT is accepted and changes nothing (no client eviction).
+//   - HELLO and INFO report redis_version 7.0.15, the behaviour Concord
+//     reproduces, so clients pick the right features.
+package server

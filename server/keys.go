@@ -1,0 +1,136 @@
+package server
+
+import (
+	"strconv"
+
+	"concord/crdt"
+)
+
+// Key positions for COMMAND GETKEYS and COMMAND INFO. crdt.CommandSpec
+// describes keys by first/last/step, which covers most commands; the ones
+// whose keys are counted by a numkeys argument ("movablekeys") are listed
+// here, as Redis 7.0's keynum key specs describe them.
+
+// keynum describes a command whose keys are args[numIdx+1 ...
+// numIdx+numkeys], after an optional destination key at args[1].
+type keynum struct {
+	dest   bool
+	numIdx int
+}
+
+var keynumCommands = map[string]keynum{
+	"zunionstore": {dest: true, numIdx: 2},
+	"zinterstore": {dest: true, numIdx: 2},
+	"zdiffstore":  {dest: true, numIdx: 2},
+	"zunion":      {numIdx: 1},
+	"zinter":      {numIdx: 1},
+	"zdiff":       {numIdx: 1},
+	"zintercard":  {numIdx: 1},
+	"sintercard":  {numIdx: 1},
+}
+
+// atoi is C's atoi: leading blanks, an optional sign, then digits; 0 when
+// there are none.
+func atoi(b []byte) int64 {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	if j < len(b) && (b[j] == '-' || b[j] == '+') {
+		j++
+	}
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	n, _ := strconv.ParseInt(string(b[i:j]), 10, 64)
+	return n
+}
+
+// keyPositions returns the positions of the key arguments of a full
+// command (args[0] is its name); ok is false when the arguments do not
+// make sense (a bad numkeys).
+func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
+	if kn, isKN := keynumCommands[cmd.name]; isKN {
+		if kn.numIdx >= len(args) {
+			return nil, false
+		}
+		num := atoi(args[kn.numIdx])
+		if num < 1 || num > int64(len(args)-kn.numIdx-1) {
+			return nil, false
+		}
+		if kn.dest {
+			pos = append(pos, 1)
+		}
+		for i := 0; i < int(num); i++ {
+			pos = append(pos, kn.numIdx+1+i)
+		}
+		return pos, true
+	}
+	if cmd.data == nil {
+		return nil, true
+	}
+	return cmd.data.Keys(args), true
+}
+
+// hasKeys reports whether the command takes key arguments at all.
+func (cmd *command) hasKeys() bool {
+	_, kn := keynumCommands[cmd.name]
+	return kn || cmd.firstKey > 0
+}
+
+// keySpecs is COMMAND INFO's key specifications for cmd.
+func (cmd *command) keySpecs() []crdt.Reply {
+	index := func(i int) crdt.Reply {
+		return kv(crdt.BulkString("type"), crdt.BulkString("index"),
+			crdt.BulkString("spec"), kv(crdt.BulkString("index"), crdt.Int(int64(i))))
+	}
+	rangeSpec := func(flags crdt.Reply, first, last, step int) crdt.Reply {
+		if last >= 0 {
+			last -= first
+		}
+		return kv(
+			crdt.BulkString("flags"), flags,
+			crdt.BulkString("begin_search"), index(first),
+			crdt.BulkString("find_keys"), kv(
+				crdt.BulkString("type"), crdt.BulkString("range"),
+				crdt.BulkString("spec"), kv(
+					crdt.BulkString("lastkey"), crdt.Int(int64(last)),
+					crdt.BulkString("keystep"), crdt.Int(int64(max(step, 1))),
+					crdt.BulkString("limit"), crdt.Int(0))))
+	}
+	if kn, ok := keynumCommands[cmd.name]; ok {
+		var specs []crdt.Reply
+		if kn.dest {
+			// The destination is overwritten.
+			specs = append(specs, rangeSpec(statuses([]string{"OW", "update"}, ""), 1, 1, 1))
+		}
+		return append(specs, kv(
+			crdt.BulkString("flags"), statuses([]string{"RO", "access"}, ""),
+			crdt.BulkString("begin_search"), index(kn.numIdx),
+			crdt.BulkString("find_keys"), kv(
+				crdt.BulkString("type"), crdt.BulkString("keynum"),
+				crdt.BulkString("spec"), kv(
+					crdt.BulkString("keynumidx"), crdt.Int(0),
+					crdt.BulkString("firstkey"), crdt.Int(1),
+					crdt.BulkString("keystep"), crdt.Int(1)))))
+	}
+	if cmd.firstKey <= 0 {
+		return nil
+	}
+	return []crdt.Reply{rangeSpec(statuses(cmd.keySpecFlags(), ""), cmd.firstKey, cmd.lastKey, cmd.step)}
+}
+
+// infoFlags are the command flags COMMAND INFO reports: the engine's, plus
+// "movablekeys" for keynum commands, as Redis reports it.
+func (cmd *command) infoFlags() []string {
+	if _, ok := keynumCommands[cmd.name]; !ok {
+		return cmd.flags
+	}
+	for _, f := range cmd.flags {
+		if f == "movablekeys" {
+			return cmd.flags
+		}
+	}
+	return append(append([]string(nil), cmd.flags...), "movablekeys")
+}
