@@ -242,7 +242,7 @@ func hostileBaseState() []byte {
 func typesRegistered(b *Batch) bool {
 	for _, op := range b.Ops {
 		for _, e := range op.Effects {
-			if t, ok := effectTypes[e.Kind]; ok && codecs[t].new == nil {
+			if t := effectTypes[e.Kind]; t != TypeNone && codecs[t].new == nil {
 				return false
 			}
 		}

@@ -193,9 +193,11 @@ func (tx *Tx) newKeyTTL(dbi int, f *Effect) {
 	if _, ok := d.keys.Get(key); ok {
 		return
 	}
-	for _, k := range tx.touched {
-		if k.db == dbi && k.key == key {
-			return // the op itself removed the content (SET ... KEEPTTL)
+	if tx.opOpen {
+		for _, e := range tx.batch.Ops[len(tx.batch.Ops)-1].Effects {
+			if int(e.DB) == dbi && string(e.Key) == key {
+				return // the op itself removed the content (SET ... KEEPTTL)
+			}
 		}
 	}
 	if f.Kind == EffDelKey {
