@@ -90,7 +90,7 @@ func overwriteString(tx *Tx, key, v []byte, keepTTL bool) {
 	switch {
 	case e == nil:
 		clearGhostTTL(tx, key) // KEEPTTL on a missing key keeps nothing
-	case len(e.vals) == 1 && e.vals[0].Type() == TypeString && (keepTTL || len(e.ttl) == 0):
+	case len(e.vals) == 1 && e.vals[0].Type() == TypeString && (keepTTL || len(e.ttl()) == 0):
 	default:
 		var flags uint8
 		if keepTTL {

@@ -259,8 +259,8 @@ func TestHashSoloCompactionAndEncoding(t *testing.T) {
 	e, _ := ks.dbs[0].keys.Get("h")
 	h := e.vals[0].(*hashValue)
 	h.fields.Each(func(k string, n *numeric) bool {
-		if len(n.base) != 1 || len(n.incs) != 0 {
-			t.Errorf("field %s: %d base values, %d increments in solo mode", k, len(n.base), len(n.incs))
+		if len(n.base) != 1 || len(n.incs()) != 0 {
+			t.Errorf("field %s: %d base values, %d increments in solo mode", k, len(n.base), len(n.incs()))
 		}
 		return true
 	})

@@ -12,8 +12,8 @@ import (
 // and its TTL register.
 type entry struct {
 	key  string
-	vals []value      // non-empty values, at most one per type, sorted by type
-	ttl  mvreg[int64] // expiry in Unix ms; 0 = persistent
+	vals []value       // non-empty values, at most one per type, sorted by type
+	ttlp *mvreg[int64] // expiry in Unix ms, 0 = persistent; nil for most keys
 	// atime is the node-local last access (OBJECT IDLETIME), see expire.go.
 	// Not replicated state: never encoded, digested or joined.
 	atime atomic.Uint32
@@ -79,9 +79,29 @@ func (e *entry) prune() {
 	e.vals = out
 }
 
+// ttl returns the TTL register (nil if the key never had one).
+func (e *entry) ttl() mvreg[int64] {
+	if e.ttlp == nil {
+		return nil
+	}
+	return *e.ttlp
+}
+
+// setTTL stores the TTL register; keys without one pay a nil pointer only.
+func (e *entry) setTTL(r mvreg[int64]) {
+	switch {
+	case len(r) == 0:
+		e.ttlp = nil
+	case e.ttlp == nil:
+		e.ttlp = &r
+	default:
+		*e.ttlp = r
+	}
+}
+
 // ExpireAt returns the visible expiry (Unix ms), 0 if the key is persistent.
 func (e *entry) ExpireAt() int64 {
-	if w, ok := e.ttl.winner(); ok {
+	if w, ok := e.ttl().winner(); ok {
 		return w.Val
 	}
 	return 0
@@ -296,7 +316,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		e = &entry{key: key}
 		e.touch(t.Time.Millis())
 		if g, ok := d.ghosts[key]; ok {
-			e.ttl = g
+			e.setTTL(g)
 			delete(d.ghosts, key)
 		}
 	}
@@ -306,10 +326,10 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 			v.removeObserved(c)
 		}
 		if f.Flags&FlagKeepTTL == 0 {
-			e.ttl = e.ttl.remove(c)
+			e.setTTL(e.ttl().remove(c))
 		}
 	case EffExpire:
-		e.ttl = e.ttl.write(t, f.Int, c)
+		e.setTTL(e.ttl().write(t, f.Int, c))
 	default:
 		var typ ValueType
 		if f.Kind < effKindEnd {
@@ -343,11 +363,11 @@ func (ks *Keyspace) store(d *db, e *entry) {
 		return
 	}
 	d.keys.Delete(e.key)
-	if len(e.ttl) > 0 {
+	if len(e.ttl()) > 0 {
 		if d.ghosts == nil {
 			d.ghosts = make(map[string]mvreg[int64])
 		}
-		d.ghosts[e.key] = e.ttl
+		d.ghosts[e.key] = e.ttl()
 	}
 }
 
@@ -369,7 +389,7 @@ func (ks *Keyspace) flushDB(i int, c Context) {
 		for _, v := range e.vals {
 			v.removeObserved(c)
 		}
-		e.ttl = e.ttl.remove(c)
+		e.setTTL(e.ttl().remove(c))
 		e.prune()
 		ks.store(d, e)
 	}
@@ -401,7 +421,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 		for _, k := range names {
 			a := ks.takeEntry(d, k)
 			b := o.peekEntry(od, k)
-			a.ttl = a.ttl.join(mine, b.ttl, theirs)
+			a.setTTL(a.ttl().join(mine, b.ttl(), theirs))
 			for t := TypeString; t < typeEnd; t++ {
 				av, bv := a.value(t), b.value(t)
 				if av == nil && bv == nil {
@@ -419,7 +439,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			if len(a.vals) > 1 {
 				ks.Stats.TypeConflicts++
 			}
-			if len(a.vals) == 0 && len(a.ttl) == 0 {
+			if len(a.vals) == 0 && len(a.ttl()) == 0 {
 				d.keys.Delete(k)
 				d.expires.Delete(k)
 				delete(d.ghosts, k)
@@ -441,7 +461,9 @@ func (ks *Keyspace) takeEntry(d *db, key string) *entry {
 	if e, ok := d.keys.Get(key); ok {
 		return e
 	}
-	return &entry{key: key, ttl: d.ghosts[key]}
+	e := &entry{key: key}
+	e.setTTL(d.ghosts[key])
+	return e
 }
 
 // peekEntry returns o's entry for key without modifying o (a fresh empty
@@ -450,7 +472,9 @@ func (ks *Keyspace) peekEntry(d *db, key string) *entry {
 	if e, ok := d.keys.Get(key); ok {
 		return e
 	}
-	return &entry{key: key, ttl: d.ghosts[key]}
+	e := &entry{key: key}
+	e.setTTL(d.ghosts[key])
+	return e
 }
 
 // snapshotFormat versions the snapshot encoding.
@@ -500,7 +524,7 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 			if snapshot {
 				e.uvarint(uint64(d.keys.index[k]))
 			}
-			encodeTTL(e, ent.ttl)
+			encodeTTL(e, ent.ttl())
 			e.uvarint(uint64(len(ent.vals)))
 			for _, v := range ent.vals {
 				e.byte1(byte(v.Type()))
@@ -571,7 +595,7 @@ func Restore(src []byte) (*Keyspace, error) {
 		for j := 0; j < n && d.err == nil; j++ {
 			ent := &entry{key: d.str()}
 			slot := int(d.u32())
-			ent.ttl = decodeTTL(d)
+			ent.setTTL(decodeTTL(d))
 			m := d.count(2)
 			for k := 0; k < m && d.err == nil; k++ {
 				t := ValueType(d.byte1())

@@ -34,37 +34,66 @@ func deltaOf(f *Effect) delta {
 //     increment folded onto it in dot order, one step at a time exactly as
 //     Redis would apply them one command after another (see foldStep).
 //
-// It is cached in vis and recomputed whenever the content changes, never on
-// read, so concurrent readers see immutable state.
+// With increments, it is cached in ext.vis and recomputed whenever the
+// content changes, never on read, so concurrent readers see immutable
+// state. Plain strings (no increments ever) carry no ext at all: strings are
+// the most common keys, and every byte per key counts.
 type numeric struct {
 	base mvreg[[]byte]
+	ext  *numericIncs // nil until the first increment
+}
+
+// numericIncs holds a counter's pending increments and the folded value.
+type numericIncs struct {
 	incs incList[delta]
 	vis  []byte
 }
 
+func (n *numeric) incs() incList[delta] {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.incs
+}
+
 // empty reports whether no content is left.
-func (n *numeric) empty() bool { return len(n.base) == 0 && len(n.incs) == 0 }
+func (n *numeric) empty() bool { return len(n.base) == 0 && len(n.incs()) == 0 }
 
 // value returns the visible value (nil if empty).
-func (n *numeric) value() []byte { return n.vis }
+func (n *numeric) value() []byte {
+	if n.ext != nil && len(n.ext.incs) > 0 {
+		return n.ext.vis
+	}
+	if w, ok := n.base.winner(); ok {
+		return w.Val
+	}
+	return nil
+}
 
 // set overwrites: the observed base values and increments go, v is written.
 // v is copied: an effect's bytes may alias a client's request buffer.
 func (n *numeric) set(t Tag, v []byte, c Context) {
 	n.base = n.base.write(t, bytes.Clone(v), c)
-	n.incs = n.incs.remove(c)
+	if n.ext != nil {
+		n.ext.incs = n.ext.incs.remove(c)
+	}
 	n.refresh()
 }
 
 // incr adds one increment.
 func (n *numeric) incr(t Tag, d delta) {
-	last := len(n.incs) == 0 || dotLess(n.incs[len(n.incs)-1].Tag.Dot, t.Dot)
+	if n.ext == nil {
+		n.ext = &numericIncs{}
+	}
+	x := n.ext
+	last := len(x.incs) == 0 || dotLess(x.incs[len(x.incs)-1].Tag.Dot, t.Dot)
 	wasEmpty := n.empty()
-	n.incs = n.incs.add(t, d)
+	cur := n.value()
+	x.incs = x.incs.add(t, d)
 	if last && !wasEmpty {
 		// The fold is a left fold in dot order, so an increment that sorts
-		// last continues it from the cached value: no refold needed.
-		n.vis = foldStep(n.vis, d)
+		// last continues it from the current value: no refold needed.
+		x.vis = foldStep(cur, d)
 		return
 	}
 	n.refresh()
@@ -73,19 +102,28 @@ func (n *numeric) incr(t Tag, d delta) {
 // removeObserved drops the base values and increments c covers.
 func (n *numeric) removeObserved(c Context) {
 	n.base = n.base.remove(c)
-	n.incs = n.incs.remove(c)
+	if n.ext != nil {
+		n.ext.incs = n.ext.incs.remove(c)
+	}
 	n.refresh()
 }
 
 func (n *numeric) join(mine VersionVector, o *numeric, theirs VersionVector) {
 	n.base = n.base.join(mine, o.base, theirs)
-	n.incs = n.incs.join(mine, o.incs, theirs)
+	if incs := n.incs().join(mine, o.incs(), theirs); len(incs) > 0 {
+		if n.ext == nil {
+			n.ext = &numericIncs{}
+		}
+		n.ext.incs = incs
+	} else if n.ext != nil {
+		n.ext.incs = nil
+	}
 	n.refresh()
 }
 
 func (n *numeric) maxTag() Tag {
 	t := n.base.maxTag()
-	if u := n.incs.maxTag(); u.After(t) {
+	if u := n.incs().maxTag(); u.After(t) {
 		t = u
 	}
 	return t
@@ -102,7 +140,7 @@ func (n *numeric) maxTag() Tag {
 // treat the folded value and the pieces as distinct writes each side had
 // already removed.
 func (n *numeric) compact(stable VersionVector) {
-	if len(n.incs) == 0 && len(n.base) <= 1 {
+	if !n.needsCompact() {
 		return
 	}
 	for _, x := range n.base {
@@ -110,39 +148,41 @@ func (n *numeric) compact(stable VersionVector) {
 			return
 		}
 	}
-	for _, x := range n.incs {
+	for _, x := range n.incs() {
 		if !stable.Covers(x.Tag.Dot) {
 			return
 		}
 	}
-	t := n.maxTag()
-	// Reuse the slices: in solo mode every INCR comes through here.
-	n.base = append(n.base[:0], regVal[[]byte]{Tag: t, Val: n.vis})
-	n.incs = n.incs[:0]
+	t, v := n.maxTag(), n.value()
+	// Reuse the slices (ext stays allocated: a key incremented once is
+	// likely a counter): in solo mode every INCR comes through here.
+	n.base = append(n.base[:0], regVal[[]byte]{Tag: t, Val: v})
+	if n.ext != nil {
+		n.ext.incs = n.ext.incs[:0]
+		n.ext.vis = nil
+	}
 }
 
 // needsCompact reports whether compact could fold anything.
-func (n *numeric) needsCompact() bool { return len(n.incs) > 0 || len(n.base) > 1 }
+func (n *numeric) needsCompact() bool { return len(n.incs()) > 0 || len(n.base) > 1 }
 
 // refresh recomputes the cached visible value from scratch.
 func (n *numeric) refresh() {
-	if n.empty() {
-		n.vis = nil
+	if n.ext == nil {
 		return
 	}
-	w, ok := n.base.winner()
-	if len(n.incs) == 0 {
-		n.vis = w.Val
+	if len(n.ext.incs) == 0 {
+		n.ext.vis = nil
 		return
 	}
 	cur := []byte("0")
-	if ok {
+	if w, ok := n.base.winner(); ok {
 		cur = w.Val
 	}
-	for _, x := range n.incs {
+	for _, x := range n.ext.incs {
 		cur = foldStep(cur, x.Delta)
 	}
-	n.vis = cur
+	n.ext.vis = cur
 }
 
 // foldStep applies one increment to the value cur as Redis would apply the
@@ -208,8 +248,8 @@ func (n *numeric) encode(e *encoder) {
 		e.tag(x.Tag)
 		e.bytes(x.Val)
 	}
-	e.uvarint(uint64(len(n.incs)))
-	for _, x := range n.incs {
+	e.uvarint(uint64(len(n.incs())))
+	for _, x := range n.incs() {
 		e.tag(x.Tag)
 		if x.Delta.float {
 			e.byte1(1)
@@ -252,10 +292,13 @@ func decodeNumeric(d *decoder) *numeric {
 		default:
 			d.fail()
 		}
-		if i > 0 && !dotLess(n.incs[i-1].Tag.Dot, t.Dot) {
+		if n.ext == nil {
+			n.ext = &numericIncs{}
+		}
+		if i > 0 && !dotLess(n.ext.incs[i-1].Tag.Dot, t.Dot) {
 			d.fail()
 		}
-		n.incs = append(n.incs, inc[delta]{Tag: t, Delta: x})
+		n.ext.incs = append(n.ext.incs, inc[delta]{Tag: t, Delta: x})
 	}
 	if d.err != nil {
 		return nil
@@ -302,7 +345,7 @@ func (s *strValue) join(mine VersionVector, other value, theirs VersionVector) {
 func (s *strValue) encode(e *encoder) { s.numeric.encode(e) }
 
 func (s *strValue) replay(emit func(Effect)) {
-	emit(Effect{Kind: EffStrSet, Value: s.vis})
+	emit(Effect{Kind: EffStrSet, Value: s.value()})
 }
 
 // objectEncoding is what OBJECT ENCODING reports, computed from the value
@@ -311,14 +354,14 @@ func (s *strValue) replay(emit func(Effect)) {
 // SETRANGE leave "raw" strings, INCRBYFLOAT never an "int"; that history is
 // not kept.)
 func (s *strValue) objectEncoding() string {
-	return stringEncoding(s.vis)
+	return stringEncoding(s.value())
 }
 
 // objectRefcount is what OBJECT REFCOUNT reports: Redis shares the objects
 // of the integers 0..9999 (OBJ_SHARED_REFCOUNT), every other value has one
 // reference.
 func (s *strValue) objectRefcount() int64 {
-	if v, ok := parseInt64(s.vis); ok && v >= 0 && v < 10000 {
+	if v, ok := parseInt64(s.value()); ok && v >= 0 && v < 10000 {
 		return math.MaxInt32
 	}
 	return 1

@@ -739,8 +739,8 @@ func TestStringSoloCompaction(t *testing.T) {
 	for _, k := range []string{"n", "f"} {
 		e, _ := ks.dbs[0].keys.Get(k)
 		s := e.vals[0].(*strValue)
-		if len(s.base) != 1 || len(s.incs) != 0 {
-			t.Errorf("%s: %d base values and %d increments kept in solo mode, want 1 and 0", k, len(s.base), len(s.incs))
+		if len(s.base) != 1 || len(s.incs()) != 0 {
+			t.Errorf("%s: %d base values and %d increments kept in solo mode, want 1 and 0", k, len(s.base), len(s.incs()))
 		}
 	}
 }
