@@ -287,6 +287,18 @@ func FuzzMergeHostile(f *testing.F) {
 			if err := ks.Merge(b); err != nil || ks.Digest() != after {
 				t.Fatalf("merging the batch again was not a no-op: %v", err)
 			}
+			// Deterministic: another copy of the base merging the same
+			// batch ends in the same state. And the state-based merge
+			// agrees: joining the merged state into the base gives it.
+			other, _ := Restore(hostileBaseState())
+			if other.Merge(b) != nil || other.Digest() != after {
+				t.Fatalf("merging the same batch into the same state gave another digest")
+			}
+			base, _ := Restore(hostileBaseState())
+			base.Join(ks2)
+			if base.Digest() != after {
+				t.Fatalf("join of the merged state into the base differs from the merge")
+			}
 		}
 		for _, op := range b.Ops {
 			for _, e := range op.Effects {
