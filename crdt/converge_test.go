@@ -43,6 +43,8 @@ type simReplica struct {
 	clock   int64 // physical clock in ms (skewed)
 	stamp   HLC   // last stamp this replica's leader handed out
 	pending [][]byte
+	backups [][]byte // its own earlier snapshots
+	inc     uint32   // latest incarnation
 }
 
 type simMsg struct {
@@ -61,6 +63,7 @@ type simOpts struct {
 // with -v, so coverage claims can be checked).
 type simCounts struct {
 	runs, ops, multiOps, errReplies, deliveries, dups, buffered, transfers, restarts, captures int
+	reincarnations                                                                             int
 	concurrent, typeConflicts, expired, finalKeys, ghosts                                      int
 }
 
@@ -68,10 +71,10 @@ var counts simCounts
 
 func (c *simCounts) String() string {
 	return fmt.Sprintf("runs=%d ops=%d (in multi-op batches %d, error replies %d) deliveries=%d duplicates=%d "+
-		"buffered(gap/not ready)=%d transfers=%d restarts=%d captures=%d concurrent same-key op pairs=%d "+
+		"buffered(gap/not ready)=%d transfers=%d restarts=%d reincarnations=%d captures=%d concurrent same-key op pairs=%d "+
 		"type conflicts=%d expiry removals=%d final keys=%d final ghost TTLs=%d",
 		c.runs, c.ops, c.multiOps, c.errReplies, c.deliveries, c.dups, c.buffered, c.transfers, c.restarts,
-		c.captures, c.concurrent, c.typeConflicts, c.expired, c.finalKeys, c.ghosts)
+		c.reincarnations, c.captures, c.concurrent, c.typeConflicts, c.expired, c.finalKeys, c.ghosts)
 }
 
 type sim struct {
@@ -104,6 +107,7 @@ func runSim(d draws, w *workload, opts simOpts) error {
 		s.reps = append(s.reps, &simReplica{
 			ks:    NewKeyspace(simOrigin(i), Options{}),
 			clock: testEpochMs + int64(d.intn(200, "skew")) - 100,
+			inc:   1,
 		})
 	}
 	steps := *propsSteps
@@ -122,6 +126,8 @@ func runSim(d draws, w *workload, opts simOpts) error {
 			err = s.transfer(i, d.intn(n, "from"))
 		case x < 94:
 			err = s.restart(i)
+		case x < 96:
+			err = s.reincarnate(i)
 		default:
 			err = s.capture(i)
 		}
@@ -133,6 +139,9 @@ func runSim(d draws, w *workload, opts simOpts) error {
 		if err := s.deliver(false); err != nil {
 			return fmt.Errorf("final delivery: %w", err)
 		}
+	}
+	if err := s.catchUp(); err != nil {
+		return err
 	}
 	s.count()
 	for i, r := range s.reps {
@@ -219,7 +228,7 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 	if b == nil {
 		return nil
 	}
-	s.model.add(&mOp{region: b.Origin.Region, seq: b.FirstSeq, time: b.Ops[0].Time, past: past, effs: mc.effs, cmd: args})
+	s.model.add(&mOp{origin: mOrigin{b.Origin.Region, b.Origin.Incarnation}, seq: b.FirstSeq, time: b.Ops[0].Time, past: past, effs: mc.effs, cmd: args})
 	if *out == nil {
 		*out = b
 		return nil
@@ -375,12 +384,69 @@ func (s *sim) restart(i int) error {
 	return nil
 }
 
+// reincarnate restarts replica i under a new incarnation, from its current
+// state or from one of its earlier snapshots (a restore from a backup that
+// lost its latest ops), as DESIGN §6 requires of a region whose state is
+// not provably current: the new origin issues fresh dots, and the lost ops
+// come back from the other replicas by state transfer.
+func (s *sim) reincarnate(i int) error {
+	r := s.reps[i]
+	snap := r.ks.Snapshot()
+	if len(r.backups) > 0 && chance(s.d, 50, "backup") {
+		snap = r.backups[s.d.intn(len(r.backups), "backup#")]
+	}
+	old, err := Restore(snap)
+	if err != nil {
+		return fmt.Errorf("replica %d: restore: %v", i, err)
+	}
+	r.inc++
+	ks := NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: r.inc}, Options{})
+	ks.Join(old)
+	if ks.Digest() != old.Digest() {
+		return fmt.Errorf("replica %d: joining a state into an empty one changed it", i)
+	}
+	r.ks = ks
+	counts.reincarnations++
+	return s.retry(i)
+}
+
+// catchUp brings replicas that lost ops (restored from a backup) up to date
+// by state transfer from the others, once the network is drained.
+func (s *sim) catchUp() error {
+	for round := 0; ; round++ {
+		var all VersionVector
+		for _, r := range s.reps {
+			all = all.Merge(r.ks.Version())
+		}
+		behind := false
+		for i, r := range s.reps {
+			if r.ks.Version().Dominates(all) {
+				continue
+			}
+			if round > 2 {
+				return fmt.Errorf("replica %d never caught up: %v, want %v", i, r.ks.Version(), all)
+			}
+			behind = true
+			for j := range s.reps {
+				if err := s.transfer(i, j); err != nil {
+					return err
+				}
+			}
+		}
+		if !behind {
+			return nil
+		}
+	}
+}
+
 // capture records replica i's state for the join checks and compares it
 // with the model of the ops it has applied.
 func (s *sim) capture(i int) error {
 	ks := s.reps[i].ks
 	counts.captures++
-	s.mids = append(s.mids, ks.Snapshot())
+	snap := ks.Snapshot()
+	s.mids = append(s.mids, snap)
+	s.reps[i].backups = append(s.reps[i].backups, snap)
 	if err := s.checkModel(ks, within(vvMap(ks.Version())), ks.LastTime().Millis()); err != nil {
 		return fmt.Errorf("replica %d mid-run: %w", i, err)
 	}

@@ -60,26 +60,33 @@ type mEff struct {
 	n    int64
 }
 
+// mOrigin is a region in one incarnation.
+type mOrigin struct{ region, inc uint32 }
+
+func (o mOrigin) String() string { return fmt.Sprintf("%d.%d", o.region, o.inc) }
+
 // mOp is one op of the history: its dot, time and causal past.
 type mOp struct {
-	region uint32
+	origin mOrigin
 	seq    uint64
 	time   HLC
-	past   map[uint32]uint64 // highest seq seen per region (own earlier ops included)
+	past   map[mOrigin]uint64 // highest seq seen per origin (own earlier ops included)
 	effs   []mEff
 	cmd    []string // for failure messages
 }
 
 // saw reports whether op b's origin had seen op a when b ran.
-func (b *mOp) saw(a *mOp) bool { return b.past[a.region] >= a.seq }
+func (b *mOp) saw(a *mOp) bool { return b.past[a.origin] >= a.seq }
 
-// newer orders ops by tag: time, then region, then seq.
+// newer orders ops by tag: time, then region, incarnation and seq.
 func (b *mOp) newer(a *mOp) bool {
-	if b.time != a.time {
+	switch {
+	case b.time != a.time:
 		return b.time > a.time
-	}
-	if b.region != a.region {
-		return b.region > a.region
+	case b.origin.region != a.origin.region:
+		return b.origin.region > a.origin.region
+	case b.origin.inc != a.origin.inc:
+		return b.origin.inc > a.origin.inc
 	}
 	return b.seq > a.seq
 }
@@ -108,15 +115,15 @@ func (m *model) add(op *mOp) {
 }
 
 // within returns a filter for the ops a replica with version vector vv
-// (region -> seq) has applied.
-func within(vv map[uint32]uint64) func(*mOp) bool {
-	return func(op *mOp) bool { return vv[op.region] >= op.seq }
+// (origin -> seq) has applied.
+func within(vv map[mOrigin]uint64) func(*mOp) bool {
+	return func(op *mOp) bool { return vv[op.origin] >= op.seq }
 }
 
-func vvMap(v VersionVector) map[uint32]uint64 {
-	m := map[uint32]uint64{}
+func vvMap(v VersionVector) map[mOrigin]uint64 {
+	m := map[mOrigin]uint64{}
 	for _, e := range v {
-		m[e.Origin.Region] = e.Seq
+		m[mOrigin{e.Origin.Region, e.Origin.Incarnation}] = e.Seq
 	}
 	return m
 }
@@ -1221,7 +1228,7 @@ func (m *model) history(key string, in func(*mOp) bool) string {
 		if !in(op) {
 			continue
 		}
-		fmt.Fprintf(&b, "\n    %d.%d t=%d.%d past=%v:", op.region, op.seq, op.time.Millis(), op.time&0xffff, op.past)
+		fmt.Fprintf(&b, "\n    %v:%d t=%d.%d past=%v:", op.origin, op.seq, op.time.Millis(), op.time&0xffff, op.past)
 		for _, e := range op.effs {
 			if e.key == key || e.kind == mFlush {
 				fmt.Fprintf(&b, " %s", e)
