@@ -17,10 +17,12 @@ import (
 // to every other replica through a simulated network that delays, reorders
 // and duplicates; receivers buffer batches Merge refuses with ErrGap or
 // ErrNotReady and retry them (causal delivery, as the replication layer
-// will do) and leave duplicates to Merge's version-vector check. Local ops,
-// deliveries, state transfers (Snapshot, Restore, Join), restarts from a
-// snapshot and mid-run captures interleave at random. At the end everything
-// is delivered and:
+// will do) and leave duplicates to Merge's version-vector check. Local ops
+// (sometimes several commands in one multi-op batch), deliveries, state
+// transfers (Snapshot, Restore, Join), restarts from a snapshot, restarts
+// under a new incarnation (from the current state or from an earlier backup
+// that lost ops, caught up by state transfer) and mid-run captures
+// interleave at random. At the end everything is delivered and:
 //
 //   - every replica has a byte-identical Digest (content and causal
 //     metadata), and Snapshot/Restore reproduces it;
@@ -34,7 +36,13 @@ import (
 //
 // The run is a pure function of the draws: rapid prints the seed of a
 // failure and -rapid.seed replays it. -rapid.checks (default 100) and
-// -props.steps scale the search.
+// -props.steps scale the search, e.g.
+//
+//	go test ./crdt -run TestConverge -rapid.checks=1000 -props.steps=300
+//
+// With -v each test logs what its runs exercised (ops, duplicates, buffered
+// batches, transfers, type conflicts, expiry removals, ...). Workloads use
+// only registered commands, so a type's test skips until its commands exist.
 
 var propsSteps = flag.Int("props.steps", 0, "convergence tests: ops per simulated run (0: random 20..200)")
 
