@@ -399,13 +399,18 @@ func (s *sim) restart(i int) error {
 // come back from the other replicas by state transfer.
 func (s *sim) reincarnate(i int) error {
 	r := s.reps[i]
-	snap := r.ks.Snapshot()
-	if len(r.backups) > 0 && chance(s.d, 50, "backup") {
-		snap = r.backups[s.d.intn(len(r.backups), "backup#")]
-	}
-	old, err := Restore(snap)
+	old, err := Restore(r.ks.Snapshot())
 	if err != nil {
 		return fmt.Errorf("replica %d: restore: %v", i, err)
+	}
+	if len(r.backups) > 0 && chance(s.d, 50, "backup") {
+		b, err := Restore(r.backups[s.d.intn(len(r.backups), "backup#")])
+		if err != nil {
+			return fmt.Errorf("replica %d: restore backup: %v", i, err)
+		}
+		if s.survives(i, b.Version()) {
+			old = b
+		}
 	}
 	r.inc++
 	ks := NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: r.inc}, Options{})
@@ -416,6 +421,29 @@ func (s *sim) reincarnate(i int) error {
 	r.ks = ks
 	counts.reincarnations++
 	return s.retry(i)
+}
+
+// survives reports whether every op replica i would lose by going back to a
+// state with version vector v is held by another replica (otherwise the op
+// and everything after it from its origin would be lost everywhere, and the
+// origin's later batches could never be applied: a disaster, not a
+// convergence question).
+func (s *sim) survives(i int, v VersionVector) bool {
+	for _, e := range s.reps[i].ks.Version() {
+		if v.Get(e.Origin) >= e.Seq {
+			continue
+		}
+		held := false
+		for j, q := range s.reps {
+			if j != i && q.ks.Version().Get(e.Origin) >= e.Seq {
+				held = true
+			}
+		}
+		if !held {
+			return false
+		}
+	}
+	return true
 }
 
 // catchUp brings replicas that lost ops (restored from a backup) up to date
