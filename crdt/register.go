@@ -38,6 +38,9 @@ func (r mvreg[V]) write(t Tag, v V, c Context) mvreg[V] {
 
 // remove drops the values c covers.
 func (r mvreg[V]) remove(c Context) mvreg[V] {
+	if testFault == faultRemoveWins {
+		return nil
+	}
 	out := r[:0]
 	for _, x := range r {
 		if !c.covers(x.Tag) {
@@ -115,6 +118,9 @@ func (s tagSet) add(t Tag, c Context) tagSet {
 
 // remove drops the tags c covers.
 func (s tagSet) remove(c Context) tagSet {
+	if testFault == faultRemoveWins {
+		return nil
+	}
 	out := s[:0]
 	for _, x := range s {
 		if !c.covers(x) {
@@ -184,6 +190,9 @@ func (l incList[D]) add(t Tag, d D) incList[D] {
 	i := sort.Search(len(l), func(i int) bool { return !dotLess(l[i].Tag.Dot, t.Dot) })
 	if i < len(l) && l[i].Tag.Dot == t.Dot {
 		l[i] = inc[D]{Tag: t, Delta: d}
+		return l
+	}
+	if testFault == faultDropIncrement && i < len(l) {
 		return l
 	}
 	l = append(l, inc[D]{})

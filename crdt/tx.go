@@ -137,6 +137,7 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 		panic("crdt: Emit outside apply")
 	}
 	ks := tx.ks
+	tx.newKeyTTL(dbi, &f)
 	if !tx.opOpen {
 		if tx.batch == nil {
 			tx.batch = newBatch(ks)
@@ -173,6 +174,37 @@ func newBatch(ks *Keyspace) *Batch {
 	}
 	b.Ops = b.ops[:0:1]
 	return b
+}
+
+// newKeyTTL: a write that finds its key absent starts a new key, and a new
+// Redis key has no TTL. A ghost TTL register left for the key (an EXPIRE
+// concurrent with the removal of its content, see db.ghosts) must not attach
+// to it, and KEEPTTL has nothing to keep, so the first effect of an op on
+// such a key observed-removes the ghost.
+func (tx *Tx) newKeyTTL(dbi int, f *Effect) {
+	d := &tx.ks.dbs[dbi]
+	if f.Key == nil || f.Kind == EffExpire || (removalOnly(f.Kind) && f.Kind != EffDelKey) {
+		return
+	}
+	key := string(f.Key)
+	if _, ghost := d.ghosts[key]; !ghost {
+		return
+	}
+	if _, ok := d.keys.Get(key); ok {
+		return
+	}
+	if tx.opOpen {
+		for _, e := range tx.batch.Ops[len(tx.batch.Ops)-1].Effects {
+			if int(e.DB) == dbi && string(e.Key) == key {
+				return // the op itself removed the content (SET ... KEEPTTL)
+			}
+		}
+	}
+	if f.Kind == EffDelKey {
+		f.Flags &^= FlagKeepTTL
+		return
+	}
+	tx.emitIn(dbi, Effect{Kind: EffDelKey, Key: f.Key})
 }
 
 // lower returns an ASCII-lowercased copy (option parsing).

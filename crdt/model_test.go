@@ -1,0 +1,1269 @@
+package crdt
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// A reference model of DESIGN §4's conflict semantics, written without the
+// crdt code: it never calls the value types, registers or contexts. It
+// keeps an abstract history — each op's dot, HLC time, the dots its origin
+// had seen (its causal past) and its abstract effects — and computes visible
+// values declaratively from the whole set of ops instead of applying them in
+// arrival order:
+//
+//   - a piece of content (a string write, an increment, a set add, a hash
+//     field write, a zset add or increment, a TTL write) is alive unless some
+//     op that had seen it removed it (DEL, an overwrite, SREM, HDEL, ZREM,
+//     FLUSHDB, an expiry removal, a later write of the same register);
+//   - registers (string values, hash values, ZADD scores, TTLs) show the
+//     alive write with the greatest tag (time, region, seq);
+//   - counters show that base (or 0) plus every alive increment;
+//   - set members, hash fields and zset members exist iff some add is alive
+//     (add-wins);
+//   - a key's visible type is the type whose newest alive content is newest;
+//     a key whose visible TTL has passed is absent.
+//
+// The abstract effects of a command are derived from the command and the
+// model's own view of the key at the origin when the op ran (the view of
+// its causal past at its time), following Redis 7.0 semantics; the model
+// also predicts the command's reply, which checks local (sequential)
+// behaviour under the same history.
+
+type mKind uint8
+
+const (
+	mDelKey     mKind = iota + 1 // observed-remove of all content and the TTL
+	mDelKeepTTL                  // observed-remove of all content, TTL kept
+	mDelTTL                      // observed-remove of the TTL only
+	mFlush                       // FLUSHDB: mDelKey on every key
+	mStrSet                      // string overwrite (value in val)
+	mStrIncr                     // counter increment n
+	mExpire                      // TTL write n (absolute ms, 0 = persistent)
+	mSetAdd                      // add member sub
+	mSetRem                      // remove member sub
+	mHashSet                     // field sub := val
+	mHashIncr                    // field sub += n
+	mHashDel                     // remove field sub
+	mZAdd                        // member sub score n
+	mZIncr                       // member sub score += n
+	mZRem                        // remove member sub
+)
+
+type mEff struct {
+	kind mKind
+	key  string
+	sub  string
+	val  string
+	n    int64
+}
+
+// mOrigin is a region in one incarnation.
+type mOrigin struct{ region, inc uint32 }
+
+func (o mOrigin) String() string { return fmt.Sprintf("%d.%d", o.region, o.inc) }
+
+// mOp is one op of the history: its dot, time and causal past.
+type mOp struct {
+	origin mOrigin
+	seq    uint64
+	time   HLC
+	past   map[mOrigin]uint64 // highest seq seen per origin (own earlier ops included)
+	effs   []mEff
+	cmd    []string // for failure messages
+}
+
+// saw reports whether op b's origin had seen op a when b ran.
+func (b *mOp) saw(a *mOp) bool { return b.past[a.origin] >= a.seq }
+
+// newer orders ops by tag: time, then region, incarnation and seq.
+func (b *mOp) newer(a *mOp) bool {
+	switch {
+	case b.time != a.time:
+		return b.time > a.time
+	case b.origin.region != a.origin.region:
+		return b.origin.region > a.origin.region
+	case b.origin.inc != a.origin.inc:
+		return b.origin.inc > a.origin.inc
+	}
+	return b.seq > a.seq
+}
+
+type model struct {
+	ops   []*mOp
+	byKey map[string][]*mOp
+	flush []*mOp
+}
+
+func newModel() *model { return &model{byKey: map[string][]*mOp{}} }
+
+func (m *model) add(op *mOp) {
+	m.ops = append(m.ops, op)
+	seen := map[string]bool{}
+	for _, e := range op.effs {
+		if e.kind == mFlush {
+			m.flush = append(m.flush, op)
+			continue
+		}
+		if !seen[e.key] {
+			seen[e.key] = true
+			m.byKey[e.key] = append(m.byKey[e.key], op)
+		}
+	}
+}
+
+// within returns a filter for the ops a replica with version vector vv
+// (origin -> seq) has applied.
+func within(vv map[mOrigin]uint64) func(*mOp) bool {
+	return func(op *mOp) bool { return vv[op.origin] >= op.seq }
+}
+
+func vvMap(v VersionVector) map[mOrigin]uint64 {
+	m := map[mOrigin]uint64{}
+	for _, e := range v {
+		m[mOrigin{e.Origin.Region, e.Origin.Incarnation}] = e.Seq
+	}
+	return m
+}
+
+// removes reports whether effect r (of an op that saw c's op) removes c.
+func removes(r, c *mEff) bool {
+	switch r.kind {
+	case mDelKey, mFlush:
+		return true
+	case mDelKeepTTL:
+		return c.kind != mExpire
+	case mDelTTL, mExpire:
+		return c.kind == mExpire
+	case mStrSet:
+		return c.kind == mStrSet || c.kind == mStrIncr
+	case mSetAdd, mSetRem:
+		return c.kind == mSetAdd && c.sub == r.sub
+	case mHashSet, mHashDel:
+		return (c.kind == mHashSet || c.kind == mHashIncr) && c.sub == r.sub
+	case mZAdd, mZRem:
+		return (c.kind == mZAdd || c.kind == mZIncr) && c.sub == r.sub
+	}
+	return false
+}
+
+// contentType is the Redis type a content effect belongs to (TypeNone for
+// TTL writes and removals).
+func contentType(k mKind) ValueType {
+	switch k {
+	case mStrSet, mStrIncr:
+		return TypeString
+	case mSetAdd:
+		return TypeSet
+	case mHashSet, mHashIncr:
+		return TypeHash
+	case mZAdd, mZIncr:
+		return TypeZSet
+	}
+	return TypeNone
+}
+
+// keyView is the model's visible state of one key.
+type keyView struct {
+	typ     ValueType // TypeNone if absent (or expired)
+	expired bool      // has content, but its TTL has passed
+	ttl     int64
+	str     string
+	bad     bool // a counter whose base is not an integer: value unspecified
+	members map[string]bool
+	fields  map[string]string
+	badF    map[string]bool
+	scores  map[string]int64
+}
+
+func (v *keyView) exists() bool { return v.typ != TypeNone }
+
+type counterAcc struct {
+	base    *mOp
+	baseVal string
+	sum     int64
+	incs    int
+	present bool
+}
+
+func (a *counterAcc) write(op *mOp, val string) {
+	a.present = true
+	if a.base == nil || op.newer(a.base) {
+		a.base, a.baseVal = op, val
+	}
+}
+
+func (a *counterAcc) incr(n int64) { a.present = true; a.sum += n; a.incs++ }
+
+// value returns the counter's visible text and whether the model defines
+// it. A non-numeric base with pending increments shows the base (the
+// increments wait for an overwrite, docs/semantics.md); a float base with
+// increments is left to the float tests (the workload never makes one).
+func (a *counterAcc) value() (string, bool) {
+	if a.incs == 0 {
+		return a.baseVal, true
+	}
+	b := int64(0)
+	if a.base != nil {
+		var err error
+		if b, err = redisInt(a.baseVal); err != nil {
+			if _, ferr := strconv.ParseFloat(a.baseVal, 64); ferr == nil {
+				return "", false
+			}
+			return a.baseVal, true
+		}
+	}
+	return strconv.FormatInt(b+a.sum, 10), true
+}
+
+// eval computes key's visible state over the ops in, at time now (ms).
+func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
+	type item struct {
+		op *mOp
+		e  *mEff
+	}
+	var content, removers []item
+	collect := func(op *mOp) {
+		for i := range op.effs {
+			e := &op.effs[i]
+			if e.kind == mFlush {
+				removers = append(removers, item{op, e})
+				continue
+			}
+			if e.key != key {
+				continue
+			}
+			switch e.kind {
+			case mDelKey, mDelKeepTTL, mDelTTL, mSetRem, mHashDel, mZRem:
+				removers = append(removers, item{op, e})
+			case mExpire, mStrSet, mSetAdd, mHashSet, mZAdd:
+				removers = append(removers, item{op, e})
+				content = append(content, item{op, e})
+			default:
+				content = append(content, item{op, e})
+			}
+		}
+	}
+	for _, op := range m.byKey[key] {
+		if in(op) {
+			collect(op)
+		}
+	}
+	for _, op := range m.flush {
+		if in(op) {
+			collect(op)
+		}
+	}
+	var v keyView
+	var newest [typeEnd]*mOp
+	var str counterAcc
+	var ttl *mOp
+	hash := map[string]*counterAcc{}
+	zset := map[string]*counterAcc{}
+	members := map[string]bool{}
+	acc := func(m map[string]*counterAcc, k string) *counterAcc {
+		if m[k] == nil {
+			m[k] = &counterAcc{}
+		}
+		return m[k]
+	}
+	for _, c := range content {
+		alive := true
+		for _, r := range removers {
+			if r.op.saw(c.op) && removes(r.e, c.e) {
+				alive = false
+				break
+			}
+		}
+		if !alive {
+			continue
+		}
+		if t := contentType(c.e.kind); t != TypeNone && (newest[t] == nil || c.op.newer(newest[t])) {
+			newest[t] = c.op
+		}
+		switch c.e.kind {
+		case mExpire:
+			if ttl == nil || c.op.newer(ttl) {
+				ttl, v.ttl = c.op, c.e.n
+			}
+		case mStrSet:
+			str.write(c.op, c.e.val)
+		case mStrIncr:
+			str.incr(c.e.n)
+		case mSetAdd:
+			members[c.e.sub] = true
+		case mHashSet:
+			acc(hash, c.e.sub).write(c.op, c.e.val)
+		case mHashIncr:
+			acc(hash, c.e.sub).incr(c.e.n)
+		case mZAdd:
+			acc(zset, c.e.sub).write(c.op, strconv.FormatInt(c.e.n, 10))
+		case mZIncr:
+			acc(zset, c.e.sub).incr(c.e.n)
+		}
+	}
+	var best *mOp
+	for t := TypeString; t < typeEnd; t++ {
+		if newest[t] != nil && (best == nil || newest[t].newer(best)) {
+			best, v.typ = newest[t], t
+		}
+	}
+	if v.typ != TypeNone && v.ttl > 0 && v.ttl <= now {
+		v.typ, v.expired = TypeNone, true
+	}
+	switch v.typ {
+	case TypeString:
+		s, ok := str.value()
+		v.str, v.bad = s, !ok
+	case TypeSet:
+		v.members = members
+	case TypeHash:
+		v.fields, v.badF = map[string]string{}, map[string]bool{}
+		for f, a := range hash {
+			s, ok := a.value()
+			v.fields[f] = s
+			if !ok {
+				v.badF[f] = true
+			}
+		}
+	case TypeZSet:
+		v.scores = map[string]int64{}
+		for mem, a := range zset {
+			s, _ := a.value() // ZADD scores are integers here
+			n, _ := strconv.ParseInt(s, 10, 64)
+			v.scores[mem] = n
+		}
+	}
+	return v
+}
+
+// render is the canonical text compared with what a replica shows.
+func (v *keyView) render() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s ttl=%d ", v.typ, v.ttl)
+	switch v.typ {
+	case TypeNone:
+		return "none"
+	case TypeString:
+		if v.bad {
+			b.WriteString("*")
+		} else {
+			b.WriteString(strconv.Quote(v.str))
+		}
+	case TypeSet:
+		b.WriteString(strings.Join(modelSorted(v.members), " "))
+	case TypeHash:
+		for _, f := range modelSorted(v.fields) {
+			val := strconv.Quote(v.fields[f])
+			if v.badF[f] {
+				val = "*"
+			}
+			fmt.Fprintf(&b, "%s=%s ", f, val)
+		}
+	case TypeZSet:
+		mems := modelSorted(v.scores)
+		sort.SliceStable(mems, func(i, j int) bool { return v.scores[mems[i]] < v.scores[mems[j]] })
+		for _, mem := range mems {
+			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(float64(v.scores[mem])))
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func modelSorted[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// observe renders what replica ks shows for key at time now, in the same
+// form as keyView.render. Values are read through the Redis read commands;
+// the type and TTL come from the key's entry. model is the expected view:
+// where it says a value is unspecified the replica's value is masked too.
+func observe(ks *Keyspace, key string, now int64, model *keyView) string {
+	e, ok := ks.dbs[0].keys.Get(key)
+	if !ok || e.expired(now) {
+		return "none"
+	}
+	typ := e.Type()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s ttl=%d ", typ, e.ExpireAt())
+	read := func(args ...string) (Reply, bool) {
+		a := make([][]byte, len(args))
+		for i, s := range args {
+			a[i] = []byte(s)
+		}
+		if Lookup(a[0]) == nil {
+			return Reply{}, false
+		}
+		return ks.Read(0, now, 1, a), true
+	}
+	switch typ {
+	case TypeString:
+		r, ok := read("GET", key)
+		switch {
+		case !ok:
+			b.WriteString("?")
+		case model.typ == TypeString && model.bad:
+			b.WriteString("*")
+		default:
+			b.WriteString(strconv.Quote(string(r.Str)))
+		}
+	case TypeSet:
+		r, ok := read("SMEMBERS", key)
+		if !ok {
+			b.WriteString("?")
+			break
+		}
+		var mems []string
+		for _, x := range r.Elems {
+			mems = append(mems, string(x.Str))
+		}
+		sort.Strings(mems)
+		b.WriteString(strings.Join(mems, " "))
+	case TypeHash:
+		r, ok := read("HGETALL", key)
+		if !ok {
+			b.WriteString("?")
+			break
+		}
+		var pairs []string
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			f := string(r.Elems[i].Str)
+			val := strconv.Quote(string(r.Elems[i+1].Str))
+			if model.typ == TypeHash && model.badF[f] {
+				val = "*"
+			}
+			pairs = append(pairs, f+"="+val)
+		}
+		sort.Strings(pairs)
+		b.WriteString(strings.Join(pairs, " "))
+	case TypeZSet:
+		r, ok := read("ZRANGE", key, "0", "-1", "WITHSCORES")
+		if !ok {
+			b.WriteString("?")
+			break
+		}
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			fmt.Fprintf(&b, "%s:%s ", r.Elems[i].Str, r.Elems[i+1].Str)
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// Workload. Keys k0..k3 in database 0; each key has a home group so most
+// commands hit a key of their own type, but some cross types to exercise
+// WRONGTYPE and concurrent type conflicts. Non-integer strings are written
+// only to k3 and hash field f3, which no increment touches, so counter
+// values stay well defined (DESIGN leaves a non-numeric base plus
+// concurrent increments unspecified).
+
+var simKeys = []string{"k0", "k1", "k2", "k3"}
+
+// cmdGen generates one command; it is offered only if every command it
+// can produce is registered.
+type cmdGen struct {
+	group string
+	needs []string
+	gen   func(d draws, key string, now int64) []string
+}
+
+func small(d draws, label string) string { return strconv.Itoa(d.intn(9, label) - 2) }
+
+func nonzero(d draws, label string) string {
+	n := d.intn(8, label) - 4
+	if n >= 0 {
+		n++
+	}
+	return strconv.Itoa(n)
+}
+
+func member(d draws) string { return "m" + strconv.Itoa(d.intn(4, "member")) }
+
+// otherKey draws a key different from k.
+func otherKey(d draws, k string) string {
+	for {
+		if o := simKeys[d.intn(len(simKeys), "key2")]; o != k {
+			return o
+		}
+	}
+}
+
+// distinct draws 1..max distinct names from gen.
+func distinct(d draws, max int, gen func() string) []string {
+	n := 1 + d.intn(max, "count")
+	seen := map[string]bool{}
+	var out []string
+	for i := 0; i < n; i++ {
+		if s := gen(); !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var cmdGens = []cmdGen{
+	{"string", []string{"SET"}, func(d draws, k string, _ int64) []string {
+		v := small(d, "val")
+		if k == "k3" && chance(d, 30, "text") {
+			v = "s" + v
+		}
+		switch d.intn(6, "setopt") {
+		case 0:
+			return []string{"SET", k, v, "KEEPTTL"}
+		case 1:
+			return []string{"SET", k, v, "PX", strconv.Itoa(1 + d.intn(300, "px"))}
+		}
+		return []string{"SET", k, v}
+	}},
+	{"string", []string{"INCRBY", "DECRBY", "INCR", "DECR"}, func(d draws, k string, _ int64) []string {
+		if k == "k3" {
+			k = "k0"
+		}
+		switch d.intn(4, "incr") {
+		case 0:
+			return []string{"INCR", k}
+		case 1:
+			return []string{"DECR", k}
+		case 2:
+			return []string{"DECRBY", k, nonzero(d, "by")}
+		}
+		return []string{"INCRBY", k, nonzero(d, "by")}
+	}},
+	{"string", []string{"INCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		// Integer-valued float increments: the model's sums stay exact,
+		// and float and integer increments mix on one counter.
+		if k == "k3" {
+			k = "k0"
+		}
+		return []string{"INCRBYFLOAT", k, nonzero(d, "by") + [...]string{"", ".0", "e0"}[d.intn(3, "fmt")]}
+	}},
+	{"keys", []string{"DEL"}, func(d draws, k string, _ int64) []string {
+		if chance(d, 20, "del2") {
+			return []string{"DEL", k, simKeys[d.intn(len(simKeys), "key2")]}
+		}
+		return []string{"DEL", k}
+	}},
+	{"keys", []string{"PEXPIRE"}, func(d draws, k string, _ int64) []string {
+		return []string{"PEXPIRE", k, strconv.Itoa(1 + d.intn(400, "ms"))}
+	}},
+	{"keys", []string{"PEXPIREAT"}, func(d draws, k string, now int64) []string {
+		return []string{"PEXPIREAT", k, strconv.FormatInt(now-40+int64(d.intn(400, "at")), 10)}
+	}},
+	{"keys", []string{"PERSIST"}, func(d draws, k string, _ int64) []string {
+		return []string{"PERSIST", k}
+	}},
+	{"set", []string{"SADD"}, func(d draws, k string, _ int64) []string {
+		return append([]string{"SADD", k}, distinct(d, 2, func() string { return member(d) })...)
+	}},
+	{"set", []string{"SREM"}, func(d draws, k string, _ int64) []string {
+		return append([]string{"SREM", k}, distinct(d, 2, func() string { return member(d) })...)
+	}},
+	{"hash", []string{"HSET"}, func(d draws, k string, _ int64) []string {
+		args := []string{"HSET", k}
+		for _, f := range distinct(d, 2, func() string { return "f" + strconv.Itoa(d.intn(4, "field")) }) {
+			v := small(d, "hval")
+			if f == "f3" && chance(d, 30, "htext") {
+				v = "h" + v
+			}
+			args = append(args, f, v)
+		}
+		return args
+	}},
+	{"hash", []string{"HINCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBY", k, "f" + strconv.Itoa(d.intn(3, "field")), nonzero(d, "by")}
+	}},
+	{"hash", []string{"HINCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBYFLOAT", k, "f" + strconv.Itoa(d.intn(3, "field")), nonzero(d, "by") + ".0"}
+	}},
+	{"hash", []string{"HDEL"}, func(d draws, k string, _ int64) []string {
+		return append([]string{"HDEL", k}, distinct(d, 2, func() string { return "f" + strconv.Itoa(d.intn(4, "field")) })...)
+	}},
+	{"zset", []string{"ZADD"}, func(d draws, k string, _ int64) []string {
+		args := []string{"ZADD", k}
+		for _, mem := range distinct(d, 2, func() string { return member(d) }) {
+			args = append(args, small(d, "score"), mem)
+		}
+		return args
+	}},
+	{"zset", []string{"ZINCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"ZINCRBY", k, nonzero(d, "by"), member(d)}
+	}},
+	{"zset", []string{"ZREM"}, func(d draws, k string, _ int64) []string {
+		return append([]string{"ZREM", k}, distinct(d, 2, func() string { return member(d) })...)
+	}},
+	{"string", []string{"APPEND"}, func(d draws, k string, _ int64) []string {
+		// Letters only: digits could make "0"+"5" = "05", numeric to
+		// INCRBYFLOAT but not to INCR, which the model leaves alone.
+		return []string{"APPEND", k, []string{"x", "yz"}[d.intn(2, "suffix")]}
+	}},
+	{"string", []string{"GETDEL"}, func(d draws, k string, _ int64) []string {
+		return []string{"GETDEL", k}
+	}},
+	{"keys", []string{"RENAME"}, func(d draws, k string, _ int64) []string {
+		return []string{"RENAME", k, otherKey(d, k)}
+	}},
+	{"keys", []string{"COPY"}, func(d draws, k string, _ int64) []string {
+		if chance(d, 50, "replace") {
+			return []string{"COPY", k, otherKey(d, k), "REPLACE"}
+		}
+		return []string{"COPY", k, otherKey(d, k)}
+	}},
+	{"set", []string{"SMOVE"}, func(d draws, k string, _ int64) []string {
+		return []string{"SMOVE", k, otherKey(d, k), member(d)}
+	}},
+	{"set", []string{"SUNIONSTORE"}, func(d draws, k string, _ int64) []string {
+		return []string{"SUNIONSTORE", simKeys[d.intn(len(simKeys), "dst")], k, otherKey(d, k)}
+	}},
+	{"set", []string{"SPOP"}, func(d draws, k string, _ int64) []string {
+		return []string{"SPOP", k}
+	}},
+	{"zset", []string{"ZUNIONSTORE"}, func(d draws, k string, _ int64) []string {
+		return []string{"ZUNIONSTORE", simKeys[d.intn(len(simKeys), "dst")], "2", k, otherKey(d, k)}
+	}},
+	{"zset", []string{"ZPOPMIN"}, func(d draws, k string, _ int64) []string {
+		return []string{"ZPOPMIN", k}
+	}},
+	{"keys", []string{"FLUSHDB"}, func(d draws, _ string, _ int64) []string {
+		return []string{"FLUSHDB"}
+	}},
+}
+
+// workload is the set of generators whose commands are registered, limited
+// to the groups asked for (nil: all).
+type workload struct {
+	gens   []cmdGen
+	groups map[string]bool
+}
+
+func newWorkload(groups ...string) *workload {
+	w := &workload{groups: map[string]bool{}}
+	want := map[string]bool{}
+	for _, g := range groups {
+		want[g] = true
+	}
+	for _, g := range cmdGens {
+		ok := len(groups) == 0 || want[g.group]
+		for _, n := range g.needs {
+			if Lookup([]byte(n)) == nil {
+				ok = false
+			}
+		}
+		if ok {
+			w.gens = append(w.gens, g)
+			w.groups[g.group] = true
+		}
+	}
+	return w
+}
+
+// homeGroup is the type group a key mostly receives.
+func (w *workload) homeGroup(key string) string {
+	var gs []string
+	for _, g := range []string{"string", "set", "hash", "zset"} {
+		if w.groups[g] {
+			gs = append(gs, g)
+		}
+	}
+	if len(gs) == 0 {
+		return "keys"
+	}
+	return gs[int(key[1]-'0')%len(gs)]
+}
+
+func (w *workload) command(d draws, now int64) []string {
+	key := simKeys[d.intn(len(simKeys), "key")]
+	var pool []cmdGen
+	group := w.homeGroup(key)
+	switch x := d.intn(100, "group"); {
+	case x < 10:
+		group = "" // any command, on any type
+	case x < 35 && w.groups["keys"]:
+		group = "keys"
+	}
+	for _, g := range w.gens {
+		if group == "" || g.group == group {
+			pool = append(pool, g)
+		}
+	}
+	if len(pool) == 0 {
+		pool = w.gens
+	}
+	g := pool[d.intn(len(pool), "cmd")]
+	if g.needs[0] == "FLUSHDB" && !chance(d, 10, "reallyflush") {
+		g = pool[0]
+	}
+	return g.gen(d, key, now)
+}
+
+// Command semantics (Redis 7.0) over the model's view.
+
+const (
+	replyWrongType = "-WRONGTYPE Operation against a key holding the wrong kind of value"
+	replyNotInt    = "-ERR value is not an integer or out of range"
+	replyHashInt   = "-ERR hash value is not an integer"
+)
+
+// mCmd is the model's account of one command run at its origin.
+type mCmd struct {
+	effs     []mEff
+	reply    string // expected show(reply)
+	mustEmit bool   // the command must have produced an op
+	isErr    bool
+}
+
+func (c *mCmd) add(e mEff) {
+	c.effs = append(c.effs, e)
+	switch e.kind {
+	case mDelKey, mDelKeepTTL, mDelTTL, mSetRem, mHashDel, mZRem:
+	default:
+		c.mustEmit = true
+	}
+}
+
+// newKeyClearsTTL: a write that creates a key absent in its origin's view
+// also observed-removes the key's TTL register, as a new Redis key has no
+// TTL (a TTL written concurrently with a DEL the origin has seen must not
+// attach to a key created afterwards).
+const newKeyClearsTTL = true
+
+// command derives what args did at its origin. view returns the model's
+// view of a key at the origin when the op ran (its causal past, its time);
+// emitted lists the effects the crdt code actually produced (consulted only
+// for DEL of a key the origin did not have, where emitting an observed
+// remove of nothing visible or not is an implementation choice that only
+// affects a concurrently written TTL); popped is the reply, which names
+// SPOP's random choice.
+func (m *model) command(args []string, view func(string) keyView, now int64, emitted []Effect, popped string) mCmd {
+	var c mCmd
+	name := strings.ToUpper(args[0])
+	if name == "FLUSHDB" {
+		c.add(mEff{kind: mFlush})
+		c.mustEmit = false
+		c.reply = "+OK"
+		return c
+	}
+	key := args[1]
+	v := view(key)
+	store := name == "SUNIONSTORE" || name == "ZUNIONSTORE"
+	if v.expired && !store {
+		c.add(mEff{kind: mDelKey, key: key}) // expiry met by a write
+		c.mustEmit = true
+	}
+	fail := func(reply string) {
+		// An error reply: only the expiry removals met on the way remain.
+		var pre []mEff
+		for _, e := range c.effs {
+			if e.kind == mDelKey {
+				pre = append(pre, e)
+			}
+		}
+		c.effs, c.reply, c.isErr = pre, reply, true
+	}
+	wrong := func(t ValueType) bool {
+		if v.exists() && v.typ != t {
+			fail(replyWrongType)
+			return true
+		}
+		return false
+	}
+	// expiredToo: an expired key other than args[1] met by a write is
+	// removed if the command looked it up (Redis looks up every key; an
+	// implementation that stops early leaves the removal to a later write).
+	expiredToo := func(k string) keyView {
+		kv := view(k)
+		if k != key && kv.expired && emittedDel(emitted, k) {
+			c.add(mEff{kind: mDelKey, key: k})
+		}
+		return kv
+	}
+	// replay writes kv's visible content under dst as fresh adds, TTL
+	// included (RENAME, COPY).
+	replay := func(dst string, kv keyView) {
+		switch kv.typ {
+		case TypeString:
+			c.add(mEff{kind: mStrSet, key: dst, val: kv.str})
+		case TypeSet:
+			for _, m := range modelSorted(kv.members) {
+				c.add(mEff{kind: mSetAdd, key: dst, sub: m})
+			}
+		case TypeHash:
+			for _, f := range modelSorted(kv.fields) {
+				c.add(mEff{kind: mHashSet, key: dst, sub: f, val: kv.fields[f]})
+			}
+		case TypeZSet:
+			for _, m := range modelSorted(kv.scores) {
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: kv.scores[m]})
+			}
+		}
+		if kv.ttl != 0 {
+			c.add(mEff{kind: mExpire, key: dst, n: kv.ttl})
+		}
+	}
+	create := func() {
+		if !v.exists() && !v.expired && newKeyClearsTTL {
+			c.add(mEff{kind: mDelTTL, key: key})
+		}
+	}
+	emptied := func(left int) {
+		if v.exists() && left == 0 {
+			c.add(mEff{kind: mDelKey, key: key})
+			c.mustEmit = true
+		}
+	}
+	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	switch name {
+	case "SET":
+		kind := mDelKey
+		if len(args) > 3 && strings.ToUpper(args[3]) == "KEEPTTL" && v.exists() {
+			kind = mDelKeepTTL
+		}
+		c.add(mEff{kind: kind, key: key})
+		c.add(mEff{kind: mStrSet, key: key, val: args[2]})
+		if len(args) > 4 && strings.ToUpper(args[3]) == "PX" {
+			c.add(mEff{kind: mExpire, key: key, n: now + atoi(args[4])})
+		}
+		c.reply = "+OK"
+	case "INCR", "DECR", "INCRBY", "DECRBY":
+		if wrong(TypeString) {
+			break
+		}
+		by := int64(1)
+		if len(args) > 2 {
+			by = atoi(args[2])
+		}
+		if name[0] == 'D' {
+			by = -by
+		}
+		cur := int64(0)
+		if v.exists() {
+			n, err := redisInt(v.str)
+			if err != nil || v.bad {
+				fail(replyNotInt)
+				break
+			}
+			cur = n
+		}
+		create()
+		c.add(mEff{kind: mStrIncr, key: key, n: by})
+		c.reply = ":" + strconv.FormatInt(cur+by, 10)
+	case "INCRBYFLOAT":
+		if wrong(TypeString) {
+			break
+		}
+		by, _ := strconv.ParseFloat(args[2], 64)
+		cur := int64(0)
+		if v.exists() {
+			n, err := redisInt(v.str)
+			if err != nil {
+				fail("-ERR value is not a valid float")
+				break
+			}
+			cur = n
+		}
+		create()
+		c.add(mEff{kind: mStrIncr, key: key, n: int64(by)})
+		c.reply = strconv.Quote(strconv.FormatInt(cur+int64(by), 10))
+	case "HINCRBYFLOAT":
+		if wrong(TypeHash) {
+			break
+		}
+		by, _ := strconv.ParseFloat(args[3], 64)
+		cur := int64(0)
+		if s, ok := v.fields[args[2]]; ok {
+			n, err := redisInt(s)
+			if err != nil {
+				fail("-ERR hash value is not a float")
+				break
+			}
+			cur = n
+		}
+		create()
+		c.add(mEff{kind: mHashIncr, key: key, sub: args[2], n: int64(by)})
+		c.reply = strconv.Quote(strconv.FormatInt(cur+int64(by), 10))
+	case "APPEND":
+		if wrong(TypeString) {
+			break
+		}
+		create()
+		nv := v.str + args[2]
+		if !v.exists() {
+			nv = args[2]
+		}
+		c.add(mEff{kind: mStrSet, key: key, val: nv})
+		c.reply = ":" + strconv.Itoa(len(nv))
+	case "GETDEL":
+		c.reply = "nil"
+		if wrong(TypeString) || !v.exists() {
+			break
+		}
+		c.add(mEff{kind: mDelKey, key: key})
+		c.mustEmit = true
+		c.reply = strconv.Quote(v.str)
+	case "RENAME", "COPY":
+		dst := args[2]
+		dv := expiredToo(dst)
+		if !v.exists() {
+			if name == "RENAME" {
+				fail("-ERR no such key")
+			} else {
+				c.reply = ":0"
+			}
+			break
+		}
+		if name == "COPY" && dv.exists() && (len(args) < 4 || strings.ToUpper(args[3]) != "REPLACE") {
+			c.reply = ":0"
+			break
+		}
+		if name == "RENAME" {
+			c.add(mEff{kind: mDelKey, key: key})
+			c.reply = "+OK"
+		} else {
+			c.reply = ":1"
+		}
+		c.add(mEff{kind: mDelKey, key: dst})
+		replay(dst, v)
+	case "SMOVE":
+		dst, mem := args[2], args[3]
+		dv := expiredToo(dst)
+		c.reply = ":0"
+		if !v.exists() {
+			break
+		}
+		if wrong(TypeSet) {
+			break
+		}
+		if dv.exists() && dv.typ != TypeSet {
+			fail(replyWrongType)
+			break
+		}
+		if !v.members[mem] {
+			break
+		}
+		c.add(mEff{kind: mSetRem, key: key, sub: mem})
+		emptied(len(v.members) - 1)
+		if !dv.exists() && !dv.expired && newKeyClearsTTL {
+			c.add(mEff{kind: mDelTTL, key: dst})
+		}
+		c.add(mEff{kind: mSetAdd, key: dst, sub: mem})
+		c.reply = ":1"
+	case "SUNIONSTORE", "ZUNIONSTORE":
+		dst, srcs := args[1], args[2:]
+		if name == "ZUNIONSTORE" {
+			srcs = args[3:]
+		}
+		union := map[string]int64{}
+		failed := false
+		for _, k := range srcs {
+			kv := expiredToo(k)
+			if !kv.exists() {
+				continue
+			}
+			switch {
+			case kv.typ == TypeSet:
+				for m := range kv.members {
+					union[m]++
+				}
+			case kv.typ == TypeZSet && name == "ZUNIONSTORE":
+				for m, sc := range kv.scores {
+					union[m] += sc
+				}
+			default:
+				failed = true
+			}
+		}
+		dv := view(dst)
+		if failed {
+			// The destination is not looked up: its expiry removal is
+			// left to a later write.
+			fail(replyWrongType)
+			if dv.expired && emittedDel(emitted, dst) {
+				c.effs = append(c.effs, mEff{kind: mDelKey, key: dst})
+			}
+			break
+		}
+		c.add(mEff{kind: mDelKey, key: dst})
+		c.mustEmit = dv.exists() || len(union) > 0
+		for _, m := range modelSorted(union) {
+			if name == "SUNIONSTORE" {
+				c.add(mEff{kind: mSetAdd, key: dst, sub: m})
+			} else {
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: union[m]})
+			}
+		}
+		c.reply = ":" + strconv.Itoa(len(union))
+	case "SPOP":
+		c.reply = "nil"
+		if wrong(TypeSet) || !v.exists() {
+			break
+		}
+		// The choice is the replica's (seeded by the stamp): take it from
+		// the reply, and check it was a member.
+		got := strings.Trim(popped, `"`)
+		if !v.members[got] {
+			c.reply = "a member of " + strings.Join(modelSorted(v.members), ",")
+			break
+		}
+		c.add(mEff{kind: mSetRem, key: key, sub: got})
+		c.mustEmit = true
+		emptied(len(v.members) - 1)
+		c.reply = strconv.Quote(got)
+	case "ZPOPMIN":
+		c.reply = "[]"
+		if wrong(TypeZSet) || !v.exists() {
+			break
+		}
+		mems := modelSorted(v.scores)
+		sort.SliceStable(mems, func(i, j int) bool { return v.scores[mems[i]] < v.scores[mems[j]] })
+		m := mems[0]
+		c.add(mEff{kind: mZRem, key: key, sub: m})
+		c.mustEmit = true
+		emptied(len(mems) - 1)
+		c.reply = fmt.Sprintf("[%q %q]", m, FormatDouble(float64(v.scores[m])))
+	case "DEL":
+		n := 0
+		for _, k := range dedupe(args[1:]) {
+			kv := view(k)
+			if k != key && kv.expired {
+				c.add(mEff{kind: mDelKey, key: k})
+				c.mustEmit = true
+			}
+			switch {
+			case kv.exists():
+				n++
+				c.add(mEff{kind: mDelKey, key: k})
+				c.mustEmit = true
+			case !kv.expired && emittedDel(emitted, k):
+				c.add(mEff{kind: mDelKey, key: k})
+			}
+		}
+		c.reply = ":" + strconv.Itoa(n)
+	case "PEXPIRE", "PEXPIREAT":
+		c.reply = ":0"
+		if !v.exists() {
+			break
+		}
+		at := atoi(args[2])
+		if name == "PEXPIRE" {
+			at += now
+		}
+		if at <= now {
+			c.add(mEff{kind: mDelKey, key: key})
+			c.mustEmit = true
+		} else {
+			c.add(mEff{kind: mExpire, key: key, n: at})
+		}
+		c.reply = ":1"
+	case "PERSIST":
+		c.reply = ":0"
+		if v.exists() && v.ttl != 0 {
+			c.add(mEff{kind: mExpire, key: key, n: 0})
+			c.reply = ":1"
+		}
+	case "SADD":
+		if wrong(TypeSet) {
+			break
+		}
+		create()
+		n := 0
+		for _, mem := range args[2:] {
+			if !v.members[mem] {
+				n++
+			}
+			c.add(mEff{kind: mSetAdd, key: key, sub: mem})
+		}
+		c.reply = ":" + strconv.Itoa(n)
+	case "SREM":
+		if wrong(TypeSet) {
+			break
+		}
+		n := 0
+		for _, mem := range args[2:] {
+			if v.members[mem] {
+				n++
+				c.add(mEff{kind: mSetRem, key: key, sub: mem})
+				c.mustEmit = true
+			}
+		}
+		emptied(len(v.members) - n)
+		c.reply = ":" + strconv.Itoa(n)
+	case "HSET":
+		if wrong(TypeHash) {
+			break
+		}
+		create()
+		n := 0
+		for i := 2; i+1 < len(args); i += 2 {
+			if _, ok := v.fields[args[i]]; !ok {
+				n++
+			}
+			c.add(mEff{kind: mHashSet, key: key, sub: args[i], val: args[i+1]})
+		}
+		c.reply = ":" + strconv.Itoa(n)
+	case "HINCRBY":
+		if wrong(TypeHash) {
+			break
+		}
+		cur := int64(0)
+		if s, ok := v.fields[args[2]]; ok {
+			n, err := redisInt(s)
+			if err != nil || v.badF[args[2]] {
+				fail(replyHashInt)
+				break
+			}
+			cur = n
+		}
+		create()
+		by := atoi(args[3])
+		c.add(mEff{kind: mHashIncr, key: key, sub: args[2], n: by})
+		c.reply = ":" + strconv.FormatInt(cur+by, 10)
+	case "HDEL":
+		if wrong(TypeHash) {
+			break
+		}
+		n := 0
+		for _, f := range args[2:] {
+			if _, ok := v.fields[f]; ok {
+				n++
+				c.add(mEff{kind: mHashDel, key: key, sub: f})
+				c.mustEmit = true
+			}
+		}
+		emptied(len(v.fields) - n)
+		c.reply = ":" + strconv.Itoa(n)
+	case "ZADD":
+		if wrong(TypeZSet) {
+			break
+		}
+		create()
+		n := 0
+		for i := 2; i+1 < len(args); i += 2 {
+			mem, score := args[i+1], atoi(args[i])
+			old, ok := v.scores[mem]
+			if !ok {
+				n++
+			}
+			e := mEff{kind: mZAdd, key: key, sub: mem, n: score}
+			switch {
+			case !ok || old != score:
+				c.add(e)
+			case emittedField(emitted, EffZAdd, key, mem):
+				// Re-adding a member with its current score changes nothing
+				// locally; whether it still counts as a fresh add against a
+				// concurrent ZREM is the implementation's choice.
+				c.effs = append(c.effs, e)
+			}
+		}
+		c.reply = ":" + strconv.Itoa(n)
+	case "ZINCRBY":
+		if wrong(TypeZSet) {
+			break
+		}
+		create()
+		by := atoi(args[2])
+		c.add(mEff{kind: mZIncr, key: key, sub: args[3], n: by})
+		c.reply = strconv.Quote(FormatDouble(float64(v.scores[args[3]] + by)))
+	case "ZREM":
+		if wrong(TypeZSet) {
+			break
+		}
+		n := 0
+		for _, mem := range args[2:] {
+			if _, ok := v.scores[mem]; ok {
+				n++
+				c.add(mEff{kind: mZRem, key: key, sub: mem})
+				c.mustEmit = true
+			}
+		}
+		emptied(len(v.scores) - n)
+		c.reply = ":" + strconv.Itoa(n)
+	default:
+		panic("model: no semantics for " + name)
+	}
+	return c
+}
+
+func dedupe(keys []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func emittedDel(effs []Effect, key string) bool {
+	for _, e := range effs {
+		if e.Kind == EffDelKey && string(e.Key) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func emittedField(effs []Effect, kind EffectKind, key, field string) bool {
+	for _, e := range effs {
+		if e.Kind == kind && string(e.Key) == key && string(e.Field) == field {
+			return true
+		}
+	}
+	return false
+}
+
+// history lists the ops in that touch key, for failure messages.
+func (m *model) history(key string, in func(*mOp) bool) string {
+	var b strings.Builder
+	ops := append(append([]*mOp(nil), m.byKey[key]...), m.flush...)
+	sort.Slice(ops, func(i, j int) bool { return ops[j].newer(ops[i]) })
+	for _, op := range ops {
+		if !in(op) {
+			continue
+		}
+		fmt.Fprintf(&b, "\n    %v:%d t=%d.%d past=%v:", op.origin, op.seq, op.time.Millis(), op.time&0xffff, op.past)
+		for _, e := range op.effs {
+			if e.key == key || e.kind == mFlush {
+				fmt.Fprintf(&b, " %s", e)
+			}
+		}
+		if op.cmd != nil {
+			fmt.Fprintf(&b, "  (%s)", strings.Join(op.cmd, " "))
+		}
+	}
+	return b.String()
+}
+
+var mKindNames = [...]string{"?", "del", "delKeepTTL", "delTTL", "flush", "strSet", "strIncr", "expire",
+	"sadd", "srem", "hset", "hincr", "hdel", "zadd", "zincr", "zrem"}
+
+func (e mEff) String() string {
+	s := mKindNames[e.kind]
+	if e.sub != "" {
+		s += "(" + e.sub + ")"
+	}
+	switch e.kind {
+	case mStrSet, mHashSet:
+		s += "=" + e.val
+	case mStrIncr, mHashIncr, mZAdd, mZIncr, mExpire:
+		s += "=" + strconv.FormatInt(e.n, 10)
+	}
+	return s
+}
+
+// redisInt parses s as Redis's string2ll does: canonical decimal only (no
+// sign on zero, no leading zeros, no '+').
+func redisInt(s string) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err == nil && strconv.FormatInt(n, 10) != s {
+		err = fmt.Errorf("not canonical: %q", s)
+	}
+	return n, err
+}
