@@ -183,13 +183,15 @@ func newBatch(ks *Keyspace) *Batch {
 // such a key observed-removes the ghost.
 func (tx *Tx) newKeyTTL(dbi int, f *Effect) {
 	d := &tx.ks.dbs[dbi]
-	if f.Key == nil || f.Kind == EffExpire || (removalOnly(f.Kind) && f.Kind != EffDelKey) {
+	// Ghosts exist only after concurrent cross-region writes: keep the
+	// common path free of lookups and allocations.
+	if len(d.ghosts) == 0 || f.Key == nil || f.Kind == EffExpire || (removalOnly(f.Kind) && f.Kind != EffDelKey) {
+		return
+	}
+	if _, ghost := d.ghosts[string(f.Key)]; !ghost {
 		return
 	}
 	key := string(f.Key)
-	if _, ghost := d.ghosts[key]; !ghost {
-		return
-	}
 	if _, ok := d.keys.Get(key); ok {
 		return
 	}
