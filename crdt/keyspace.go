@@ -597,15 +597,22 @@ func Restore(src []byte) (*Keyspace, error) {
 			slot := int(d.u32())
 			ent.setTTL(decodeTTL(d))
 			m := d.count(2)
+			if m == 0 {
+				d.fail() // a key without content is never stored
+			}
 			for k := 0; k < m && d.err == nil; k++ {
 				t := ValueType(d.byte1())
-				if t == TypeNone || t >= typeEnd || codecs[t].decode == nil {
-					d.fail()
+				if t == TypeNone || t >= typeEnd || codecs[t].decode == nil ||
+					k > 0 && t <= ent.vals[k-1].Type() {
+					d.fail() // values are sorted by type, one per type
 					break
 				}
 				v := codecs[t].decode(d)
 				if l, ok := v.(layoutCodec); ok {
 					l.decodeLayout(d)
+				}
+				if d.err == nil && v.empty() {
+					d.fail()
 				}
 				ent.vals = append(ent.vals, v)
 			}
@@ -625,7 +632,7 @@ func Restore(src []byte) (*Keyspace, error) {
 			db.keys.index = make(map[string]int32, n)
 			db.keys.slots = make([]dictSlot[*entry], maxSlot+1)
 			for _, p := range ents {
-				if db.keys.slots[p.slot].used {
+				if _, dup := db.keys.index[p.e.key]; dup || db.keys.slots[p.slot].used {
 					return nil, ErrCorrupt
 				}
 				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
@@ -653,7 +660,11 @@ func Restore(src []byte) (*Keyspace, error) {
 			if db.ghosts == nil {
 				db.ghosts = map[string]mvreg[int64]{}
 			}
-			db.ghosts[k] = decodeTTL(d)
+			_, live := db.keys.index[k]
+			_, dup := db.ghosts[k]
+			if db.ghosts[k] = decodeTTL(d); live || dup || len(db.ghosts[k]) == 0 {
+				d.fail() // a ghost is the TTL of a key without content
+			}
 		}
 	}
 	if d.err != nil {
