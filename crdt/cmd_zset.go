@@ -527,7 +527,12 @@ func zaddGeneric(tx *Tx, args [][]byte, incrCmd bool) Reply {
 			processed++
 			score = ns
 			if ns == cur {
-				continue // Redis leaves the member alone: nothing to ship
+				// Redis leaves the member alone, and so does the visible
+				// state; the write still ships as a fresh add of the
+				// current score so that, as with SADD, a member re-added
+				// here wins over a concurrent ZREM in another region.
+				tx.Emit(Effect{Kind: EffZAdd, Key: key, Field: member, Float: cur})
+				continue
 			}
 			lp := z.listpack()
 			if f.incr && !math.IsInf(cur, 0) && !math.IsInf(ns, 0) {

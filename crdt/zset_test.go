@@ -973,14 +973,14 @@ func TestZSetEffects(t *testing.T) {
 	}
 	r.do(t, "ZADD", "k", "1", "m")
 	check(EffZAdd)
-	r.do(t, "ZADD", "k", "1", "m") // unchanged: nothing to ship
-	check()
+	r.do(t, "ZADD", "k", "1", "m") // unchanged, but re-added: add-wins against a concurrent ZREM
+	check(EffZAdd)
 	r.do(t, "ZINCRBY", "k", "2", "m")
 	check(EffZIncr)
 	r.do(t, "ZINCRBY", "k", "inf", "m") // result infinite: shipped as a write
 	check(EffZAdd)
-	r.do(t, "ZINCRBY", "k", "1", "m") // inf + 1 is inf: unchanged, as in Redis
-	check()
+	r.do(t, "ZINCRBY", "k", "1", "m") // inf + 1 is inf: unchanged as in Redis, shipped as a re-add
+	check(EffZAdd)
 	if got := show(r.do(t, "ZINCRBY", "k", "-inf", "m")); got != "-ERR resulting score is not a number (NaN)" {
 		t.Fatalf("NaN: %s", got)
 	}
@@ -1557,5 +1557,45 @@ func TestZSetCommandSpecs(t *testing.T) {
 	}
 	if n != 31 {
 		t.Errorf("%d sorted-set commands registered, want 31", n)
+	}
+}
+
+// A ZADD that re-adds a member with its current score is a fresh add: it
+// wins over a concurrent ZREM in another region, as SADD does for sets.
+func TestZAddSameScoreWinsOverConcurrentZRem(t *testing.T) {
+	a := NewKeyspace(Origin{Region: 1, Incarnation: 1}, Options{})
+	b := NewKeyspace(Origin{Region: 2, Incarnation: 1}, Options{})
+	apply := func(ks *Keyspace, ms int64, args ...string) *Batch {
+		t.Helper()
+		a := make([][]byte, len(args))
+		for i, s := range args {
+			a[i] = []byte(s)
+		}
+		_, batch := ks.Apply(Stamp{Time: HLCFromMillis(testEpochMs + ms)}, []Command{{Args: a}})
+		return batch
+	}
+	b1 := apply(a, 1, "ZADD", "z", "5", "m")
+	if err := b.Merge(b1); err != nil {
+		t.Fatal(err)
+	}
+	readd := apply(a, 2, "ZADD", "z", "5", "m") // concurrent with b's ZREM
+	rem := apply(b, 3, "ZREM", "z", "m")
+	if readd == nil {
+		t.Fatal("re-adding ZADD shipped nothing")
+	}
+	if err := a.Merge(rem); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Merge(readd); err != nil {
+		t.Fatal(err)
+	}
+	for _, ks := range []*Keyspace{a, b} {
+		got := show(ks.Read(0, testEpochMs+10, 0, [][]byte{[]byte("ZSCORE"), []byte("z"), []byte("m")}))
+		if got != `"5"` {
+			t.Errorf("region %d: ZSCORE = %s, want \"5\"", ks.Origin().Region, got)
+		}
+	}
+	if a.Digest() != b.Digest() {
+		t.Error("regions diverged")
 	}
 }
