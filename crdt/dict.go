@@ -7,9 +7,16 @@ package crdt
 // trailing free slots are released, because moving an element to a lower
 // slot could hide it from a cursor that already passed that slot.
 type dict[V any] struct {
-	index map[string]int32
+	// index holds the value itself as well as the slot, so a lookup is one
+	// map probe with no further pointer to chase.
+	index map[string]dictRef[V]
 	slots []dictSlot[V]
 	free  []int32
+}
+
+type dictRef[V any] struct {
+	val  V
+	slot int32
 }
 
 type dictSlot[V any] struct {
@@ -21,22 +28,26 @@ type dictSlot[V any] struct {
 func (d *dict[V]) Len() int { return len(d.index) }
 
 func (d *dict[V]) Get(key string) (V, bool) {
-	if i, ok := d.index[key]; ok {
-		return d.slots[i].val, true
-	}
-	var z V
-	return z, false
+	r, ok := d.index[key]
+	return r.val, ok
+}
+
+// slotOf returns key's slot.
+func (d *dict[V]) slotOf(key string) (int32, bool) {
+	r, ok := d.index[key]
+	return r.slot, ok
 }
 
 // Set stores val under key, keeping the key's slot if it has one, and
 // returns the slot.
 func (d *dict[V]) Set(key string, val V) int32 {
-	if i, ok := d.index[key]; ok {
-		d.slots[i].val = val
-		return i
+	if r, ok := d.index[key]; ok {
+		d.slots[r.slot].val = val
+		d.index[key] = dictRef[V]{val: val, slot: r.slot}
+		return r.slot
 	}
 	if d.index == nil {
-		d.index = make(map[string]int32)
+		d.index = make(map[string]dictRef[V])
 	}
 	var i int32
 	if n := len(d.free); n > 0 {
@@ -47,16 +58,17 @@ func (d *dict[V]) Set(key string, val V) int32 {
 		d.slots = append(d.slots, dictSlot[V]{})
 	}
 	d.slots[i] = dictSlot[V]{key: key, val: val, used: true}
-	d.index[key] = i
+	d.index[key] = dictRef[V]{val: val, slot: i}
 	return i
 }
 
 // Delete removes key; it reports whether the key was present.
 func (d *dict[V]) Delete(key string) bool {
-	i, ok := d.index[key]
+	r, ok := d.index[key]
 	if !ok {
 		return false
 	}
+	i := r.slot
 	delete(d.index, key)
 	d.slots[i] = dictSlot[V]{}
 	d.free = append(d.free, i)

@@ -12,7 +12,10 @@ import (
 // and its TTL register.
 type entry struct {
 	key  string
-	vals []value       // non-empty values, at most one per type, sorted by type
+	vals []value // non-empty values, at most one per type, sorted by type
+	// one backs vals for the usual single-type key, saving an allocation
+	// and a pointer hop on every lookup; a second type moves vals to the heap.
+	one  [1]value
 	ttlp *mvreg[int64] // expiry in Unix ms, 0 = persistent; nil for most keys
 	// atime is the node-local last access (OBJECT IDLETIME), see expire.go.
 	// Not replicated state: never encoded, digested or joined.
@@ -63,9 +66,19 @@ func (e *entry) valueOrNew(t ValueType) value {
 		return v
 	}
 	v := codecs[t].new()
+	e.addValue(v)
+	return v
+}
+
+// addValue adds a value of a type the entry does not hold yet.
+func (e *entry) addValue(v value) {
+	if len(e.vals) == 0 {
+		e.one[0] = v
+		e.vals = e.one[:1:1]
+		return
+	}
 	e.vals = append(e.vals, v)
 	sort.Slice(e.vals, func(i, j int) bool { return e.vals[i].Type() < e.vals[j].Type() })
-	return v
 }
 
 // prune drops empty values.
@@ -522,7 +535,8 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 			ent, _ := d.keys.Get(k)
 			e.str(k)
 			if snapshot {
-				e.uvarint(uint64(d.keys.index[k]))
+				slot, _ := d.keys.slotOf(k)
+				e.uvarint(uint64(slot))
 			}
 			encodeTTL(e, ent.ttl())
 			e.uvarint(uint64(len(ent.vals)))
@@ -614,7 +628,7 @@ func Restore(src []byte) (*Keyspace, error) {
 				if d.err == nil && v.empty() {
 					d.fail()
 				}
-				ent.vals = append(ent.vals, v)
+				ent.addValue(v)
 			}
 			if slot > maxSlot {
 				maxSlot = slot
@@ -629,14 +643,14 @@ func Restore(src []byte) (*Keyspace, error) {
 		}
 		// Rebuild the dict with the original slot numbers.
 		if n > 0 {
-			db.keys.index = make(map[string]int32, n)
+			db.keys.index = make(map[string]dictRef[*entry], n)
 			db.keys.slots = make([]dictSlot[*entry], maxSlot+1)
 			for _, p := range ents {
 				if _, dup := db.keys.index[p.e.key]; dup || db.keys.slots[p.slot].used {
 					return nil, ErrCorrupt
 				}
 				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
-				db.keys.index[p.e.key] = int32(p.slot)
+				db.keys.index[p.e.key] = dictRef[*entry]{val: p.e, slot: int32(p.slot)}
 			}
 			db.keys.Each(func(_ string, e *entry) bool { db.trackExpire(e); return true })
 		}

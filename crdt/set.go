@@ -52,7 +52,7 @@ func (s *setValue) apply(f *Effect, t Tag, c Context) {
 			sl.val[0] = t
 			return
 		}
-		sl.val = sl.val.add(t, c)
+		s.items.Set(sl.key, sl.val.add(t, c)) // Set keeps the index's copy in step
 	case EffSetRem:
 		if ok {
 			s.update(s.items.slots[i].key, s.items.slots[i].val.remove(c))
@@ -65,8 +65,8 @@ func (s *setValue) apply(f *Effect, t Tag, c Context) {
 // slot finds member m's slot. Indexing the map with string(m) directly
 // lets the compiler skip allocating the string.
 func (s *setValue) slot(m []byte) (int32, bool) {
-	i, ok := s.items.index[string(m)]
-	return i, ok
+	r, ok := s.items.index[string(m)]
+	return r.slot, ok
 }
 
 // insert adds a member that is not present yet.
@@ -340,7 +340,8 @@ func (s *setValue) decodeLayout(d *decoder) {
 func encodeDictLayout[V any](e *encoder, dc *dict[V], names []string) {
 	e.uvarint(uint64(len(dc.slots)))
 	for _, k := range names {
-		e.uvarint(uint64(dc.index[k]))
+		slot, _ := dc.slotOf(k)
+		e.uvarint(uint64(slot))
 	}
 	e.uvarint(uint64(len(dc.free)))
 	for _, f := range dc.free {
@@ -362,7 +363,7 @@ func decodeDictLayout[V any](d *decoder, dc *dict[V], names []string) {
 		return
 	}
 	slots := make([]dictSlot[V], n)
-	index := make(map[string]int32, len(names))
+	index := make(map[string]dictRef[V], len(names))
 	for _, k := range names {
 		i := d.uvarint()
 		if d.err != nil || i >= n || slots[i].used {
@@ -371,7 +372,7 @@ func decodeDictLayout[V any](d *decoder, dc *dict[V], names []string) {
 		}
 		v, _ := dc.Get(k)
 		slots[i] = dictSlot[V]{key: k, val: v, used: true}
-		index[k] = int32(i)
+		index[k] = dictRef[V]{val: v, slot: int32(i)}
 	}
 	nf := d.uvarint()
 	if d.err != nil || nf != n-uint64(len(names)) {
