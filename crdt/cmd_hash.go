@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 )
@@ -409,51 +408,11 @@ func hrandWithCount(tx *Tx, key []byte, l int64, withValues bool) Reply {
 	return Array(out...)
 }
 
-// hscanCursor parses a SCAN-family cursor as Redis 7.0 does, with strtoul:
-// no leading space, an optional sign (a negative cursor wraps, as strtoul's
-// does), digits up to the end of the string or a NUL byte, no overflow. An
-// empty string is cursor 0.
-func hscanCursor(b []byte) (uint64, bool) {
-	if len(b) > 0 && (b[0] == ' ' || b[0] >= '\t' && b[0] <= '\r') {
-		return 0, false
-	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	if len(b) == 0 {
-		return 0, true
-	}
-	neg := false
-	p := b
-	if p[0] == '+' || p[0] == '-' {
-		neg = p[0] == '-'
-		p = p[1:]
-	}
-	if len(p) == 0 {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range p {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if v > (math.MaxUint64-d)/10 {
-			return 0, false // ERANGE
-		}
-		v = v*10 + d
-	}
-	if neg {
-		v = -v
-	}
-	return v, true
-}
-
 // hscanDefaultCount is Redis's default COUNT for the SCAN family.
 const hscanDefaultCount = 10
 
 func cmdHScan(tx *Tx, args [][]byte) Reply {
-	cursor, ok := hscanCursor(args[2])
+	cursor, ok := parseScanCursor(args[2])
 	if !ok {
 		return Err("ERR invalid cursor")
 	}

@@ -311,24 +311,6 @@ func zParseUint(b []byte) (uint64, bool) {
 	return v, len(b) > 0
 }
 
-// zParseCursor parses a SCAN cursor as Redis does with strtoul: no
-// leading space, optional sign (a negative cursor wraps around), decimal
-// digits, nothing else; the empty string is cursor 0.
-func zParseCursor(b []byte) (uint64, bool) {
-	if len(b) == 0 {
-		return 0, true
-	}
-	neg := b[0] == '-'
-	if b[0] == '+' || b[0] == '-' {
-		b = b[1:]
-	}
-	v, ok := zParseUint(b)
-	if neg {
-		v = -v
-	}
-	return v, ok
-}
-
 var (
 	errZNotFloat = Err("ERR min or max is not a float")
 	errZNotLex   = Err("ERR min or max not valid string range item")
@@ -1322,7 +1304,7 @@ func zListpackScore(f float64) string {
 }
 
 func zscanCmd(tx *Tx, args [][]byte) Reply {
-	cursor, ok := zParseCursor(args[2])
+	cursor, ok := parseScanCursor(args[2])
 	if !ok {
 		return Err("ERR invalid cursor")
 	}

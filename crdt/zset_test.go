@@ -184,6 +184,7 @@ var zsetTable = []struct {
 	{"[\"0\" []]", []string{"ZSCAN", "nokey", "0", "FOO"}},
 	{"-ERR invalid cursor", []string{"ZSCAN", "sc", "x"}},
 	{"-ERR invalid cursor", []string{"ZSCAN", "sc", " 1"}},
+	{"[\"0\" [\"half\" \"1.5\" \"big\" \"100000000000000000\"]]", []string{"ZSCAN", "sc", "7\x00x"}},
 	{"-ERR invalid cursor", []string{"ZSCAN", "sc", "18446744073709551616"}},
 	{"-ERR syntax error", []string{"ZSCAN", "sc", "0", "COUNT", "0"}},
 	{"-ERR value is not an integer or out of range", []string{"ZSCAN", "sc", "0", "COUNT", "x"}},
