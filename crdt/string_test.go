@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // This file runs command tables against a real redis-server, so the
@@ -27,35 +25,8 @@ type shRedis struct {
 // shStartRedis starts redis-server on a free loopback port, without
 // persistence, and stops it when the test ends.
 func shStartRedis(t *testing.T) *shRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed; skipping comparison with real Redis")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var conn net.Conn
-	for i := 0; i < 100; i++ {
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("redis-server did not start: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &shRedis{conn: conn, r: bufio.NewReader(conn)}
+	conn, r := startRefRedis(t, "redis-server not installed; skipping comparison with real Redis")
+	return &shRedis{conn: conn, r: r}
 }
 
 // do sends one command and renders the reply like show.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,35 +208,8 @@ type zRedis struct {
 // zStartRedis starts a throwaway redis-server on a free loopback port, or
 // skips the test when redis-server is not installed.
 func zStartRedis(t *testing.T) *zRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed; differential sorted-set tests skipped")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--daemonize", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var conn net.Conn
-	for i := 0; i < 200; i++ { // wait for it to listen (up to ~10s)
-		if conn, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("redis-server did not come up: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return &zRedis{conn: conn, r: bufio.NewReader(conn)}
+	conn, r := startRefRedis(t, "redis-server not installed; differential sorted-set tests skipped")
+	return &zRedis{conn: conn, r: r}
 }
 
 // do sends one command and returns the raw reply bytes.
