@@ -20,6 +20,8 @@ func serverCommands() []*command {
 			tips: []string{"nondeterministic_output"}, run: cmdTime},
 		&command{name: "lastsave", arity: 1, flags: flagsConnFast, cats: []string{"admin", "fast", "dangerous"},
 			tips: []string{"nondeterministic_output"}, run: cmdLastSave},
+		&command{name: "shutdown", arity: -1, flags: []string{"admin", "noscript", "loading", "stale", "no_multi", "allow_busy"},
+			cats: []string{"admin", "slow", "dangerous"}, run: cmdShutdown},
 		&command{name: "debug", arity: -2, flags: []string{"admin", "noscript", "loading", "stale"},
 			cats: []string{"admin", "slow", "dangerous"}, run: cmdDebug},
 		configCommands(),
@@ -31,6 +33,33 @@ func serverCommands() []*command {
 		),
 	)
 	return cmds
+}
+
+// cmdShutdown stops the node. Nothing is persisted yet, so SAVE cannot be
+// honoured and is refused; NOSAVE, NOW and FORCE change nothing. As in
+// Redis, a successful SHUTDOWN closes the connection without a reply.
+func cmdShutdown(c *client, args [][]byte) crdt.Reply {
+	for _, a := range args[1:] {
+		switch strings.ToLower(string(a)) {
+		case "nosave", "now", "force":
+		case "abort":
+			return crdt.Err("ERR No shutdown in progress.")
+		case "save":
+			c.srv.log.Warn("SHUTDOWN SAVE refused: this node has no persistence")
+			return crdt.Err("ERR Errors trying to SHUTDOWN. Check logs.")
+		default:
+			return crdt.ErrSyntax
+		}
+	}
+	if c.srv.opts.Shutdown == nil {
+		c.srv.log.Warn("SHUTDOWN refused: no shutdown hook configured")
+		return crdt.Err("ERR Errors trying to SHUTDOWN. Check logs.")
+	}
+	c.srv.log.Info("SHUTDOWN requested", "client", c.id, "addr", c.addr)
+	c.discard = true
+	c.closeAfter = true
+	c.srv.shutdownOnce.Do(func() { go c.srv.opts.Shutdown() })
+	return crdt.OK
 }
 
 func cmdTime(c *client, args [][]byte) crdt.Reply {

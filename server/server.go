@@ -40,6 +40,9 @@ type Options struct {
 	NoActiveExpiry bool
 	// Logger receives connection-level events; nil discards them.
 	Logger *slog.Logger
+	// Shutdown is called (once, on its own goroutine) when a client runs
+	// SHUTDOWN; the owner stops the server and exits. Nil refuses SHUTDOWN.
+	Shutdown func()
 }
 
 // settings are the parameters CONFIG SET can change at run time. Hot-path
@@ -83,6 +86,8 @@ type Server struct {
 
 	baseCtx context.Context // canceled by Close: ends waits on the write path
 	cancel  context.CancelFunc
+
+	shutdownOnce sync.Once
 
 	nextID  atomic.Int64
 	started time.Time

@@ -122,6 +122,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
 	origin := crdt.Origin{Region: uint32(cfg.region), Incarnation: uint32(cfg.incarnation)}
+	shutdown := make(chan struct{})
 	store := server.NewLocalStore(crdt.NewKeyspace(origin, crdt.Options{Solo: true}), server.LocalOptions{})
 	defer store.Close()
 	srv := server.New(store, server.Options{
@@ -132,6 +133,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		Origin:          origin,
 		ConcordVersion:  version,
 		Logger:          log,
+		Shutdown:        func() { close(shutdown) },
 	})
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -149,6 +151,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
+		srv.Close()
+		<-served
+		return nil
+	case <-shutdown:
+		log.Info("shutting down", "reason", "SHUTDOWN command")
 		srv.Close()
 		<-served
 		return nil

@@ -92,3 +92,57 @@ func TestBinary(t *testing.T) {
 		t.Error("connection still open after shutdown")
 	}
 }
+
+// SHUTDOWN from a client stops the process cleanly, closing the connection
+// without a reply as Redis does; SHUTDOWN SAVE is refused (nothing can be
+// saved yet) and leaves the node running.
+func TestShutdownCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "concord")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "--addr", addr)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	nc.Write([]byte("SHUTDOWN SAVE\r\nSHUTDOWN ABORT\r\nPING\r\n"))
+	for _, want := range []string{"-ERR Errors trying to SHUTDOWN. Check logs.\r\n", "-ERR No shutdown in progress.\r\n", "+PONG\r\n"} {
+		if got, err := br.ReadString('\n'); err != nil || got != want {
+			t.Fatalf("got %q (%v), want %q", got, err, want)
+		}
+	}
+	nc.Write([]byte("SHUTDOWN NOSAVE\r\n"))
+	if got, err := br.ReadString('\n'); err == nil {
+		t.Errorf("SHUTDOWN replied %q; Redis closes without a reply", got)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SHUTDOWN: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10s after SHUTDOWN")
+	}
+}
