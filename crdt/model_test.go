@@ -592,6 +592,36 @@ var cmdGens = []cmdGen{
 		}
 		return args
 	}},
+	{"zset", []string{"ZADD"}, func(d draws, k string, _ int64) []string {
+		// ZADD with flags: GT/LT/NX/XX/CH/INCR are decided against the
+		// writing region's view, then ship as plain LWW score writes or
+		// increments. Now and then an incompatible combination, to check
+		// the error replies and that they write nothing.
+		args := []string{"ZADD", k}
+		if chance(d, 50, "zexist") {
+			args = append(args, []string{"NX", "XX"}[d.intn(2, "zexistf")])
+		}
+		if chance(d, 40, "zcmp") {
+			args = append(args, []string{"GT", "LT"}[d.intn(2, "zcmpf")])
+		}
+		if chance(d, 40, "zch") {
+			args = append(args, "CH")
+		}
+		incr := chance(d, 35, "zincr")
+		if incr {
+			args = append(args, "INCR")
+		}
+		if chance(d, 4, "zbadflags") {
+			args = append(args, []string{"NX", "XX", "GT", "LT"}[d.intn(4, "zbad")])
+		}
+		if incr && !chance(d, 5, "zincr2") {
+			return append(args, small(d, "score"), member(d))
+		}
+		for _, mem := range distinct(d, 2, func() string { return member(d) }) {
+			args = append(args, small(d, "score"), mem)
+		}
+		return args
+	}},
 	{"zset", []string{"ZINCRBY"}, func(d draws, k string, _ int64) []string {
 		return []string{"ZINCRBY", k, nonzero(d, "by"), member(d)}
 	}},
@@ -1138,29 +1168,102 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		emptied(len(v.fields) - n)
 		c.reply = ":" + strconv.Itoa(n)
 	case "ZADD":
-		if wrong(TypeZSet) {
+		var nx, xx, gt, lt, ch, incr bool
+		i := 2
+	flags:
+		for ; i < len(args); i++ {
+			switch strings.ToUpper(args[i]) {
+			case "NX":
+				nx = true
+			case "XX":
+				xx = true
+			case "GT":
+				gt = true
+			case "LT":
+				lt = true
+			case "CH":
+				ch = true
+			case "INCR":
+				incr = true
+			default:
+				break flags
+			}
+		}
+		// Argument errors come before the key is looked up: not even an
+		// expiry removal is written.
+		argErr := func(reply string) {
+			c.effs, c.mustEmit, c.reply, c.isErr = nil, false, reply, true
+		}
+		switch pairs := len(args) - i; {
+		case pairs == 0 || pairs%2 != 0:
+			argErr("-ERR syntax error")
+		case nx && xx:
+			argErr("-ERR XX and NX options at the same time are not compatible")
+		case nx && (gt || lt) || gt && lt:
+			argErr("-ERR GT, LT, and/or NX options at the same time are not compatible")
+		case incr && pairs > 2:
+			argErr("-ERR INCR option supports a single increment-element pair")
+		}
+		if c.isErr || wrong(TypeZSet) {
 			break
 		}
 		create()
-		n := 0
-		for i := 2; i+1 < len(args); i += 2 {
+		added, updated, processed := 0, 0, 0
+		var last int64
+		for ; i+1 < len(args); i += 2 {
 			mem, score := args[i+1], atoi(args[i])
 			old, ok := v.scores[mem]
-			if !ok {
-				n++
-			}
-			e := mEff{kind: mZAdd, key: key, sub: mem, n: score}
 			switch {
-			case !ok || old != score:
-				c.add(e)
-			case emittedField(emitted, EffZAdd, key, mem):
-				// Re-adding a member with its current score changes nothing
-				// locally; whether it still counts as a fresh add against a
-				// concurrent ZREM is the implementation's choice.
-				c.effs = append(c.effs, e)
+			case ok:
+				if nx {
+					continue
+				}
+				ns := score
+				if incr {
+					ns = old + score
+				}
+				if lt && ns >= old || gt && ns <= old {
+					continue
+				}
+				processed++
+				last = ns
+				if ns == old {
+					// Re-adding a member with its current score changes
+					// nothing locally; whether it still counts as a fresh
+					// add against a concurrent ZREM is the
+					// implementation's choice.
+					if emittedField(emitted, EffZAdd, key, mem) {
+						c.effs = append(c.effs, mEff{kind: mZAdd, key: key, sub: mem, n: old})
+					}
+					continue
+				}
+				if incr {
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, n: score})
+				} else {
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, n: score})
+				}
+				updated++
+			case !xx:
+				if incr {
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, n: score})
+				} else {
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, n: score})
+				}
+				added++
+				processed++
+				last = score
 			}
 		}
-		c.reply = ":" + strconv.Itoa(n)
+		switch {
+		case incr && processed == 0:
+			c.reply = "nil"
+		case incr:
+			c.reply = strconv.Quote(FormatDouble(float64(last)))
+		case ch:
+			c.reply = ":" + strconv.Itoa(added+updated)
+		default:
+			c.reply = ":" + strconv.Itoa(added)
+		}
 	case "ZINCRBY":
 		if wrong(TypeZSet) {
 			break
