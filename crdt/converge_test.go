@@ -177,8 +177,10 @@ func (s *sim) count() {
 		counts.expired += int(r.ks.Stats.ExpiredKeys)
 		counts.dups += int(r.ks.Stats.BatchesSkip)
 	}
-	counts.finalKeys += s.reps[0].ks.DBSize(0)
-	counts.ghosts += len(s.reps[0].ks.dbs[0].ghosts)
+	for db := 0; db < modelDBs; db++ {
+		counts.finalKeys += s.reps[0].ks.DBSize(db)
+		counts.ghosts += len(s.reps[0].ks.dbs[db].ghosts)
+	}
 }
 
 // local runs 1-3 commands at replica i as one stamped entry.
@@ -198,7 +200,11 @@ func (s *sim) local(i int) error {
 	var out *Batch
 	for c := 0; c < ncmd; c++ {
 		args := s.w.command(s.d, r.clock)
-		if err := s.apply(i, st, args, &out); err != nil {
+		db := 0
+		if chance(s.d, 20, "db") {
+			db = 1 + s.d.intn(modelDBs-1, "db#")
+		}
+		if err := s.apply(i, st, db, args, &out); err != nil {
 			return err
 		}
 	}
@@ -211,10 +217,10 @@ func (s *sim) local(i int) error {
 // apply runs one command, checks its reply and effects against the model
 // and appends its op (if any) to *out, so several commands travel as one
 // multi-op batch.
-func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
+func (s *sim) apply(i int, st Stamp, db int, args []string, out **Batch) error {
 	ks := s.reps[i].ks
 	before := ks.Version()
-	replies, b := ks.Apply(st, []Command{{DB: 0, Args: strArgs(args)}})
+	replies, b := ks.Apply(st, []Command{{DB: db, Args: strArgs(args)}})
 	now := ks.LastTime().Millis()
 	past := vvMap(before)
 	var emitted []Effect
@@ -226,7 +232,8 @@ func (s *sim) apply(i int, st Stamp, args []string, out **Batch) error {
 	}
 	view := func(k string) keyView { return s.model.eval(k, within(past), now) }
 	got := show(replies[0])
-	mc := s.model.command(args, view, now, emitted, got)
+	args = qualify(db, args) // the model's key names, here and in messages
+	mc := s.model.command(db, args, view, now, emitted, got)
 	if replies[0].IsError() {
 		counts.errReplies++
 	}
@@ -275,7 +282,7 @@ func (s *sim) checkLocal(i int, now int64, args []string, r Reply, b *Batch, mc 
 func renderView(view func(string) keyView, args []string) string {
 	var parts []string
 	for _, a := range args[1:] {
-		for _, k := range simKeys {
+		for _, k := range modelKeys {
 			if a == k {
 				v := view(k)
 				parts = append(parts, k+": "+v.render())
@@ -495,7 +502,7 @@ func (s *sim) capture(i int) error {
 // ops in.
 func (s *sim) checkModel(ks *Keyspace, in func(*mOp) bool, now int64) error {
 	var bad []string
-	for _, k := range simKeys {
+	for _, k := range modelKeys {
 		want := s.model.eval(k, in, now)
 		w := want.render()
 		if got := observe(ks, k, now, &want); got != w {
@@ -511,7 +518,7 @@ func (s *sim) checkModel(ks *Keyspace, in func(*mOp) bool, now int64) error {
 func (s *sim) dump(ks *Keyspace) string {
 	now := ks.LastTime().Millis()
 	var parts []string
-	for _, k := range simKeys {
+	for _, k := range modelKeys {
 		parts = append(parts, k+"="+observe(ks, k, now, &keyView{}))
 	}
 	return fmt.Sprintf("vv=%v last=%d %s", ks.Version(), ks.LastTime(), strings.Join(parts, "; "))

@@ -38,7 +38,7 @@ const (
 	mDelKey     mKind = iota + 1 // observed-remove of all content and the TTL
 	mDelKeepTTL                  // observed-remove of all content, TTL kept
 	mDelTTL                      // observed-remove of the TTL only
-	mFlush                       // FLUSHDB: mDelKey on every key
+	mFlush                       // FLUSHDB (sub: the database) or FLUSHALL (sub "*"): mDelKey on every key there
 	mStrSet                      // string overwrite (value in val)
 	mStrIncr                     // counter increment n
 	mExpire                      // TTL write n (absolute ms, 0 = persistent)
@@ -165,6 +165,61 @@ func contentType(k mKind) ValueType {
 	return TypeNone
 }
 
+// Databases. The model names key k of database n>0 "k@n" (database 0
+// keeps the bare name), so every database's keys are independent
+// registers; only FLUSHDB/FLUSHALL and MOVE relate them.
+
+// modelDBs is how many databases the workload writes.
+const modelDBs = 2
+
+// qkey is the model's name for key k of database db.
+func qkey(db int, k string) string {
+	if db == 0 {
+		return k
+	}
+	return k + "@" + strconv.Itoa(db)
+}
+
+// splitKey is qkey's inverse.
+func splitKey(q string) (int, string) {
+	if i := strings.IndexByte(q, '@'); i >= 0 {
+		db, _ := strconv.Atoi(q[i+1:])
+		return db, q[:i]
+	}
+	return 0, q
+}
+
+// flushes reports whether flush effect e covers model key key.
+func flushes(e *mEff, key string) bool {
+	db, _ := splitKey(key)
+	return e.sub == "*" || e.sub == strconv.Itoa(db)
+}
+
+// modelKeys lists the model names of every key the workload writes.
+var modelKeys = func() []string {
+	var out []string
+	for db := 0; db < modelDBs; db++ {
+		for _, k := range simKeys {
+			out = append(out, qkey(db, k))
+		}
+	}
+	return out
+}()
+
+// qualify renames the keys in a command's arguments to the model's names
+// for database db (no other argument equals a key name).
+func qualify(db int, args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		for _, k := range simKeys {
+			if out[i] == k {
+				out[i] = qkey(db, k)
+			}
+		}
+	}
+	return out
+}
+
 // keyView is the model's visible state of one key.
 type keyView struct {
 	typ     ValueType // TypeNone if absent (or expired)
@@ -229,7 +284,9 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 		for i := range op.effs {
 			e := &op.effs[i]
 			if e.kind == mFlush {
-				removers = append(removers, item{op, e})
+				if flushes(e, key) {
+					removers = append(removers, item{op, e})
+				}
 				continue
 			}
 			if e.key != key {
@@ -385,8 +442,9 @@ func modelSorted[V any](m map[string]V) []string {
 // form as keyView.render. Values are read through the Redis read commands;
 // the type and TTL come from the key's entry. model is the expected view:
 // where it says a value is unspecified the replica's value is masked too.
-func observe(ks *Keyspace, key string, now int64, model *keyView) string {
-	e, ok := ks.dbs[0].keys.Get(key)
+func observe(ks *Keyspace, qk string, now int64, model *keyView) string {
+	db, key := splitKey(qk)
+	e, ok := ks.dbs[db].keys.Get(key)
 	if !ok || e.expired(now) {
 		return "none"
 	}
@@ -401,7 +459,7 @@ func observe(ks *Keyspace, key string, now int64, model *keyView) string {
 		if Lookup(a[0]) == nil {
 			return Reply{}, false
 		}
-		return ks.Read(0, now, 1, a), true
+		return ks.Read(db, now, 1, a), true
 	}
 	switch typ {
 	case TypeString:
@@ -456,7 +514,8 @@ func observe(ks *Keyspace, key string, now int64, model *keyView) string {
 	return strings.TrimSpace(b.String())
 }
 
-// Workload. Keys k0..k3 in database 0; each key has a home group so most
+// Workload. Keys k0..k3, in database 0 or (a fifth of the commands, chosen
+// by the simulation) database 1, as the model's k0..k3 and k0@1..k3@1; each key has a home group so most
 // commands hit a key of their own type, but some cross types to exercise
 // WRONGTYPE and concurrent type conflicts. Non-integer strings are written
 // only to k3 and hash field f3, which no increment touches, so counter
@@ -663,6 +722,18 @@ var cmdGens = []cmdGen{
 	{"keys", []string{"FLUSHDB"}, func(d draws, _ string, _ int64) []string {
 		return []string{"FLUSHDB"}
 	}},
+	{"keys", []string{"FLUSHALL"}, func(d draws, _ string, _ int64) []string {
+		return []string{"FLUSHALL"}
+	}},
+	{"keys", []string{"MOVE"}, func(d draws, k string, _ int64) []string {
+		// The target is sometimes the command's own database (an error),
+		// now and then not a database at all.
+		db := strconv.Itoa(d.intn(modelDBs, "movedb"))
+		if chance(d, 5, "movebad") {
+			db = []string{"16", "-1", "x"}[d.intn(3, "movebad#")]
+		}
+		return []string{"MOVE", k, db}
+	}},
 }
 
 // workload is the set of generators whose commands are registered, limited
@@ -726,7 +797,7 @@ func (w *workload) command(d draws, now int64) []string {
 		pool = w.gens
 	}
 	g := pool[d.intn(len(pool), "cmd")]
-	if g.needs[0] == "FLUSHDB" && !chance(d, 10, "reallyflush") {
+	if (g.needs[0] == "FLUSHDB" || g.needs[0] == "FLUSHALL") && !chance(d, 10, "reallyflush") {
 		g = pool[0]
 	}
 	return g.gen(d, key, now)
@@ -770,11 +841,15 @@ const newKeyClearsTTL = true
 // remove of nothing visible or not is an implementation choice that only
 // affects a concurrently written TTL); popped is the reply, which names
 // SPOP's random choice.
-func (m *model) command(args []string, view func(string) keyView, now int64, emitted []Effect, popped string) mCmd {
+func (m *model) command(db int, args []string, view func(string) keyView, now int64, emitted []Effect, popped string) mCmd {
 	var c mCmd
 	name := strings.ToUpper(args[0])
-	if name == "FLUSHDB" {
-		c.add(mEff{kind: mFlush})
+	if name == "FLUSHDB" || name == "FLUSHALL" {
+		sub := strconv.Itoa(db)
+		if name == "FLUSHALL" {
+			sub = "*"
+		}
+		c.add(mEff{kind: mFlush, sub: sub})
 		c.mustEmit = false
 		c.reply = "+OK"
 		return c
@@ -785,6 +860,11 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 	if v.expired && !store {
 		c.add(mEff{kind: mDelKey, key: key}) // expiry met by a write
 		c.mustEmit = true
+	}
+	// argErr: an error found before any key is looked up writes nothing,
+	// not even an expiry removal.
+	argErr := func(reply string) {
+		c.effs, c.mustEmit, c.reply, c.isErr = nil, false, reply, true
 	}
 	fail := func(reply string) {
 		// An error reply: only the expiry removals met on the way remain.
@@ -959,6 +1039,32 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		}
 		c.add(mEff{kind: mDelKey, key: dst})
 		replay(dst, v)
+	case "MOVE":
+		c.reply = ":0"
+		to, err := strconv.Atoi(args[2])
+		switch {
+		case err != nil:
+			argErr(replyNotInt)
+		case to < 0 || to >= NumDBs:
+			argErr("-ERR DB index is out of range")
+		case to == db:
+			argErr("-ERR source and destination objects are the same")
+		}
+		if c.isErr || !v.exists() {
+			break
+		}
+		_, base := splitKey(key)
+		dst := qkey(to, base)
+		dv := expiredToo(dst)
+		if dv.exists() {
+			break
+		}
+		if !dv.expired && newKeyClearsTTL {
+			c.add(mEff{kind: mDelTTL, key: dst})
+		}
+		replay(dst, v)
+		c.add(mEff{kind: mDelKey, key: key})
+		c.reply = ":1"
 	case "SMOVE":
 		dst, mem := args[2], args[3]
 		dv := expiredToo(dst)
@@ -1189,11 +1295,6 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 				break flags
 			}
 		}
-		// Argument errors come before the key is looked up: not even an
-		// expiry removal is written.
-		argErr := func(reply string) {
-			c.effs, c.mustEmit, c.reply, c.isErr = nil, false, reply, true
-		}
 		switch pairs := len(args) - i; {
 		case pairs == 0 || pairs%2 != 0:
 			argErr("-ERR syntax error")
@@ -1304,18 +1405,20 @@ func dedupe(keys []string) []string {
 	return out
 }
 
-func emittedDel(effs []Effect, key string) bool {
+func emittedDel(effs []Effect, qk string) bool {
+	db, key := splitKey(qk)
 	for _, e := range effs {
-		if e.Kind == EffDelKey && string(e.Key) == key {
+		if e.Kind == EffDelKey && int(e.DB) == db && string(e.Key) == key {
 			return true
 		}
 	}
 	return false
 }
 
-func emittedField(effs []Effect, kind EffectKind, key, field string) bool {
+func emittedField(effs []Effect, kind EffectKind, qk, field string) bool {
+	db, key := splitKey(qk)
 	for _, e := range effs {
-		if e.Kind == kind && string(e.Key) == key && string(e.Field) == field {
+		if e.Kind == kind && int(e.DB) == db && string(e.Key) == key && string(e.Field) == field {
 			return true
 		}
 	}
@@ -1333,7 +1436,7 @@ func (m *model) history(key string, in func(*mOp) bool) string {
 		}
 		fmt.Fprintf(&b, "\n    %v:%d t=%d.%d past=%v:", op.origin, op.seq, op.time.Millis(), op.time&0xffff, op.past)
 		for _, e := range op.effs {
-			if e.key == key || e.kind == mFlush {
+			if e.key == key || e.kind == mFlush && flushes(&e, key) {
 				fmt.Fprintf(&b, " %s", e)
 			}
 		}
@@ -1355,6 +1458,8 @@ func (e mEff) String() string {
 	switch e.kind {
 	case mStrSet, mHashSet:
 		s += "=" + e.val
+	case mFlush:
+		s += "(" + e.sub + ")"
 	case mStrIncr, mHashIncr, mZAdd, mZIncr, mExpire:
 		s += "=" + strconv.FormatInt(e.n, 10)
 	}
