@@ -233,6 +233,9 @@ func (s *sim) apply(i int, st Stamp, db int, args []string, out **Batch) error {
 	view := func(k string) keyView { return s.model.eval(k, within(past), now) }
 	got := show(replies[0])
 	args = qualify(db, args) // the model's key names, here and in messages
+	if b != nil {
+		s.model.next = mDot{mOrigin{b.Origin.Region, b.Origin.Incarnation}, b.FirstSeq}
+	}
 	mc := s.model.command(db, args, view, now, emitted, got)
 	if replies[0].IsError() {
 		counts.errReplies++

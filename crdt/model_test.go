@@ -58,6 +58,7 @@ type mEff struct {
 	sub  string
 	val  string
 	n    int64
+	f    float64 // zset scores (mZAdd) and increments (mZIncr)
 }
 
 // mOrigin is a region in one incarnation.
@@ -92,6 +93,7 @@ func (b *mOp) newer(a *mOp) bool {
 }
 
 type model struct {
+	next  mDot // the dot of the op the command being predicted makes
 	ops   []*mOp
 	byKey map[string][]*mOp
 	flush []*mOp
@@ -230,7 +232,8 @@ type keyView struct {
 	members map[string]bool
 	fields  map[string]string
 	badF    map[string]bool
-	scores  map[string]int64
+	scores  map[string]float64
+	zacc    map[string]*zsetAcc // how each score folds (ZINCRBY replies)
 }
 
 func (v *keyView) exists() bool { return v.typ != TypeNone }
@@ -251,6 +254,55 @@ func (a *counterAcc) write(op *mOp, val string) {
 }
 
 func (a *counterAcc) incr(n int64) { a.present = true; a.sum += n; a.incs++ }
+
+// mDot names an op (its origin and sequence number).
+type mDot struct {
+	origin mOrigin
+	seq    uint64
+}
+
+func (a mDot) less(b mDot) bool {
+	switch {
+	case a.origin.region != b.origin.region:
+		return a.origin.region < b.origin.region
+	case a.origin.inc != b.origin.inc:
+		return a.origin.inc < b.origin.inc
+	}
+	return a.seq < b.seq
+}
+
+type zsetInc struct {
+	dot mDot
+	d   float64
+}
+
+// zsetAcc is a zset member's score: the latest alive ZADD (or 0) with
+// every alive increment added in dot order (origin, then sequence), in
+// float64 as ZINCRBY does, so fractional increments are computed exactly
+// as the documented fold gives them.
+type zsetAcc struct {
+	base    *mOp
+	baseVal float64
+	incs    []zsetInc
+}
+
+func (a *zsetAcc) write(op *mOp, f float64) {
+	if a.base == nil || op.newer(a.base) {
+		a.base, a.baseVal = op, f
+	}
+}
+
+// fold returns the score, with the extra increments (of an op being
+// predicted) folded in at their dots.
+func (a *zsetAcc) fold(extra ...zsetInc) float64 {
+	incs := append(append([]zsetInc(nil), a.incs...), extra...)
+	sort.Slice(incs, func(i, j int) bool { return incs[i].dot.less(incs[j].dot) })
+	s := a.baseVal
+	for _, x := range incs {
+		s += x.d
+	}
+	return s
+}
 
 // value returns the counter's visible text and whether the model defines
 // it. A non-numeric base with pending increments shows the base (the
@@ -318,7 +370,7 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 	var str counterAcc
 	var ttl *mOp
 	hash := map[string]*counterAcc{}
-	zset := map[string]*counterAcc{}
+	zset := map[string]*zsetAcc{}
 	members := map[string]bool{}
 	acc := func(m map[string]*counterAcc, k string) *counterAcc {
 		if m[k] == nil {
@@ -355,10 +407,17 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 			acc(hash, c.e.sub).write(c.op, c.e.val)
 		case mHashIncr:
 			acc(hash, c.e.sub).incr(c.e.n)
-		case mZAdd:
-			acc(zset, c.e.sub).write(c.op, strconv.FormatInt(c.e.n, 10))
-		case mZIncr:
-			acc(zset, c.e.sub).incr(c.e.n)
+		case mZAdd, mZIncr:
+			a := zset[c.e.sub]
+			if a == nil {
+				a = &zsetAcc{}
+				zset[c.e.sub] = a
+			}
+			if c.e.kind == mZAdd {
+				a.write(c.op, c.e.f)
+			} else {
+				a.incs = append(a.incs, zsetInc{mDot{c.op.origin, c.op.seq}, c.e.f})
+			}
 		}
 	}
 	var best *mOp
@@ -386,11 +445,9 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 			}
 		}
 	case TypeZSet:
-		v.scores = map[string]int64{}
+		v.scores, v.zacc = map[string]float64{}, zset
 		for mem, a := range zset {
-			s, _ := a.value() // ZADD scores are integers here
-			n, _ := strconv.ParseInt(s, 10, 64)
-			v.scores[mem] = n
+			v.scores[mem] = a.fold()
 		}
 	}
 	return v
@@ -423,7 +480,7 @@ func (v *keyView) render() string {
 		mems := modelSorted(v.scores)
 		sort.SliceStable(mems, func(i, j int) bool { return v.scores[mems[i]] < v.scores[mems[j]] })
 		for _, mem := range mems {
-			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(float64(v.scores[mem])))
+			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(v.scores[mem]))
 		}
 	}
 	return strings.TrimSpace(b.String())
@@ -540,6 +597,16 @@ func nonzero(d draws, label string) string {
 		n++
 	}
 	return strconv.Itoa(n)
+}
+
+// score draws a zset score or increment: mostly a small integer, sometimes
+// a fraction with no exact binary form, so sums depend on the order they
+// are added in (the model folds them in dot order, as documented).
+func score(d draws, label string) string {
+	if chance(d, 30, label+"frac") {
+		return []string{"0.1", "-0.2", "0.3", "1.7", "-2.9", "0.05"}[d.intn(6, label+"frac#")]
+	}
+	return small(d, label)
 }
 
 func member(d draws) string { return "m" + strconv.Itoa(d.intn(4, "member")) }
@@ -674,15 +741,19 @@ var cmdGens = []cmdGen{
 			args = append(args, []string{"NX", "XX", "GT", "LT"}[d.intn(4, "zbad")])
 		}
 		if incr && !chance(d, 5, "zincr2") {
-			return append(args, small(d, "score"), member(d))
+			return append(args, score(d, "score"), member(d))
 		}
 		for _, mem := range distinct(d, 2, func() string { return member(d) }) {
-			args = append(args, small(d, "score"), mem)
+			args = append(args, score(d, "score"), mem)
 		}
 		return args
 	}},
 	{"zset", []string{"ZINCRBY"}, func(d draws, k string, _ int64) []string {
-		return []string{"ZINCRBY", k, nonzero(d, "by"), member(d)}
+		by := nonzero(d, "by")
+		if chance(d, 40, "zfrac") {
+			by = score(d, "by")
+		}
+		return []string{"ZINCRBY", k, by, member(d)}
 	}},
 	{"zset", []string{"ZREM"}, func(d draws, k string, _ int64) []string {
 		return append([]string{"ZREM", k}, distinct(d, 2, func() string { return member(d) })...)
@@ -854,6 +925,12 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		c.reply = "+OK"
 		return c
 	}
+	if name == "ZINCRBY" {
+		// ZINCRBY is ZADD INCR in Redis and here (an increment that leaves
+		// the score unchanged ships as a re-add of the score).
+		args = []string{"ZADD", args[1], "INCR", args[2], args[3]}
+		name = "ZADD"
+	}
 	key := args[1]
 	v := view(key)
 	store := name == "SUNIONSTORE" || name == "ZUNIONSTORE"
@@ -909,7 +986,7 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 			}
 		case TypeZSet:
 			for _, m := range modelSorted(kv.scores) {
-				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: kv.scores[m]})
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, f: kv.scores[m]})
 			}
 		}
 		if kv.ttl != 0 {
@@ -928,6 +1005,7 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		}
 	}
 	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	atof := func(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
 	switch name {
 	case "SET":
 		kind := mDelKey
@@ -1094,7 +1172,7 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		if name == "ZUNIONSTORE" {
 			srcs = args[3:]
 		}
-		union := map[string]int64{}
+		union := map[string]float64{}
 		failed := false
 		for _, k := range srcs {
 			kv := expiredToo(k)
@@ -1124,13 +1202,21 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 			}
 			break
 		}
-		c.add(mEff{kind: mDelKey, key: dst})
+		// A destination with no visible content: whether the store removes
+		// what is hidden there (a ghost TTL) is the implementation's
+		// choice, as for DEL; a new key starts without a TTL.
+		switch {
+		case dv.exists() || emittedDel(emitted, dst):
+			c.add(mEff{kind: mDelKey, key: dst})
+		case len(union) > 0 && !dv.expired && newKeyClearsTTL:
+			c.add(mEff{kind: mDelTTL, key: dst})
+		}
 		c.mustEmit = dv.exists() || len(union) > 0
 		for _, m := range modelSorted(union) {
 			if name == "SUNIONSTORE" {
 				c.add(mEff{kind: mSetAdd, key: dst, sub: m})
 			} else {
-				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: union[m]})
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, f: union[m]})
 			}
 		}
 		c.reply = ":" + strconv.Itoa(len(union))
@@ -1161,7 +1247,7 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		c.add(mEff{kind: mZRem, key: key, sub: m})
 		c.mustEmit = true
 		emptied(len(mems) - 1)
-		c.reply = fmt.Sprintf("[%q %q]", m, FormatDouble(float64(v.scores[m])))
+		c.reply = fmt.Sprintf("[%q %q]", m, FormatDouble(v.scores[m]))
 	case "DEL":
 		n := 0
 		for _, k := range dedupe(args[1:]) {
@@ -1310,9 +1396,9 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		}
 		create()
 		added, updated, processed := 0, 0, 0
-		var last int64
+		var last float64
 		for ; i+1 < len(args); i += 2 {
-			mem, score := args[i+1], atoi(args[i])
+			mem, score := args[i+1], atof(args[i])
 			old, ok := v.scores[mem]
 			switch {
 			case ok:
@@ -1334,21 +1420,26 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 					// add against a concurrent ZREM is the
 					// implementation's choice.
 					if emittedField(emitted, EffZAdd, key, mem) {
-						c.effs = append(c.effs, mEff{kind: mZAdd, key: key, sub: mem, n: old})
+						c.effs = append(c.effs, mEff{kind: mZAdd, key: key, sub: mem, f: old})
 					}
 					continue
 				}
 				if incr {
-					c.add(mEff{kind: mZIncr, key: key, sub: mem, n: score})
+					// The reply is the member's fold with this increment
+					// at its dot: with fractional increments of other
+					// origins it can differ from the score seen plus the
+					// increment in the last bits.
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, f: score})
+					last = v.zacc[mem].fold(zsetInc{m.next, score})
 				} else {
-					c.add(mEff{kind: mZAdd, key: key, sub: mem, n: score})
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, f: score})
 				}
 				updated++
 			case !xx:
 				if incr {
-					c.add(mEff{kind: mZIncr, key: key, sub: mem, n: score})
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, f: score})
 				} else {
-					c.add(mEff{kind: mZAdd, key: key, sub: mem, n: score})
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, f: score})
 				}
 				added++
 				processed++
@@ -1365,14 +1456,6 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		default:
 			c.reply = ":" + strconv.Itoa(added)
 		}
-	case "ZINCRBY":
-		if wrong(TypeZSet) {
-			break
-		}
-		create()
-		by := atoi(args[2])
-		c.add(mEff{kind: mZIncr, key: key, sub: args[3], n: by})
-		c.reply = strconv.Quote(FormatDouble(float64(v.scores[args[3]] + by)))
 	case "ZREM":
 		if wrong(TypeZSet) {
 			break
@@ -1458,9 +1541,9 @@ func (e mEff) String() string {
 	switch e.kind {
 	case mStrSet, mHashSet:
 		s += "=" + e.val
-	case mFlush:
-		s += "(" + e.sub + ")"
-	case mStrIncr, mHashIncr, mZAdd, mZIncr, mExpire:
+	case mZAdd, mZIncr:
+		s += "=" + FormatDouble(e.f)
+	case mStrIncr, mHashIncr, mExpire:
 		s += "=" + strconv.FormatInt(e.n, 10)
 	}
 	return s
