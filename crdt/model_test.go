@@ -807,6 +807,44 @@ var cmdGens = []cmdGen{
 	}},
 }
 
+// floatGens is the convergence-only workload of TestConvergeFloatCounters
+// (the model does not compute long-double folds): fractional float
+// increments on strings and hash fields, integer increments, overwrites
+// with integers, decimals and text, and APPEND/SETRANGE that can make a
+// counter's text numeric ("1"+"5"), decimal ("1"+".5") or not ("1x").
+var floatGens = []cmdGen{
+	{"string", []string{"SET"}, func(d draws, k string, _ int64) []string {
+		return []string{"SET", k, []string{"0", "1", "-3", "2.5", "0.1", "1e2", "x", "10"}[d.intn(8, "fval")]}
+	}},
+	{"string", []string{"INCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"INCRBYFLOAT", k, []string{"0.1", "-0.2", "1.5", "3", "-1e-3", "0.3333333333333333", "5.0e3"}[d.intn(7, "fby")]}
+	}},
+	{"string", []string{"INCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"INCRBY", k, nonzero(d, "by")}
+	}},
+	{"string", []string{"APPEND"}, func(d draws, k string, _ int64) []string {
+		return []string{"APPEND", k, []string{"5", ".5", "x", "0", "e1"}[d.intn(5, "fapp")]}
+	}},
+	{"string", []string{"SETRANGE"}, func(d draws, k string, _ int64) []string {
+		return []string{"SETRANGE", k, strconv.Itoa(d.intn(4, "off")), []string{"9", ".", "-", "y", "12"}[d.intn(5, "frng")]}
+	}},
+	{"hash", []string{"HSET"}, func(d draws, k string, _ int64) []string {
+		return []string{"HSET", k, "f" + strconv.Itoa(d.intn(2, "field")), []string{"0", "1.5", "-2", "x"}[d.intn(4, "hval")]}
+	}},
+	{"hash", []string{"HINCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBYFLOAT", k, "f" + strconv.Itoa(d.intn(2, "field")), []string{"0.1", "-0.7", "2", "1e-2"}[d.intn(4, "hby")]}
+	}},
+	{"hash", []string{"HINCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBY", k, "f" + strconv.Itoa(d.intn(2, "field")), nonzero(d, "by")}
+	}},
+	{"keys", []string{"DEL"}, func(d draws, k string, _ int64) []string {
+		return []string{"DEL", k}
+	}},
+	{"keys", []string{"RENAME"}, func(d draws, k string, _ int64) []string {
+		return []string{"RENAME", k, otherKey(d, k)}
+	}},
+}
+
 // workload is the set of generators whose commands are registered, limited
 // to the groups asked for (nil: all).
 type workload struct {
@@ -814,13 +852,15 @@ type workload struct {
 	groups map[string]bool
 }
 
-func newWorkload(groups ...string) *workload {
+func newWorkload(groups ...string) *workload { return newWorkloadOf(cmdGens, groups...) }
+
+func newWorkloadOf(gens []cmdGen, groups ...string) *workload {
 	w := &workload{groups: map[string]bool{}}
 	want := map[string]bool{}
 	for _, g := range groups {
 		want[g] = true
 	}
-	for _, g := range cmdGens {
+	for _, g := range gens {
 		ok := len(groups) == 0 || want[g.group]
 		for _, n := range g.needs {
 			if Lookup([]byte(n)) == nil {
