@@ -572,8 +572,9 @@ func observe(ks *Keyspace, qk string, now int64, model *keyView) string {
 }
 
 // Workload. Keys k0..k3, in database 0 or (a fifth of the commands, chosen
-// by the simulation) database 1, as the model's k0..k3 and k0@1..k3@1; each key has a home group so most
-// commands hit a key of their own type, but some cross types to exercise
+// by the simulation) database 1, known to the model as k0..k3 and
+// k0@1..k3@1; each key has a home group so most commands hit a key of
+// their own type, but some cross types to exercise
 // WRONGTYPE and concurrent type conflicts. Non-integer strings are written
 // only to k3 and hash field f3, which no increment touches, so counter
 // values stay well defined (DESIGN leaves a non-numeric base plus
