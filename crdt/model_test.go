@@ -38,7 +38,7 @@ const (
 	mDelKey     mKind = iota + 1 // observed-remove of all content and the TTL
 	mDelKeepTTL                  // observed-remove of all content, TTL kept
 	mDelTTL                      // observed-remove of the TTL only
-	mFlush                       // FLUSHDB: mDelKey on every key
+	mFlush                       // FLUSHDB (sub: the database) or FLUSHALL (sub "*"): mDelKey on every key there
 	mStrSet                      // string overwrite (value in val)
 	mStrIncr                     // counter increment n
 	mExpire                      // TTL write n (absolute ms, 0 = persistent)
@@ -58,6 +58,7 @@ type mEff struct {
 	sub  string
 	val  string
 	n    int64
+	f    float64 // zset scores (mZAdd) and increments (mZIncr)
 }
 
 // mOrigin is a region in one incarnation.
@@ -92,6 +93,7 @@ func (b *mOp) newer(a *mOp) bool {
 }
 
 type model struct {
+	next  mDot // the dot of the op the command being predicted makes
 	ops   []*mOp
 	byKey map[string][]*mOp
 	flush []*mOp
@@ -165,6 +167,61 @@ func contentType(k mKind) ValueType {
 	return TypeNone
 }
 
+// Databases. The model names key k of database n>0 "k@n" (database 0
+// keeps the bare name), so every database's keys are independent
+// registers; only FLUSHDB/FLUSHALL and MOVE relate them.
+
+// modelDBs is how many databases the workload writes.
+const modelDBs = 2
+
+// qkey is the model's name for key k of database db.
+func qkey(db int, k string) string {
+	if db == 0 {
+		return k
+	}
+	return k + "@" + strconv.Itoa(db)
+}
+
+// splitKey is qkey's inverse.
+func splitKey(q string) (int, string) {
+	if i := strings.IndexByte(q, '@'); i >= 0 {
+		db, _ := strconv.Atoi(q[i+1:])
+		return db, q[:i]
+	}
+	return 0, q
+}
+
+// flushes reports whether flush effect e covers model key key.
+func flushes(e *mEff, key string) bool {
+	db, _ := splitKey(key)
+	return e.sub == "*" || e.sub == strconv.Itoa(db)
+}
+
+// modelKeys lists the model names of every key the workload writes.
+var modelKeys = func() []string {
+	var out []string
+	for db := 0; db < modelDBs; db++ {
+		for _, k := range simKeys {
+			out = append(out, qkey(db, k))
+		}
+	}
+	return out
+}()
+
+// qualify renames the keys in a command's arguments to the model's names
+// for database db (no other argument equals a key name).
+func qualify(db int, args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		for _, k := range simKeys {
+			if out[i] == k {
+				out[i] = qkey(db, k)
+			}
+		}
+	}
+	return out
+}
+
 // keyView is the model's visible state of one key.
 type keyView struct {
 	typ     ValueType // TypeNone if absent (or expired)
@@ -175,7 +232,8 @@ type keyView struct {
 	members map[string]bool
 	fields  map[string]string
 	badF    map[string]bool
-	scores  map[string]int64
+	scores  map[string]float64
+	zacc    map[string]*zsetAcc // how each score folds (ZINCRBY replies)
 }
 
 func (v *keyView) exists() bool { return v.typ != TypeNone }
@@ -196,6 +254,55 @@ func (a *counterAcc) write(op *mOp, val string) {
 }
 
 func (a *counterAcc) incr(n int64) { a.present = true; a.sum += n; a.incs++ }
+
+// mDot names an op (its origin and sequence number).
+type mDot struct {
+	origin mOrigin
+	seq    uint64
+}
+
+func (a mDot) less(b mDot) bool {
+	switch {
+	case a.origin.region != b.origin.region:
+		return a.origin.region < b.origin.region
+	case a.origin.inc != b.origin.inc:
+		return a.origin.inc < b.origin.inc
+	}
+	return a.seq < b.seq
+}
+
+type zsetInc struct {
+	dot mDot
+	d   float64
+}
+
+// zsetAcc is a zset member's score: the latest alive ZADD (or 0) with
+// every alive increment added in dot order (origin, then sequence), in
+// float64 as ZINCRBY does, so fractional increments are computed exactly
+// as the documented fold gives them.
+type zsetAcc struct {
+	base    *mOp
+	baseVal float64
+	incs    []zsetInc
+}
+
+func (a *zsetAcc) write(op *mOp, f float64) {
+	if a.base == nil || op.newer(a.base) {
+		a.base, a.baseVal = op, f
+	}
+}
+
+// fold returns the score, with the extra increments (of an op being
+// predicted) folded in at their dots.
+func (a *zsetAcc) fold(extra ...zsetInc) float64 {
+	incs := append(append([]zsetInc(nil), a.incs...), extra...)
+	sort.Slice(incs, func(i, j int) bool { return incs[i].dot.less(incs[j].dot) })
+	s := a.baseVal
+	for _, x := range incs {
+		s += x.d
+	}
+	return s
+}
 
 // value returns the counter's visible text and whether the model defines
 // it. A non-numeric base with pending increments shows the base (the
@@ -229,7 +336,9 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 		for i := range op.effs {
 			e := &op.effs[i]
 			if e.kind == mFlush {
-				removers = append(removers, item{op, e})
+				if flushes(e, key) {
+					removers = append(removers, item{op, e})
+				}
 				continue
 			}
 			if e.key != key {
@@ -261,7 +370,7 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 	var str counterAcc
 	var ttl *mOp
 	hash := map[string]*counterAcc{}
-	zset := map[string]*counterAcc{}
+	zset := map[string]*zsetAcc{}
 	members := map[string]bool{}
 	acc := func(m map[string]*counterAcc, k string) *counterAcc {
 		if m[k] == nil {
@@ -298,10 +407,17 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 			acc(hash, c.e.sub).write(c.op, c.e.val)
 		case mHashIncr:
 			acc(hash, c.e.sub).incr(c.e.n)
-		case mZAdd:
-			acc(zset, c.e.sub).write(c.op, strconv.FormatInt(c.e.n, 10))
-		case mZIncr:
-			acc(zset, c.e.sub).incr(c.e.n)
+		case mZAdd, mZIncr:
+			a := zset[c.e.sub]
+			if a == nil {
+				a = &zsetAcc{}
+				zset[c.e.sub] = a
+			}
+			if c.e.kind == mZAdd {
+				a.write(c.op, c.e.f)
+			} else {
+				a.incs = append(a.incs, zsetInc{mDot{c.op.origin, c.op.seq}, c.e.f})
+			}
 		}
 	}
 	var best *mOp
@@ -329,11 +445,9 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 			}
 		}
 	case TypeZSet:
-		v.scores = map[string]int64{}
+		v.scores, v.zacc = map[string]float64{}, zset
 		for mem, a := range zset {
-			s, _ := a.value() // ZADD scores are integers here
-			n, _ := strconv.ParseInt(s, 10, 64)
-			v.scores[mem] = n
+			v.scores[mem] = a.fold()
 		}
 	}
 	return v
@@ -366,7 +480,7 @@ func (v *keyView) render() string {
 		mems := modelSorted(v.scores)
 		sort.SliceStable(mems, func(i, j int) bool { return v.scores[mems[i]] < v.scores[mems[j]] })
 		for _, mem := range mems {
-			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(float64(v.scores[mem])))
+			fmt.Fprintf(&b, "%s:%s ", mem, FormatDouble(v.scores[mem]))
 		}
 	}
 	return strings.TrimSpace(b.String())
@@ -385,8 +499,9 @@ func modelSorted[V any](m map[string]V) []string {
 // form as keyView.render. Values are read through the Redis read commands;
 // the type and TTL come from the key's entry. model is the expected view:
 // where it says a value is unspecified the replica's value is masked too.
-func observe(ks *Keyspace, key string, now int64, model *keyView) string {
-	e, ok := ks.dbs[0].keys.Get(key)
+func observe(ks *Keyspace, qk string, now int64, model *keyView) string {
+	db, key := splitKey(qk)
+	e, ok := ks.dbs[db].keys.Get(key)
 	if !ok || e.expired(now) {
 		return "none"
 	}
@@ -401,7 +516,7 @@ func observe(ks *Keyspace, key string, now int64, model *keyView) string {
 		if Lookup(a[0]) == nil {
 			return Reply{}, false
 		}
-		return ks.Read(0, now, 1, a), true
+		return ks.Read(db, now, 1, a), true
 	}
 	switch typ {
 	case TypeString:
@@ -456,8 +571,10 @@ func observe(ks *Keyspace, key string, now int64, model *keyView) string {
 	return strings.TrimSpace(b.String())
 }
 
-// Workload. Keys k0..k3 in database 0; each key has a home group so most
-// commands hit a key of their own type, but some cross types to exercise
+// Workload. Keys k0..k3, in database 0 or (a fifth of the commands, chosen
+// by the simulation) database 1, known to the model as k0..k3 and
+// k0@1..k3@1; each key has a home group so most commands hit a key of
+// their own type, but some cross types to exercise
 // WRONGTYPE and concurrent type conflicts. Non-integer strings are written
 // only to k3 and hash field f3, which no increment touches, so counter
 // values stay well defined (DESIGN leaves a non-numeric base plus
@@ -481,6 +598,16 @@ func nonzero(d draws, label string) string {
 		n++
 	}
 	return strconv.Itoa(n)
+}
+
+// score draws a zset score or increment: mostly a small integer, sometimes
+// a fraction with no exact binary form, so sums depend on the order they
+// are added in (the model folds them in dot order, as documented).
+func score(d draws, label string) string {
+	if chance(d, 30, label+"frac") {
+		return []string{"0.1", "-0.2", "0.3", "1.7", "-2.9", "0.05"}[d.intn(6, label+"frac#")]
+	}
+	return small(d, label)
 }
 
 func member(d draws) string { return "m" + strconv.Itoa(d.intn(4, "member")) }
@@ -592,8 +719,42 @@ var cmdGens = []cmdGen{
 		}
 		return args
 	}},
+	{"zset", []string{"ZADD"}, func(d draws, k string, _ int64) []string {
+		// ZADD with flags: GT/LT/NX/XX/CH/INCR are decided against the
+		// writing region's view, then ship as plain LWW score writes or
+		// increments. Now and then an incompatible combination, to check
+		// the error replies and that they write nothing.
+		args := []string{"ZADD", k}
+		if chance(d, 50, "zexist") {
+			args = append(args, []string{"NX", "XX"}[d.intn(2, "zexistf")])
+		}
+		if chance(d, 40, "zcmp") {
+			args = append(args, []string{"GT", "LT"}[d.intn(2, "zcmpf")])
+		}
+		if chance(d, 40, "zch") {
+			args = append(args, "CH")
+		}
+		incr := chance(d, 35, "zincr")
+		if incr {
+			args = append(args, "INCR")
+		}
+		if chance(d, 4, "zbadflags") {
+			args = append(args, []string{"NX", "XX", "GT", "LT"}[d.intn(4, "zbad")])
+		}
+		if incr && !chance(d, 5, "zincr2") {
+			return append(args, score(d, "score"), member(d))
+		}
+		for _, mem := range distinct(d, 2, func() string { return member(d) }) {
+			args = append(args, score(d, "score"), mem)
+		}
+		return args
+	}},
 	{"zset", []string{"ZINCRBY"}, func(d draws, k string, _ int64) []string {
-		return []string{"ZINCRBY", k, nonzero(d, "by"), member(d)}
+		by := nonzero(d, "by")
+		if chance(d, 40, "zfrac") {
+			by = score(d, "by")
+		}
+		return []string{"ZINCRBY", k, by, member(d)}
 	}},
 	{"zset", []string{"ZREM"}, func(d draws, k string, _ int64) []string {
 		return append([]string{"ZREM", k}, distinct(d, 2, func() string { return member(d) })...)
@@ -633,6 +794,56 @@ var cmdGens = []cmdGen{
 	{"keys", []string{"FLUSHDB"}, func(d draws, _ string, _ int64) []string {
 		return []string{"FLUSHDB"}
 	}},
+	{"keys", []string{"FLUSHALL"}, func(d draws, _ string, _ int64) []string {
+		return []string{"FLUSHALL"}
+	}},
+	{"keys", []string{"MOVE"}, func(d draws, k string, _ int64) []string {
+		// The target is sometimes the command's own database (an error),
+		// now and then not a database at all.
+		db := strconv.Itoa(d.intn(modelDBs, "movedb"))
+		if chance(d, 5, "movebad") {
+			db = []string{"16", "-1", "x"}[d.intn(3, "movebad#")]
+		}
+		return []string{"MOVE", k, db}
+	}},
+}
+
+// floatGens is the convergence-only workload of TestConvergeFloatCounters
+// (the model does not compute long-double folds): fractional float
+// increments on strings and hash fields, integer increments, overwrites
+// with integers, decimals and text, and APPEND/SETRANGE that can make a
+// counter's text numeric ("1"+"5"), decimal ("1"+".5") or not ("1x").
+var floatGens = []cmdGen{
+	{"string", []string{"SET"}, func(d draws, k string, _ int64) []string {
+		return []string{"SET", k, []string{"0", "1", "-3", "2.5", "0.1", "1e2", "x", "10"}[d.intn(8, "fval")]}
+	}},
+	{"string", []string{"INCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"INCRBYFLOAT", k, []string{"0.1", "-0.2", "1.5", "3", "-1e-3", "0.3333333333333333", "5.0e3"}[d.intn(7, "fby")]}
+	}},
+	{"string", []string{"INCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"INCRBY", k, nonzero(d, "by")}
+	}},
+	{"string", []string{"APPEND"}, func(d draws, k string, _ int64) []string {
+		return []string{"APPEND", k, []string{"5", ".5", "x", "0", "e1"}[d.intn(5, "fapp")]}
+	}},
+	{"string", []string{"SETRANGE"}, func(d draws, k string, _ int64) []string {
+		return []string{"SETRANGE", k, strconv.Itoa(d.intn(4, "off")), []string{"9", ".", "-", "y", "12"}[d.intn(5, "frng")]}
+	}},
+	{"hash", []string{"HSET"}, func(d draws, k string, _ int64) []string {
+		return []string{"HSET", k, "f" + strconv.Itoa(d.intn(2, "field")), []string{"0", "1.5", "-2", "x"}[d.intn(4, "hval")]}
+	}},
+	{"hash", []string{"HINCRBYFLOAT"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBYFLOAT", k, "f" + strconv.Itoa(d.intn(2, "field")), []string{"0.1", "-0.7", "2", "1e-2"}[d.intn(4, "hby")]}
+	}},
+	{"hash", []string{"HINCRBY"}, func(d draws, k string, _ int64) []string {
+		return []string{"HINCRBY", k, "f" + strconv.Itoa(d.intn(2, "field")), nonzero(d, "by")}
+	}},
+	{"keys", []string{"DEL"}, func(d draws, k string, _ int64) []string {
+		return []string{"DEL", k}
+	}},
+	{"keys", []string{"RENAME"}, func(d draws, k string, _ int64) []string {
+		return []string{"RENAME", k, otherKey(d, k)}
+	}},
 }
 
 // workload is the set of generators whose commands are registered, limited
@@ -642,13 +853,15 @@ type workload struct {
 	groups map[string]bool
 }
 
-func newWorkload(groups ...string) *workload {
+func newWorkload(groups ...string) *workload { return newWorkloadOf(cmdGens, groups...) }
+
+func newWorkloadOf(gens []cmdGen, groups ...string) *workload {
 	w := &workload{groups: map[string]bool{}}
 	want := map[string]bool{}
 	for _, g := range groups {
 		want[g] = true
 	}
-	for _, g := range cmdGens {
+	for _, g := range gens {
 		ok := len(groups) == 0 || want[g.group]
 		for _, n := range g.needs {
 			if Lookup([]byte(n)) == nil {
@@ -696,7 +909,7 @@ func (w *workload) command(d draws, now int64) []string {
 		pool = w.gens
 	}
 	g := pool[d.intn(len(pool), "cmd")]
-	if g.needs[0] == "FLUSHDB" && !chance(d, 10, "reallyflush") {
+	if (g.needs[0] == "FLUSHDB" || g.needs[0] == "FLUSHALL") && !chance(d, 10, "reallyflush") {
 		g = pool[0]
 	}
 	return g.gen(d, key, now)
@@ -740,14 +953,24 @@ const newKeyClearsTTL = true
 // remove of nothing visible or not is an implementation choice that only
 // affects a concurrently written TTL); popped is the reply, which names
 // SPOP's random choice.
-func (m *model) command(args []string, view func(string) keyView, now int64, emitted []Effect, popped string) mCmd {
+func (m *model) command(db int, args []string, view func(string) keyView, now int64, emitted []Effect, popped string) mCmd {
 	var c mCmd
 	name := strings.ToUpper(args[0])
-	if name == "FLUSHDB" {
-		c.add(mEff{kind: mFlush})
+	if name == "FLUSHDB" || name == "FLUSHALL" {
+		sub := strconv.Itoa(db)
+		if name == "FLUSHALL" {
+			sub = "*"
+		}
+		c.add(mEff{kind: mFlush, sub: sub})
 		c.mustEmit = false
 		c.reply = "+OK"
 		return c
+	}
+	if name == "ZINCRBY" {
+		// ZINCRBY is ZADD INCR in Redis and here (an increment that leaves
+		// the score unchanged ships as a re-add of the score).
+		args = []string{"ZADD", args[1], "INCR", args[2], args[3]}
+		name = "ZADD"
 	}
 	key := args[1]
 	v := view(key)
@@ -755,6 +978,11 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 	if v.expired && !store {
 		c.add(mEff{kind: mDelKey, key: key}) // expiry met by a write
 		c.mustEmit = true
+	}
+	// argErr: an error found before any key is looked up writes nothing,
+	// not even an expiry removal.
+	argErr := func(reply string) {
+		c.effs, c.mustEmit, c.reply, c.isErr = nil, false, reply, true
 	}
 	fail := func(reply string) {
 		// An error reply: only the expiry removals met on the way remain.
@@ -799,7 +1027,7 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 			}
 		case TypeZSet:
 			for _, m := range modelSorted(kv.scores) {
-				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: kv.scores[m]})
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, f: kv.scores[m]})
 			}
 		}
 		if kv.ttl != 0 {
@@ -818,6 +1046,7 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		}
 	}
 	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	atof := func(s string) float64 { f, _ := strconv.ParseFloat(s, 64); return f }
 	switch name {
 	case "SET":
 		kind := mDelKey
@@ -929,6 +1158,32 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		}
 		c.add(mEff{kind: mDelKey, key: dst})
 		replay(dst, v)
+	case "MOVE":
+		c.reply = ":0"
+		to, err := strconv.Atoi(args[2])
+		switch {
+		case err != nil:
+			argErr(replyNotInt)
+		case to < 0 || to >= NumDBs:
+			argErr("-ERR DB index is out of range")
+		case to == db:
+			argErr("-ERR source and destination objects are the same")
+		}
+		if c.isErr || !v.exists() {
+			break
+		}
+		_, base := splitKey(key)
+		dst := qkey(to, base)
+		dv := expiredToo(dst)
+		if dv.exists() {
+			break
+		}
+		if !dv.expired && newKeyClearsTTL {
+			c.add(mEff{kind: mDelTTL, key: dst})
+		}
+		replay(dst, v)
+		c.add(mEff{kind: mDelKey, key: key})
+		c.reply = ":1"
 	case "SMOVE":
 		dst, mem := args[2], args[3]
 		dv := expiredToo(dst)
@@ -958,7 +1213,7 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		if name == "ZUNIONSTORE" {
 			srcs = args[3:]
 		}
-		union := map[string]int64{}
+		union := map[string]float64{}
 		failed := false
 		for _, k := range srcs {
 			kv := expiredToo(k)
@@ -988,13 +1243,21 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 			}
 			break
 		}
-		c.add(mEff{kind: mDelKey, key: dst})
+		// A destination with no visible content: whether the store removes
+		// what is hidden there (a ghost TTL) is the implementation's
+		// choice, as for DEL; a new key starts without a TTL.
+		switch {
+		case dv.exists() || emittedDel(emitted, dst):
+			c.add(mEff{kind: mDelKey, key: dst})
+		case len(union) > 0 && !dv.expired && newKeyClearsTTL:
+			c.add(mEff{kind: mDelTTL, key: dst})
+		}
 		c.mustEmit = dv.exists() || len(union) > 0
 		for _, m := range modelSorted(union) {
 			if name == "SUNIONSTORE" {
 				c.add(mEff{kind: mSetAdd, key: dst, sub: m})
 			} else {
-				c.add(mEff{kind: mZAdd, key: dst, sub: m, n: union[m]})
+				c.add(mEff{kind: mZAdd, key: dst, sub: m, f: union[m]})
 			}
 		}
 		c.reply = ":" + strconv.Itoa(len(union))
@@ -1025,7 +1288,7 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		c.add(mEff{kind: mZRem, key: key, sub: m})
 		c.mustEmit = true
 		emptied(len(mems) - 1)
-		c.reply = fmt.Sprintf("[%q %q]", m, FormatDouble(float64(v.scores[m])))
+		c.reply = fmt.Sprintf("[%q %q]", m, FormatDouble(v.scores[m]))
 	case "DEL":
 		n := 0
 		for _, k := range dedupe(args[1:]) {
@@ -1138,37 +1401,102 @@ func (m *model) command(args []string, view func(string) keyView, now int64, emi
 		emptied(len(v.fields) - n)
 		c.reply = ":" + strconv.Itoa(n)
 	case "ZADD":
-		if wrong(TypeZSet) {
+		var nx, xx, gt, lt, ch, incr bool
+		i := 2
+	flags:
+		for ; i < len(args); i++ {
+			switch strings.ToUpper(args[i]) {
+			case "NX":
+				nx = true
+			case "XX":
+				xx = true
+			case "GT":
+				gt = true
+			case "LT":
+				lt = true
+			case "CH":
+				ch = true
+			case "INCR":
+				incr = true
+			default:
+				break flags
+			}
+		}
+		switch pairs := len(args) - i; {
+		case pairs == 0 || pairs%2 != 0:
+			argErr("-ERR syntax error")
+		case nx && xx:
+			argErr("-ERR XX and NX options at the same time are not compatible")
+		case nx && (gt || lt) || gt && lt:
+			argErr("-ERR GT, LT, and/or NX options at the same time are not compatible")
+		case incr && pairs > 2:
+			argErr("-ERR INCR option supports a single increment-element pair")
+		}
+		if c.isErr || wrong(TypeZSet) {
 			break
 		}
 		create()
-		n := 0
-		for i := 2; i+1 < len(args); i += 2 {
-			mem, score := args[i+1], atoi(args[i])
+		added, updated, processed := 0, 0, 0
+		var last float64
+		for ; i+1 < len(args); i += 2 {
+			mem, score := args[i+1], atof(args[i])
 			old, ok := v.scores[mem]
-			if !ok {
-				n++
-			}
-			e := mEff{kind: mZAdd, key: key, sub: mem, n: score}
 			switch {
-			case !ok || old != score:
-				c.add(e)
-			case emittedField(emitted, EffZAdd, key, mem):
-				// Re-adding a member with its current score changes nothing
-				// locally; whether it still counts as a fresh add against a
-				// concurrent ZREM is the implementation's choice.
-				c.effs = append(c.effs, e)
+			case ok:
+				if nx {
+					continue
+				}
+				ns := score
+				if incr {
+					ns = old + score
+				}
+				if lt && ns >= old || gt && ns <= old {
+					continue
+				}
+				processed++
+				last = ns
+				if ns == old {
+					// Re-adding a member with its current score changes
+					// nothing locally; whether it still counts as a fresh
+					// add against a concurrent ZREM is the
+					// implementation's choice.
+					if emittedField(emitted, EffZAdd, key, mem) {
+						c.effs = append(c.effs, mEff{kind: mZAdd, key: key, sub: mem, f: old})
+					}
+					continue
+				}
+				if incr {
+					// The reply is the member's fold with this increment
+					// at its dot: with fractional increments of other
+					// origins it can differ from the score seen plus the
+					// increment in the last bits.
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, f: score})
+					last = v.zacc[mem].fold(zsetInc{m.next, score})
+				} else {
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, f: score})
+				}
+				updated++
+			case !xx:
+				if incr {
+					c.add(mEff{kind: mZIncr, key: key, sub: mem, f: score})
+				} else {
+					c.add(mEff{kind: mZAdd, key: key, sub: mem, f: score})
+				}
+				added++
+				processed++
+				last = score
 			}
 		}
-		c.reply = ":" + strconv.Itoa(n)
-	case "ZINCRBY":
-		if wrong(TypeZSet) {
-			break
+		switch {
+		case incr && processed == 0:
+			c.reply = "nil"
+		case incr:
+			c.reply = strconv.Quote(FormatDouble(float64(last)))
+		case ch:
+			c.reply = ":" + strconv.Itoa(added+updated)
+		default:
+			c.reply = ":" + strconv.Itoa(added)
 		}
-		create()
-		by := atoi(args[2])
-		c.add(mEff{kind: mZIncr, key: key, sub: args[3], n: by})
-		c.reply = strconv.Quote(FormatDouble(float64(v.scores[args[3]] + by)))
 	case "ZREM":
 		if wrong(TypeZSet) {
 			break
@@ -1201,18 +1529,20 @@ func dedupe(keys []string) []string {
 	return out
 }
 
-func emittedDel(effs []Effect, key string) bool {
+func emittedDel(effs []Effect, qk string) bool {
+	db, key := splitKey(qk)
 	for _, e := range effs {
-		if e.Kind == EffDelKey && string(e.Key) == key {
+		if e.Kind == EffDelKey && int(e.DB) == db && string(e.Key) == key {
 			return true
 		}
 	}
 	return false
 }
 
-func emittedField(effs []Effect, kind EffectKind, key, field string) bool {
+func emittedField(effs []Effect, kind EffectKind, qk, field string) bool {
+	db, key := splitKey(qk)
 	for _, e := range effs {
-		if e.Kind == kind && string(e.Key) == key && string(e.Field) == field {
+		if e.Kind == kind && int(e.DB) == db && string(e.Key) == key && string(e.Field) == field {
 			return true
 		}
 	}
@@ -1230,7 +1560,7 @@ func (m *model) history(key string, in func(*mOp) bool) string {
 		}
 		fmt.Fprintf(&b, "\n    %v:%d t=%d.%d past=%v:", op.origin, op.seq, op.time.Millis(), op.time&0xffff, op.past)
 		for _, e := range op.effs {
-			if e.key == key || e.kind == mFlush {
+			if e.key == key || e.kind == mFlush && flushes(&e, key) {
 				fmt.Fprintf(&b, " %s", e)
 			}
 		}
@@ -1252,7 +1582,9 @@ func (e mEff) String() string {
 	switch e.kind {
 	case mStrSet, mHashSet:
 		s += "=" + e.val
-	case mStrIncr, mHashIncr, mZAdd, mZIncr, mExpire:
+	case mZAdd, mZIncr:
+		s += "=" + FormatDouble(e.f)
+	case mStrIncr, mHashIncr, mExpire:
 		s += "=" + strconv.FormatInt(e.n, 10)
 	}
 	return s
