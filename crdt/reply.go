@@ -28,6 +28,13 @@ type Reply struct {
 	Elems []Reply // Array, Set; Map and Pairs as k1,v1,k2,v2...
 }
 
+// Result is the outcome of one unit of commands on the write path: a reply
+// per command, or the error that kept the unit from being applied.
+type Result struct {
+	Replies []Reply
+	Err     error
+}
+
 // Common replies.
 var (
 	OK       = Reply{Kind: KindStatus, Str: []byte("OK")}

@@ -126,7 +126,10 @@ func appendLine(b, s []byte) []byte {
 // errReply translates a write-path error into the RESP error a client gets.
 // It is the one place where Go errors become protocol errors.
 func errReply(err error) crdt.Reply {
+	var re RedisError
 	switch {
+	case errors.As(err, &re):
+		return crdt.Err(re.RedisError())
 	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
 		return crdt.Err("ERR server is shutting down")
 	case errors.Is(err, context.DeadlineExceeded):

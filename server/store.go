@@ -36,9 +36,39 @@ type Pipeliner interface {
 }
 
 // Result is the outcome of one unit.
-type Result struct {
-	Replies []crdt.Reply
-	Err     error
+type Result = crdt.Result
+
+// ReadFencer is implemented by a replicated Store whose local view can lag
+// behind writes acknowledged elsewhere (a follower, or a leader that may
+// have been deposed). ReadFence returns once the view Read gives reflects
+// every write acknowledged before the call, or an error saying why it
+// cannot (no leader: a RedisError the client may retry). The server calls it
+// before a connection's reads unless the connection sent READONLY.
+type ReadFencer interface {
+	ReadFence(ctx context.Context) error
+}
+
+// Replica is implemented by a Store that is one node of a replicated group
+// (a region's Raft group). The server uses it for ROLE, INFO, the REGION
+// admin command and to run background writes (active expiry) on the leader
+// only.
+type Replica interface {
+	// Leader reports whether this node currently leads its group.
+	Leader() bool
+	// Role answers the ROLE command.
+	Role() crdt.Reply
+	// InfoFields returns the fields the store adds to an INFO section
+	// ("replication", "persistence"), in order; nil for none.
+	InfoFields(section string) [][2]string
+	// Admin runs "REGION <args...>": membership and leadership commands.
+	Admin(ctx context.Context, args [][]byte) crdt.Reply
+}
+
+// RedisError is an error that carries the Redis error reply a client should
+// see ("TRYAGAIN ...", "ERR ..."), code included.
+type RedisError interface {
+	error
+	RedisError() string
 }
 
 // Write-path errors.
