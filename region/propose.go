@@ -216,6 +216,7 @@ func (n *Node) proposeEntry(group []*submission) {
 		return
 	}
 	n.cfg.Metrics.observeEntry(len(e.Units), len(data))
+
 	f := n.raft.Apply(data, 0)
 	go func() {
 		err := f.Error()
