@@ -98,8 +98,9 @@ type node struct {
 }
 
 // openNode opens the single-node store or the region node c asks for.
-// reg, if not nil, receives the region's metrics.
-func openNode(c *config, log *slog.Logger, reg prometheus.Registerer) (*node, error) {
+// reg, if not nil, receives the region's metrics; respAddr is where clients
+// reach this node.
+func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr string) (*node, error) {
 	origin := crdt.Origin{Region: c.region, Incarnation: c.incarnation}
 	if !c.regionMode() {
 		store := server.NewLocalStore(crdt.NewKeyspace(origin, crdt.Options{Solo: true}), server.LocalOptions{})
@@ -150,36 +151,54 @@ const shutdownTimeout = 10 * time.Second
 func serve(c *config, stdout, stderr io.Writer) error {
 	log := c.newLogger(stderr)
 
+	// Bind the client and metrics addresses before opening the node: a
+	// taken port fails at once, and the node can advertise the RESP
+	// address actually bound.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
 	var (
+		hl   net.Listener
 		reg  *prometheus.Registry
 		rreg prometheus.Registerer
 	)
 	if c.metricsAddr != "" {
+		if hl, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics-addr: %w", err)
+		}
 		reg = newRegistry()
 		rreg = reg
 	}
-	n, err := openNode(c, log, rreg)
+	n, err := openNode(c, log, rreg, ln.Addr().String())
 	if err != nil {
+		ln.Close()
+		if hl != nil {
+			hl.Close()
+		}
 		return err
 	}
-	origin := crdt.Origin{Region: c.region, Incarnation: c.incarnation}
 	shutdown := make(chan struct{})
 	srv := server.New(n.store, server.Options{
 		RequirePass:     c.requirePass,
 		MaxClients:      c.maxClients,
 		ProtoMaxBulkLen: c.maxBulk,
 		Timeout:         c.timeout,
-		Origin:          origin,
+		Origin:          crdt.Origin{Region: c.region, Incarnation: c.incarnation},
 		ConcordVersion:  version,
 		Logger:          log,
 		Shutdown:        func() { close(shutdown) },
 	})
-
-	// stop tears down in order: clients first (no new work), then the
-	// store (a leader hands over leadership), then the probes, which keep
-	// answering "unavailable" until the end.
 	var live atomic.Bool
 	var ops *opsServer
+	if hl != nil {
+		ops = startOps(hl, opsHandler(reg, live.Load, n.ready), log)
+		log.Info("metrics endpoint", "addr", hl.Addr().String())
+	}
+	// stop tears down in order: clients first (no new work), then the
+	// store (a leader hands over leadership), then the probes, which
+	// answer "unavailable" until the end.
 	stop := func() error {
 		live.Store(false)
 		srv.Close()
@@ -190,21 +209,6 @@ func serve(c *config, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		stop()
-		return err
-	}
-	if reg != nil {
-		hl, err := net.Listen("tcp", c.metricsAddr)
-		if err != nil {
-			ln.Close()
-			stop()
-			return fmt.Errorf("metrics-addr: %w", err)
-		}
-		ops = startOps(hl, opsHandler(reg, live.Load, n.ready), log)
-		log.Info("metrics endpoint", "addr", hl.Addr().String())
-	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)

@@ -196,7 +196,7 @@ func regionCmd(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	if sub == "nodes" {
-		printTable(stdout, []string{"ID", "RAFT-ADDR", "SUFFRAGE", "ROLE"}, r)
+		printTable(stdout, []string{"ID", "RAFT-ADDR", "SUFFRAGE", "ROLE", "RESP-ADDR"}, r)
 	} else {
 		printReply(stdout, r)
 	}
@@ -218,7 +218,9 @@ func printTable(w io.Writer, header []string, r reply) {
 		}
 		cells := make([]string, len(row.elems))
 		for i, e := range row.elems {
-			cells[i] = e.text()
+			if cells[i] = e.text(); cells[i] == "" {
+				cells[i] = "-" // unknown, e.g. a member's RESP address before it reported it
+			}
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}

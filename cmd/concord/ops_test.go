@@ -138,8 +138,8 @@ func TestRegionCmd(t *testing.T) {
 		case "AUTH PW":
 			return "+OK\r\n"
 		case "REGION NODES":
-			return "*2\r\n*4\r\n" + bulk("n1") + bulk("127.0.0.1:7001") + bulk("voter") + bulk("leader") +
-				"*4\r\n" + bulk("n2") + bulk("127.0.0.1:7002") + bulk("voter") + bulk("follower")
+			return "*2\r\n*5\r\n" + bulk("n1") + bulk("127.0.0.1:7001") + bulk("voter") + bulk("leader") + bulk("127.0.0.1:6001") +
+				"*5\r\n" + bulk("n2") + bulk("127.0.0.1:7002") + bulk("voter") + bulk("follower") + bulk("")
 		case "REGION STATUS":
 			return "*4\r\n" + bulk("state") + bulk("Leader") + bulk("term") + ":3\r\n"
 		case "REGION ADD N4 127.0.0.1:7004", "REGION TRANSFER", "REGION TRANSFER N2", "REGION SNAPSHOT":
@@ -159,9 +159,9 @@ func TestRegionCmd(t *testing.T) {
 		}
 	}
 	code, out, errOut := runCmd("region", "nodes", "--addr", f.addr)
-	wantTable := "ID  RAFT-ADDR       SUFFRAGE  ROLE\n" +
-		"n1  127.0.0.1:7001  voter     leader\n" +
-		"n2  127.0.0.1:7002  voter     follower\n"
+	wantTable := "ID  RAFT-ADDR       SUFFRAGE  ROLE      RESP-ADDR\n" +
+		"n1  127.0.0.1:7001  voter     leader    127.0.0.1:6001\n" +
+		"n2  127.0.0.1:7002  voter     follower  -\n"
 	if code != 0 || out != wantTable || errOut != "" {
 		t.Errorf("nodes: exit %d, stdout\n%s, stderr %q", code, out, errOut)
 	}
