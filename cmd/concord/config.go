@@ -308,6 +308,9 @@ func (c *config) setString(d *directive, v string) error {
 	if d.name != "peer" {
 		return d.set(c, []string{v})
 	}
+	if strings.TrimSpace(v) == "" {
+		return nil // as if unset, like an empty CONCORD_PEERS= in a compose file
+	}
 	for _, p := range strings.Split(v, ",") {
 		id, addr, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok {
@@ -563,7 +566,8 @@ func addPeer(c *config, v []string) error {
 	return nil
 }
 
-// validate checks what no single directive can: combinations.
+// validate checks what no single directive can: combinations. It fills
+// raft-addr from this node's peer entry when it is not given.
 func (c *config) validate() error {
 	tlsSet := 0
 	for _, f := range []string{c.tlsCert, c.tlsKey, c.tlsCA} {

@@ -134,6 +134,11 @@ func TestPeerLayers(t *testing.T) {
 	if got, want := peers("--timeout", "1"), p("a", "127.0.0.1:7001", "c", "127.0.0.1:7003"); !reflect.DeepEqual(got, want) {
 		t.Errorf("other flag: %v, want %v", got, want)
 	}
+	// An empty variable is as good as unset.
+	t.Setenv("CONCORD_PEERS", " ")
+	if got, want := peers(), p("a", "127.0.0.1:7001", "b", "127.0.0.1:7002"); !reflect.DeepEqual(got, want) {
+		t.Errorf("empty env: %v, want %v", got, want)
+	}
 }
 
 func TestRegionMode(t *testing.T) {

@@ -12,12 +12,11 @@ import (
 )
 
 // respConn is the smallest RESP2 client the ops subcommands need: one
-// command at a time, each bounded by the timeout. It is not safe for
-// concurrent use.
+// command at a time, the whole session (dial included) bounded by one
+// deadline. It is not safe for concurrent use.
 type respConn struct {
-	nc      net.Conn
-	br      *bufio.Reader
-	timeout time.Duration
+	nc net.Conn
+	br *bufio.Reader
 }
 
 // reply is one RESP2 reply. kind is its type byte: '+' simple string, '-'
@@ -38,13 +37,16 @@ const (
 	maxReplyDepth = 16
 )
 
-// dialRESP connects to addr and, if password is set, authenticates.
+// dialRESP connects to addr and, if password is set, authenticates. The
+// connection fails every operation once timeout has passed since the call.
 func dialRESP(addr, password string, timeout time.Duration) (*respConn, error) {
+	deadline := time.Now().Add(timeout)
 	nc, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
-	c := &respConn{nc: nc, br: bufio.NewReader(nc), timeout: timeout}
+	nc.SetDeadline(deadline)
+	c := &respConn{nc: nc, br: bufio.NewReader(nc)}
 	if password != "" {
 		r, err := c.do("AUTH", password)
 		if err == nil && r.kind == '-' {
@@ -63,7 +65,6 @@ func (c *respConn) Close() error { return c.nc.Close() }
 // do sends one command and reads its reply. An error reply is a reply, not
 // an error; errors are for I/O and protocol failures.
 func (c *respConn) do(args ...string) (reply, error) {
-	c.nc.SetDeadline(time.Now().Add(c.timeout))
 	var b []byte
 	b = append(b, '*')
 	b = strconv.AppendInt(b, int64(len(args)), 10)
