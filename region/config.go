@@ -88,6 +88,9 @@ type Config struct {
 	// for writes forwarded by other nodes, and the address peers use to
 	// reach it.
 	RaftAddr string
+	// RESPAddr is the address clients reach this node's Redis server at;
+	// it is shown to other nodes (ROLE, REGION NODES).
+	RESPAddr string
 	// Listener, if set, is used instead of listening on RaftAddr (tests
 	// pass one bound to port 0 and set RaftAddr to its address).
 	Listener net.Listener

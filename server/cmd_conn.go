@@ -192,7 +192,7 @@ func cmdHello(c *client, args [][]byte) crdt.Reply {
 		crdt.BulkString("proto"), crdt.Int(int64(c.resp)),
 		crdt.BulkString("id"), crdt.Int(c.id),
 		crdt.BulkString("mode"), crdt.BulkString("standalone"),
-		crdt.BulkString("role"), crdt.BulkString("master"),
+		crdt.BulkString("role"), crdt.BulkString(c.srv.helloRole()),
 		crdt.BulkString("modules"), crdt.Array(),
 	}}
 }
@@ -281,16 +281,23 @@ func clientType(name []byte) (string, bool) {
 // does not keep (buffer sizes and memory) are left out; the rest are real.
 func (c *client) infoLine(now time.Time) string {
 	c.mu.Lock()
-	name, db, resp, libName, libVer := c.name, c.db, c.resp, c.libName, c.libVer
+	name, db, resp, libName, libVer, readonly := c.name, c.db, c.resp, c.libName, c.libVer, c.readonly
 	c.mu.Unlock()
 	cmd := "NULL"
 	if last := c.lastCmd.Load(); last != nil {
 		cmd = last.name
 	}
 	idle := now.Sub(time.Unix(0, c.lastActive.Load()))
-	flags := "N"
+	// In Redis's order; "N" when there is none.
+	flags := ""
 	if c.closeAfterSafe() {
-		flags = "c"
+		flags += "c"
+	}
+	if readonly {
+		flags += "r"
+	}
+	if flags == "" {
+		flags = "N"
 	}
 	return "id=" + itoa(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=" + itoa(int64(c.fd)) +
 		" name=" + name + " age=" + itoa(int64(now.Sub(c.created)/time.Second)) +

@@ -9,10 +9,12 @@ import (
 )
 
 // Server commands: COMMAND, INFO (info.go), CONFIG (config.go), TIME,
-// LASTSAVE, FUNCTION FLUSH and DEBUG SLEEP.
+// LASTSAVE, FUNCTION FLUSH and DEBUG SLEEP; region commands are in
+// cmd_region.go.
 
 func serverCommands() []*command {
 	cmds := connCommands()
+	cmds = append(cmds, regionCommands()...)
 	cmds = append(cmds,
 		&command{name: "info", arity: -1, flags: []string{"loading", "stale"}, cats: []string{"slow", "dangerous"},
 			tips: []string{"nondeterministic_output", "request_policy:all_shards", "response_policy:special"}, run: cmdInfo},
@@ -208,6 +210,8 @@ func (cmd *command) group() string {
 		return "connection"
 	case "function":
 		return "scripting"
+	case "readonly", "readwrite", "region":
+		return "cluster"
 	}
 	if cmd.data == nil {
 		return "server"

@@ -52,6 +52,8 @@ type client struct {
 	name    string
 	libName string
 	libVer  string
+	// readonly: the connection sent READONLY, its reads skip the fence.
+	readonly bool
 
 	lastCmd atomic.Pointer[command] // latest command run (CLIENT LIST cmd=)
 
@@ -347,9 +349,16 @@ func (c *client) runWrites() {
 	}
 }
 
-// runReads runs the queued reads against one consistent view.
+// runReads runs the queued reads against one consistent view, after the
+// read fence (one per run) if the store has one.
 func (c *client) runReads() {
 	c.replies = append(c.replies, make([]crdt.Reply, len(c.pending))...)
+	if r, ok := c.fenceReads(); !ok {
+		for i := range c.replies {
+			c.replies[i] = r
+		}
+		return
+	}
 	seed := rand.Uint64() // reads are not replicated: any seed will do
 	c.srv.store.Read(func(ks *crdt.Keyspace) {
 		now := readTime(ks)
@@ -417,6 +426,7 @@ func (c *client) resetState() {
 	c.db = 0
 	c.resp = 2
 	c.name = ""
+	c.readonly = false
 	c.mu.Unlock()
 	c.authenticated = c.srv.requirePass() == ""
 }

@@ -12,13 +12,23 @@
 //     writes before it, so a connection always reads its own writes.
 //   - Reads run through Store.Read against a consistent view, at the node's
 //     wall clock (never earlier than the latest applied write), which only
-//     decides what has expired.
+//     decides what has expired. If the Store is a ReadFencer (a region's
+//     node), each run of a connection's data reads (GET, MGET, DBSIZE, SCAN,
+//     ...) first waits for ReadFence, at most 5 s, and every read of the run
+//     gets its error if it fails ("TRYAGAIN ..."); a connection that sent
+//     READONLY skips the fence and may read stale data. INFO is not fenced.
+//   - If the Store is a Replica (a region's node), ROLE, the INFO
+//     replication section and HELLO's role come from the region, INFO
+//     persistence adds its fields, REGION runs its admin commands, and only
+//     the leader runs the active expiry sweep. Both interfaces are asserted
+//     once, in New.
 //   - The server itself adds no time or randomness to the state machine;
 //     the Store's stamp does (LocalStore: wall clock and a seeded generator).
 //   - Replies and error texts are Redis 7.0's (Debian's redis-server 7.0.15
 //     is the reference), in RESP2 or RESP3 as the client chose with HELLO.
 //     crdt.Reply values are rendered to the wire in one place (reply.go),
-//     and Go errors are translated to RESP errors in one place (errReply).
+//     and Go errors are translated to RESP errors in one place (errReply;
+//     readErrReply for the read fence builds on it).
 //
 // Requests are parsed by reader.go, which follows Redis's own parser and
 // enforces its limits (proto-max-bulk-len, multibulk length, the limits for
@@ -41,8 +51,10 @@
 //     client is closed. A client that stops reading is never buffered for
 //     without bound: its goroutine waits on the socket and stops reading.
 //   - DEBUG SLEEP stalls only the calling connection.
-//   - LASTSAVE answers the start time: nothing is persisted yet. INFO's
-//     persistence section says so (concord_persistence:none).
+//   - LASTSAVE answers the start time: there is no RDB. INFO's
+//     persistence section says what is persisted: nothing on a single node
+//     (concord_persistence:none), the Raft log and snapshots on a region's
+//     node (the region's fields, such as region_durability).
 //   - INFO leaves out figures Concord does not measure (keyspace hits and
 //     misses, avg_ttl, instantaneous rates, allocator details, replication
 //     offsets); CLIENT LIST leaves out buffer and memory fields.
@@ -56,4 +68,17 @@
 //   - CLIENT NO-EVICT is accepted and changes nothing (no client eviction).
 //   - HELLO and INFO report redis_version 7.0.15, the behaviour Concord
 //     reproduces, so clients pick the right features.
+//   - READONLY and READWRITE answer +OK as in Redis Cluster (standalone
+//     Redis refuses them): READONLY lets the connection read this node's
+//     view without the read fence, READWRITE (and RESET) turn it off, and
+//     CLIENT LIST shows the flag as "r". On a single node they change
+//     nothing.
+//   - ROLE on a single node is a master without replicas, ["master", 0,
+//     []]; on a region's node it is the region's answer.
+//   - REGION (NODES, ADD, REMOVE, TRANSFER, SNAPSHOT, STATUS) is
+//     Concord's own admin command, in the "cluster" group like READONLY;
+//     a single node answers "ERR This instance has no region".
+//   - INFO replication on a region's node has the region's fields (role,
+//     region_state, region_leader_id, ...) instead of connected_slaves and
+//     replication offsets.
 package server

@@ -48,11 +48,16 @@ func (s *Server) expireLoop() {
 	}
 }
 
-// expireCycle runs one sweep over all databases.
+// expireCycle runs one sweep over all databases. In a region only the
+// leader sweeps: every node sees the same expired keys, and a follower's
+// sweep would only be forwarded to the leader as a duplicate of its own.
 func (s *Server) expireCycle(rng *crdt.Rand) {
 	deadline := time.Now().Add(expireBudget)
 	for db := 0; db < crdt.NumDBs; db++ {
 		for {
+			if s.replica != nil && !s.replica.Leader() {
+				return
+			}
 			keys, ok := s.sampleExpired(db, rng)
 			if !ok {
 				return

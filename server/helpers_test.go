@@ -19,7 +19,22 @@ import (
 // LocalStore and stops both when the test ends.
 func startServer(t testing.TB, opts Options) (*Server, string) {
 	t.Helper()
+	store := newTestLocalStore(t)
+	return serveStore(t, store, opts)
+}
+
+// newTestLocalStore returns a single-node LocalStore closed when the test
+// ends (after the servers using it, which register their cleanup later).
+func newTestLocalStore(t testing.TB) *LocalStore {
 	store := NewLocalStore(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), LocalOptions{})
+	t.Cleanup(func() { store.Close() })
+	return store
+}
+
+// serveStore runs a Server for store on a loopback port and stops it when
+// the test ends; it does not close the store.
+func serveStore(t testing.TB, store Store, opts Options) (*Server, string) {
+	t.Helper()
 	srv := New(store, opts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,7 +47,6 @@ func startServer(t testing.TB, opts Options) (*Server, string) {
 		if err := <-done; !errors.Is(err, ErrServerClosed) {
 			t.Errorf("Serve returned %v", err)
 		}
-		store.Close()
 	})
 	return srv, ln.Addr().String()
 }

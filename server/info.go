@@ -143,10 +143,12 @@ func (s *Server) infoMemory() []string {
 	return lines
 }
 
-// infoPersistence says what is true today: nothing is persisted (no RDB,
-// no AOF), nothing is loading, no save has happened since start.
+// infoPersistence says what is true of the server: no RDB, no AOF,
+// nothing loading, no save since start. A single node persists nothing
+// (concord_persistence:none); a region's node persists its Raft log and
+// snapshots, and the store states how (its fields follow).
 func (s *Server) infoPersistence() []string {
-	return []string{
+	lines := []string{
 		"loading:0",
 		"async_loading:0",
 		"rdb_bgsave_in_progress:0",
@@ -154,8 +156,11 @@ func (s *Server) infoPersistence() []string {
 		"rdb_saves:0",
 		"aof_enabled:0",
 		"aof_rewrite_in_progress:0",
-		"concord_persistence:none",
 	}
+	if s.replica == nil {
+		return append(lines, "concord_persistence:none")
+	}
+	return appendFields(lines, s.replica.InfoFields("persistence"))
 }
 
 func (s *Server) infoStats() []string {
@@ -177,13 +182,35 @@ func (s *Server) infoStats() []string {
 	}
 }
 
+// infoReplication describes a single node as a Redis master without
+// replicas; a region's node gets the store's fields instead (role first,
+// as Redis puts it), which say what Raft says.
 func (s *Server) infoReplication() []string {
-	return []string{
-		"role:master",
-		"connected_slaves:0",
-		"concord_region:" + strconv.FormatUint(uint64(s.opts.Origin.Region), 10),
-		"concord_incarnation:" + strconv.FormatUint(uint64(s.opts.Origin.Incarnation), 10),
+	var lines []string
+	if s.replica == nil {
+		lines = []string{"role:master", "connected_slaves:0"}
+	} else {
+		fields := s.replica.InfoFields("replication")
+		for i, f := range fields {
+			if f[0] == "role" && i > 0 {
+				fields = append(append([][2]string{f}, fields[:i:i]...), fields[i+1:]...)
+				break
+			}
+		}
+		lines = appendFields(nil, fields)
 	}
+	return append(lines,
+		"concord_region:"+strconv.FormatUint(uint64(s.opts.Origin.Region), 10),
+		"concord_incarnation:"+strconv.FormatUint(uint64(s.opts.Origin.Incarnation), 10),
+	)
+}
+
+// appendFields renders a store's INFO fields as "name:value" lines.
+func appendFields(lines []string, fields [][2]string) []string {
+	for _, f := range fields {
+		lines = append(lines, f[0]+":"+f[1])
+	}
+	return lines
 }
 
 func (s *Server) infoCPU() []string {

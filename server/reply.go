@@ -138,6 +138,16 @@ func errReply(err error) crdt.Reply {
 	return crdt.Err("ERR " + err.Error())
 }
 
+// readErrReply translates a read fence error. A read changes nothing, so
+// unlike a write that timed out it is always safe to retry.
+func readErrReply(err error) crdt.Reply {
+	var re RedisError
+	if !errors.As(err, &re) && errors.Is(err, context.DeadlineExceeded) {
+		return crdt.Err("TRYAGAIN timed out confirming this node's view is current; retry, or send READONLY to read possibly stale data")
+	}
+	return errReply(err)
+}
+
 // errorCode returns an error reply's code as INFO errorstats counts it:
 // the first word if a space ends it within 32 bytes, else "ERR" (Redis's
 // afterErrorReply).

@@ -71,11 +71,15 @@ var defaultObuf = obufLimits{{0, 0, 0}, {256 << 20, 64 << 20, 60}, {32 << 20, 8 
 type Server struct {
 	store Store
 	pipe  Pipeliner // store's async path, nil if it has none
-	opts  Options
-	cfg   settings
-	log   *slog.Logger
-	table map[string]*command // lowercase name -> command
-	cmds  []*command          // top-level commands, sorted by name
+	// fencer and replica are the store's region side, nil for a single
+	// node; asserted once here, not per command.
+	fencer  ReadFencer
+	replica Replica
+	opts    Options
+	cfg     settings
+	log     *slog.Logger
+	table   map[string]*command // lowercase name -> command
+	cmds    []*command          // top-level commands, sorted by name
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -120,6 +124,12 @@ func New(store Store, opts Options) *Server {
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	if p, ok := store.(Pipeliner); ok {
 		s.pipe = p
+	}
+	if f, ok := store.(ReadFencer); ok {
+		s.fencer = f
+	}
+	if r, ok := store.(Replica); ok {
+		s.replica = r
 	}
 	s.cfg.maxBulk.Store(opts.ProtoMaxBulkLen)
 	s.cfg.qbufLimit.Store(opts.ClientQueryBufferLimit)

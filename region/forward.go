@@ -1,0 +1,384 @@
+package region
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"concord/crdt"
+	pb "concord/proto"
+)
+
+// The forwarding channel: a follower keeps one connection to its leader
+// (on the leader's Raft port, first byte forwardMagic) and sends it writes,
+// read-index requests and admin commands; replies come back in any order,
+// matched by id. Writes of one follower are sent, and proposed by the
+// leader, in the order the follower's batcher saw them.
+
+// remoteCall is a forwarded write on the leader: how to answer the
+// follower.
+type remoteCall struct {
+	conn *remoteConn
+	id   uint64
+}
+
+func (c *remoteCall) reply(r *pb.ForwardReply) {
+	r.Id = c.id
+	c.conn.send(r)
+}
+
+func (c *remoteCall) notLeader() {
+	addr, id := c.conn.n.raft.LeaderWithID()
+	c.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_NOT_LEADER, LeaderId: string(id), LeaderAddr: string(addr)})
+}
+
+func (c *remoteCall) inDoubt(index uint64) {
+	c.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_IN_DOUBT, Index: index})
+}
+
+func (c *remoteCall) fail(err error) {
+	c.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_FAILED, Error: errText(err)})
+}
+
+// remoteConn is the leader's end of a follower's forwarding connection.
+type remoteConn struct {
+	n      *Node
+	c      net.Conn
+	mu     sync.Mutex
+	buf    []byte
+	signal chan struct{}
+	done   chan struct{}
+}
+
+func (rc *remoteConn) send(r *pb.ForwardReply) {
+	rc.mu.Lock()
+	rc.buf, _ = appendFrame(rc.buf, r)
+	rc.mu.Unlock()
+	select {
+	case rc.signal <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop flushes whatever replies accumulated since the last write, so
+// replies to many writes share one syscall.
+func (rc *remoteConn) writeLoop() {
+	var out []byte
+	for {
+		select {
+		case <-rc.signal:
+		case <-rc.done:
+			return
+		}
+		rc.mu.Lock()
+		out, rc.buf = rc.buf, out[:0]
+		rc.mu.Unlock()
+		if len(out) == 0 {
+			continue
+		}
+		rc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := rc.c.Write(out); err != nil {
+			rc.c.Close()
+			return
+		}
+	}
+}
+
+// serveForward runs the leader's end of a forwarding connection.
+func (n *Node) serveForward(c net.Conn) {
+	rc := &remoteConn{n: n, c: c, signal: make(chan struct{}, 1), done: make(chan struct{})}
+	defer close(rc.done)
+	defer c.Close()
+	go rc.writeLoop()
+	br := bufio.NewReaderSize(c, 64<<10)
+	for {
+		var m pb.Forward
+		if err := readFrame(br, &m); err != nil {
+			return
+		}
+		call := &remoteCall{conn: rc, id: m.Id}
+		switch m.Op {
+		case pb.Forward_OP_HELLO:
+			if m.NodeId != "" {
+				n.peerInfo.Store(m.NodeId, peerInfo{resp: m.RespAddr, applied: m.Applied, seen: time.Now()})
+			}
+			call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, NodeId: n.id, RespAddr: n.cfg.RESPAddr})
+		case pb.Forward_OP_WRITE:
+			if n.closing.Load() {
+				call.fail(ErrShutdown)
+				continue
+			}
+			now := time.Now()
+			s := &submission{units: m.Units, start: now, deadline: now.Add(inDoubtWait), remote: call}
+			s.done = func(r []crdt.Result) {
+				call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Results: resultsToPB(r)})
+			}
+			n.reg.add(s)
+			n.submit(s)
+		case pb.Forward_OP_READ_INDEX:
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), noLeaderWait)
+				defer cancel()
+				idx, err := n.leaderReadIndex(ctx)
+				switch {
+				case err == errNotLeader:
+					call.notLeader()
+				case err != nil:
+					call.fail(err)
+				default:
+					call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Index: idx})
+				}
+			}()
+		case pb.Forward_OP_ADMIN:
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if !n.Leader() {
+					call.notLeader()
+					return
+				}
+				r := n.adminLocal(ctx, m.Args)
+				call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Reply: replyToPB(r)})
+			}()
+		default:
+			call.fail(&Error{"ERR unknown forwarding operation"})
+		}
+	}
+}
+
+// forwarder is a follower's end: one connection to the current leader.
+type forwarder struct {
+	n      *Node
+	mu     sync.Mutex
+	conn   *fwdConn
+	closed bool
+}
+
+type fwdConn struct {
+	f        *forwarder
+	addr     string
+	c        net.Conn
+	mu       sync.Mutex
+	nextID   uint64
+	pending  map[uint64]*fwdCall
+	buf      []byte
+	signal   chan struct{}
+	dead     chan struct{}
+	deadOnce sync.Once
+}
+
+// fwdCall is a request waiting for its reply: a write (sub) or a call
+// answered on ch.
+type fwdCall struct {
+	sub *submission
+	ch  chan *pb.ForwardReply
+}
+
+func newForwarder(n *Node) *forwarder { return &forwarder{n: n} }
+
+// leaderChanged drops the connection to a former leader.
+func (f *forwarder) leaderChanged() {
+	addr, _ := f.n.raft.LeaderWithID()
+	f.mu.Lock()
+	c := f.conn
+	if c != nil && c.addr != string(addr) {
+		f.conn = nil
+	} else {
+		c = nil
+	}
+	f.mu.Unlock()
+	if c != nil {
+		c.kill()
+	}
+}
+
+func (f *forwarder) close() {
+	f.mu.Lock()
+	f.closed = true
+	c := f.conn
+	f.conn = nil
+	f.mu.Unlock()
+	if c != nil {
+		c.kill()
+	}
+}
+
+// get returns a connection to the current leader, dialing if needed.
+func (f *forwarder) get() (*fwdConn, error) {
+	addr, _ := f.n.raft.LeaderWithID()
+	if addr == "" {
+		return nil, ErrNoLeader
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ErrShutdown
+	}
+	if f.conn != nil {
+		select {
+		case <-f.conn.dead:
+			f.conn = nil
+		default:
+			if f.conn.addr == string(addr) {
+				return f.conn, nil
+			}
+			f.conn.kill()
+			f.conn = nil
+		}
+	}
+	c, err := f.n.mux.dialPeer(string(addr), time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{forwardMagic}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	fc := &fwdConn{f: f, addr: string(addr), c: c, pending: map[uint64]*fwdCall{},
+		signal: make(chan struct{}, 1), dead: make(chan struct{})}
+	go fc.writeLoop()
+	go fc.readLoop()
+	fc.request(&pb.Forward{Op: pb.Forward_OP_HELLO, NodeId: f.n.id, RespAddr: f.n.cfg.RESPAddr}, &fwdCall{ch: make(chan *pb.ForwardReply, 1)})
+	f.conn = fc
+	return fc, nil
+}
+
+// send forwards a write. If the leader cannot be reached the write is
+// parked and retried: it never left this node.
+func (f *forwarder) send(s *submission) {
+	c, err := f.get()
+	if err != nil {
+		f.n.park(s)
+		return
+	}
+	s.proposed.Store(true)
+	f.n.cfg.Metrics.addForwarded(len(s.units))
+	if !c.request(&pb.Forward{Op: pb.Forward_OP_WRITE, Units: s.units}, &fwdCall{sub: s}) {
+		s.proposed.Store(false)
+		f.n.park(s)
+	}
+}
+
+// call sends a request and waits for its reply.
+func (f *forwarder) call(ctx context.Context, m *pb.Forward) (*pb.ForwardReply, error) {
+	c, err := f.get()
+	if err != nil {
+		return nil, err
+	}
+	call := &fwdCall{ch: make(chan *pb.ForwardReply, 1)}
+	if !c.request(m, call) {
+		return nil, ErrNoLeader
+	}
+	select {
+	case r := <-call.ch:
+		if r == nil {
+			return nil, ErrNoLeader
+		}
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// request queues m; false if the connection is already dead (nothing sent).
+func (c *fwdConn) request(m *pb.Forward, call *fwdCall) bool {
+	c.mu.Lock()
+	select {
+	case <-c.dead:
+		c.mu.Unlock()
+		return false
+	default:
+	}
+	c.nextID++
+	m.Id = c.nextID
+	c.pending[m.Id] = call
+	c.buf, _ = appendFrame(c.buf, m)
+	c.mu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (c *fwdConn) writeLoop() {
+	var out []byte
+	for {
+		select {
+		case <-c.signal:
+		case <-c.dead:
+			return
+		}
+		c.mu.Lock()
+		out, c.buf = c.buf, out[:0]
+		c.mu.Unlock()
+		if len(out) == 0 {
+			continue
+		}
+		c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.c.Write(out); err != nil {
+			c.kill()
+			return
+		}
+	}
+}
+
+func (c *fwdConn) readLoop() {
+	defer c.kill()
+	br := bufio.NewReaderSize(c.c, 64<<10)
+	n := c.f.n
+	for {
+		var r pb.ForwardReply
+		if err := readFrame(br, &r); err != nil {
+			return
+		}
+		c.mu.Lock()
+		call := c.pending[r.Id]
+		delete(c.pending, r.Id)
+		c.mu.Unlock()
+		if call == nil {
+			continue
+		}
+		if call.sub == nil {
+			call.ch <- &r
+			continue
+		}
+		s := call.sub
+		switch r.Status {
+		case pb.ForwardReply_STATUS_OK:
+			results := make([]crdt.Result, len(r.Results))
+			for i, u := range r.Results {
+				results[i] = resultFromPB(u)
+			}
+			n.reg.settle(s, results)
+		case pb.ForwardReply_STATUS_NOT_LEADER:
+			s.proposed.Store(false)
+			n.park(s)
+		case pb.ForwardReply_STATUS_IN_DOUBT:
+			n.reg.watch(s, r.Index, n.fsm.applied.Load())
+		default:
+			n.reg.fail(s, &Error{r.Error})
+		}
+	}
+}
+
+// kill closes the connection. Writes sent on it stay registered: the
+// leader may have proposed them, so they wait for apply on this node to
+// deliver them, or for their deadline (in doubt).
+func (c *fwdConn) kill() {
+	c.deadOnce.Do(func() {
+		c.mu.Lock()
+		close(c.dead)
+		pending := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		c.c.Close()
+		for _, call := range pending {
+			if call.sub == nil {
+				call.ch <- nil
+			}
+		}
+	})
+}

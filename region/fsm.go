@@ -1,0 +1,399 @@
+package region
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"concord/crdt"
+	pb "concord/proto"
+)
+
+// fsm is the thin adapter between Raft and the keyspace: it applies
+// committed entries, hands each unit's replies to whoever on this node waits
+// for them, and snapshots and restores the keyspace.
+type fsm struct {
+	mu sync.RWMutex // write lock in apply and restore, read lock for reads
+	ks *crdt.Keyspace
+
+	applied atomic.Uint64 // index of the last entry applied
+
+	// progress is closed and replaced each time applied advances, so
+	// waiters can select on it with a context.
+	progressMu sync.Mutex
+	progress   chan struct{}
+
+	reg     *registry
+	metrics *Metrics
+	onApply func(index uint64) // optional hook (tests); called after each batch
+}
+
+func newFSM(ks *crdt.Keyspace, reg *registry, m *Metrics) *fsm {
+	return &fsm{ks: ks, reg: reg, metrics: m, progress: make(chan struct{})}
+}
+
+// unitSeed derives unit i's seed from the entry's, so units of one entry do
+// not draw the same random numbers.
+func unitSeed(seed uint64, i int) uint64 {
+	z := seed + uint64(i+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// applied unit outcome, delivered after the lock is released.
+type outcome struct {
+	key unitKey
+	res crdt.Result
+}
+
+// Apply implements raft.FSM.
+func (f *fsm) Apply(l *raft.Log) interface{} {
+	f.ApplyBatch([]*raft.Log{l})
+	return nil
+}
+
+// ApplyBatch implements raft.BatchingFSM: one lock acquisition for all the
+// committed entries raft hands over at once.
+func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
+	var outs []outcome
+	last := uint64(0)
+	f.mu.Lock()
+	for _, l := range logs {
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		e, err := decodeEntry(l.Data)
+		if err != nil {
+			// Skipping or guessing would fork this node's state from its
+			// peers'; stopping is the only safe answer.
+			f.mu.Unlock()
+			panic(fmt.Sprintf("region: cannot apply log entry %d: %v", l.Index, err))
+		}
+		for i, u := range e.Units {
+			st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
+			replies, _ := f.ks.Apply(st, commandsFromPB(u.Commands))
+			if u.Proposer != "" {
+				outs = append(outs, outcome{unitKey{u.Proposer, u.Id}, crdt.Result{Replies: replies}})
+			}
+		}
+	}
+	if last > 0 {
+		f.applied.Store(last)
+	}
+	f.mu.Unlock()
+	f.reg.deliver(outs, last)
+	if last > 0 {
+		f.advance(last)
+	}
+	return make([]interface{}, len(logs))
+}
+
+func (f *fsm) advance(index uint64) {
+	f.progressMu.Lock()
+	close(f.progress)
+	f.progress = make(chan struct{})
+	f.progressMu.Unlock()
+	if f.onApply != nil {
+		f.onApply(index)
+	}
+}
+
+// waitApplied blocks until the entry at index has been applied, or done
+// is closed (then it returns false).
+func (f *fsm) waitApplied(index uint64, done <-chan struct{}) bool {
+	for {
+		f.progressMu.Lock()
+		ch := f.progress
+		f.progressMu.Unlock()
+		if f.applied.Load() >= index {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-done:
+			return f.applied.Load() >= index
+		}
+	}
+}
+
+// snapshotMagic starts every snapshot this package writes.
+var snapshotMagic = [8]byte{'C', 'O', 'N', 'C', 'S', 'N', 'P', 1}
+
+// Snapshot implements raft.FSM. Raft calls it on the apply goroutine, so
+// apply waits while the keyspace is encoded; the encoding is in memory and
+// Persist writes it out without holding anything.
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	start := time.Now()
+	f.mu.RLock()
+	state := f.ks.Snapshot()
+	applied := f.applied.Load()
+	f.mu.RUnlock()
+	f.metrics.snapshot(time.Since(start), len(state))
+	return &fsmSnapshot{applied: applied, state: state}, nil
+}
+
+// Restore implements raft.FSM: the keyspace is replaced whole, so readers
+// see either the old state or the restored one, never a mix.
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	if len(data) < len(snapshotMagic)+8 || !bytes.Equal(data[:8], snapshotMagic[:]) {
+		return errors.New("region: not a Concord snapshot (or an unknown snapshot format)")
+	}
+	applied := binary.BigEndian.Uint64(data[8:16])
+	ks, err := crdt.Restore(data[16:])
+	if err != nil {
+		return fmt.Errorf("region: restoring snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.ks = ks
+	f.applied.Store(applied)
+	f.mu.Unlock()
+	// Units applied inside the snapshot's range cannot be matched to
+	// their replies any more: their waiters learn the outcome is unknown.
+	f.reg.restored(applied)
+	f.advance(applied)
+	return nil
+}
+
+type fsmSnapshot struct {
+	applied uint64
+	state   []byte
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	var hdr [16]byte
+	copy(hdr[:8], snapshotMagic[:])
+	binary.BigEndian.PutUint64(hdr[8:], s.applied)
+	if _, err := sink.Write(hdr[:]); err != nil {
+		sink.Cancel()
+		return err
+	}
+	if _, err := sink.Write(s.state); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// unitKey names a unit across the region: the proposing node and its id.
+type unitKey struct {
+	proposer string
+	id       uint64
+}
+
+// submission is a group of units waiting for their outcome on this node:
+// a client's pipeline (local) or a follower's forwarded request (remote,
+// on the leader).
+type submission struct {
+	units    []*pb.Unit
+	results  []crdt.Result
+	left     int // units not yet resolved; guarded by registry.mu
+	start    time.Time
+	deadline time.Time   // give up waiting for an outcome after this
+	proposed atomic.Bool // handed to raft or forwarded: failures may be in doubt
+	parkedAt time.Time   // first time it waited for a leader
+	done     func(results []crdt.Result)
+	// remote is set for units a follower forwarded: failures go back to it
+	// instead of being retried here.
+	remote *remoteCall
+}
+
+// registry maps units proposed by (or for) this node to the submissions
+// waiting for them. Apply delivers replies; failure paths resolve units as
+// not applied, in doubt, or retryable.
+type registry struct {
+	mu      sync.Mutex
+	units   map[unitKey]regRef
+	watches []watch
+}
+
+type regRef struct {
+	sub *submission
+	pos int
+}
+
+// watch fails the units still waiting once the entry at index is applied:
+// an entry that was appended but lost its leader either commits (and the
+// units are delivered first) or is overwritten (and they never will be).
+type watch struct {
+	index uint64
+	keys  []unitKey
+}
+
+func newRegistry() *registry { return &registry{units: map[unitKey]regRef{}} }
+
+func (r *registry) add(s *submission) {
+	r.mu.Lock()
+	s.left = len(s.units)
+	s.results = make([]crdt.Result, len(s.units))
+	for i, u := range s.units {
+		r.units[unitKey{u.Proposer, u.Id}] = regRef{s, i}
+	}
+	r.mu.Unlock()
+}
+
+// resolveLocked records res for key and returns the submission if it is
+// now complete.
+func (r *registry) resolveLocked(key unitKey, res crdt.Result) *submission {
+	ref, ok := r.units[key]
+	if !ok {
+		return nil
+	}
+	delete(r.units, key)
+	ref.sub.results[ref.pos] = res
+	ref.sub.left--
+	if ref.sub.left == 0 {
+		return ref.sub
+	}
+	return nil
+}
+
+// deliver hands applied units their replies and settles watches up to
+// index.
+func (r *registry) deliver(outs []outcome, index uint64) {
+	var complete []*submission
+	r.mu.Lock()
+	for _, o := range outs {
+		if s := r.resolveLocked(o.key, o.res); s != nil {
+			complete = append(complete, s)
+		}
+	}
+	if index > 0 && len(r.watches) > 0 {
+		kept := r.watches[:0]
+		for _, w := range r.watches {
+			if w.index > index {
+				kept = append(kept, w)
+				continue
+			}
+			for _, k := range w.keys {
+				if s := r.resolveLocked(k, crdt.Result{Err: ErrNotApplied}); s != nil {
+					complete = append(complete, s)
+				}
+			}
+		}
+		r.watches = kept
+	}
+	r.mu.Unlock()
+	for _, s := range complete {
+		s.done(s.results)
+	}
+}
+
+// fail resolves every unresolved unit of s with err.
+func (r *registry) fail(s *submission, err error) {
+	var complete *submission
+	r.mu.Lock()
+	for _, u := range s.units {
+		if c := r.resolveLocked(unitKey{u.Proposer, u.Id}, crdt.Result{Err: err}); c != nil {
+			complete = c
+		}
+	}
+	r.mu.Unlock()
+	if complete != nil {
+		complete.done(complete.results)
+	}
+}
+
+// settle resolves s's units with results (a leader's answer to a forwarded
+// write); units apply already resolved keep their replies.
+func (r *registry) settle(s *submission, results []crdt.Result) {
+	var complete *submission
+	r.mu.Lock()
+	for i, u := range s.units {
+		if i < len(results) {
+			if c := r.resolveLocked(unitKey{u.Proposer, u.Id}, results[i]); c != nil {
+				complete = c
+			}
+		}
+	}
+	r.mu.Unlock()
+	if complete != nil {
+		complete.done(complete.results)
+	}
+}
+
+// drop forgets s's units without resolving them (a forwarded submission
+// whose follower is told the outcome instead).
+func (r *registry) drop(s *submission) {
+	r.mu.Lock()
+	for _, u := range s.units {
+		delete(r.units, unitKey{u.Proposer, u.Id})
+	}
+	r.mu.Unlock()
+}
+
+// watch arranges for s's unresolved units to fail as not applied once the
+// entry at index is applied without them.
+func (r *registry) watch(s *submission, index uint64, applied uint64) {
+	keys := make([]unitKey, len(s.units))
+	for i, u := range s.units {
+		keys[i] = unitKey{u.Proposer, u.Id}
+	}
+	r.mu.Lock()
+	r.watches = append(r.watches, watch{index, keys})
+	r.mu.Unlock()
+	if applied >= index { // already past: settle now
+		r.deliver(nil, applied)
+	}
+}
+
+// restored fails, as in doubt, units whose entries may lie inside a
+// snapshot just installed (their replies are lost with the log).
+func (r *registry) restored(index uint64) {
+	var complete []*submission
+	r.mu.Lock()
+	kept := r.watches[:0]
+	for _, w := range r.watches {
+		if w.index > index {
+			kept = append(kept, w)
+			continue
+		}
+		for _, k := range w.keys {
+			if s := r.resolveLocked(k, crdt.Result{Err: ErrInDoubt}); s != nil {
+				complete = append(complete, s)
+			}
+		}
+	}
+	r.watches = kept
+	r.mu.Unlock()
+	for _, s := range complete {
+		s.done(s.results)
+	}
+}
+
+// expire fails submissions whose deadline passed: in doubt if they were
+// proposed, retryable otherwise.
+func (r *registry) expire(now time.Time) {
+	seen := map[*submission]bool{}
+	var late []*submission
+	r.mu.Lock()
+	for _, ref := range r.units {
+		if !seen[ref.sub] && now.After(ref.sub.deadline) {
+			seen[ref.sub] = true
+			late = append(late, ref.sub)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range late {
+		err := error(ErrNoLeader)
+		if s.proposed.Load() {
+			err = ErrInDoubt
+		}
+		r.fail(s, err)
+	}
+}
