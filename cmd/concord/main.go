@@ -111,10 +111,22 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 			describe: fmt.Sprintf("region %d, incarnation %d, single node", origin.Region, origin.Incarnation),
 		}, nil
 	}
-	if _, err := regionConfig(c, log, reg); err != nil {
+	rc, err := regionConfig(c, log, reg)
+	if err != nil {
 		return nil, err
 	}
-	return nil, errors.New("region mode is not available in this build yet (the region core is not merged)")
+	rc.RESPAddr = respAddr
+	rn, err := region.Open(rc)
+	if err != nil {
+		return nil, err
+	}
+	return &node{
+		store:    rn,
+		ready:    rn.Ready,
+		shutdown: rn.Shutdown,
+		describe: fmt.Sprintf("region %d, incarnation %d, node %s, raft %s, durability %s",
+			c.region, c.incarnation, c.nodeID, c.raftAddr, c.durability),
+	}, nil
 }
 
 // regionConfig translates c into the region's configuration.
