@@ -69,6 +69,17 @@ func defaultConfig() *config {
 	}
 }
 
+// inPeers reports whether this node is one of the configured voters (and
+// so bootstraps the region on an empty data dir).
+func (c *config) inPeers() bool {
+	for _, p := range c.peers {
+		if p.ID == c.nodeID {
+			return true
+		}
+	}
+	return false
+}
+
 // regionMode reports whether the node runs as a member of a Raft region.
 // Any region directive selects it, so that a forgotten data-dir is an error
 // instead of a node silently keeping its data in memory.
@@ -598,10 +609,6 @@ func (c *config) validate() error {
 	if c.dataDir == "" {
 		return errors.New("region mode needs data-dir")
 	}
-	if len(c.peers) == 0 {
-		return errors.New("region mode needs the region's initial voters (peer <id> <raft-addr>; " +
-			"list this node itself for a one-node region)")
-	}
 	for _, p := range c.peers {
 		if p.ID != c.nodeID {
 			continue
@@ -614,7 +621,8 @@ func (c *config) validate() error {
 		}
 	}
 	if c.raftAddr == "" {
-		return errors.New("region mode needs raft-addr (or a peer entry for this node-id)")
+		return errors.New("region mode needs raft-addr (or a peer entry for this node-id; " +
+			"a one-node region lists itself: peer <id> <raft-addr>)")
 	}
 	return nil
 }

@@ -160,9 +160,12 @@ func TestRegionMode(t *testing.T) {
 		rc.TLS != nil || rc.Metrics != nil || !rc.Solo || rc.Origin.Region != 1 {
 		t.Errorf("region config %+v", rc)
 	}
-	// A node added later lists the existing voters, not itself.
-	if _, err := loadConfig([]string{"--node-id", "n4", "--data-dir", "/tmp/d", "--raft-addr", "127.0.0.1:7004", "--peers", "n1=127.0.0.1:7001"}, io.Discard); err != nil {
-		t.Errorf("joining node: %v", err)
+	// A node added later lists the existing voters, not itself, or none.
+	for _, peers := range []string{"n1=127.0.0.1:7001", ""} {
+		c, err := loadConfig([]string{"--node-id", "n4", "--data-dir", "/tmp/d", "--raft-addr", "127.0.0.1:7004", "--peers", peers}, io.Discard)
+		if err != nil || !c.regionMode() || c.inPeers() {
+			t.Errorf("joining node, peers %q: %v", peers, err)
+		}
 	}
 }
 
@@ -174,7 +177,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{[]string{"--data-dir", "/tmp/d"}, "needs node-id"},
 		{[]string{"--node-id", "n1", "--peer", "n1=127.0.0.1:1"}, "needs data-dir"},
-		{[]string{"--node-id", "n1", "--data-dir", "/d"}, "initial voters"},
+		{[]string{"--node-id", "n1", "--data-dir", "/d"}, "needs raft-addr"},
 		{[]string{"--node-id", "n1", "--data-dir", "/d", "--peer", "n2=127.0.0.1:2"}, "needs raft-addr"},
 		{[]string{"--node-id", "n1", "--data-dir", "/d", "--peer", "n1=127.0.0.1:1", "--raft-addr", "127.0.0.1:9"}, "differs"},
 		{[]string{"--peers", "n1=127.0.0.1:1,n1=127.0.0.1:2"}, "listed twice"},

@@ -116,6 +116,13 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		return nil, err
 	}
 	rc.RESPAddr = respAddr
+	if !c.inPeers() {
+		// Not an error (a member added later starts this way), but a
+		// one-node region that forgot to list itself would wait forever.
+		log.Info("this node is not among the configured peers: unless its data dir already holds "+
+			"the region, it waits to be added with: concord region add "+c.nodeID+" "+c.raftAddr,
+			"node", c.nodeID)
+	}
 	rn, err := region.Open(rc)
 	if err != nil {
 		return nil, err
