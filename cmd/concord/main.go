@@ -120,8 +120,8 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		// Not an error (a member added later starts this way), but a
 		// one-node region that forgot to list itself would wait forever.
 		log.Info("this node is not among the configured peers: unless its data dir already holds "+
-			"the region, it waits to be added with: concord region add "+c.nodeID+" "+c.raftAddr,
-			"node", c.nodeID)
+			"the region, it waits to be added by running, against a member: concord region add "+
+			c.nodeID+" "+c.raftAddr+" --addr <member's RESP address>", "node", c.nodeID)
 	}
 	rn, err := region.Open(rc)
 	if err != nil {
