@@ -3,10 +3,10 @@ GO      ?= go
 ADDR    ?= 127.0.0.1:6379
 FUZZTIME ?= 30s
 
-.PHONY: help build run test verify compat bench fuzz clean
+.PHONY: help build run test verify compat bench bench-region fuzz clean
 
 help: ## list targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/concord
 	$(GO) build -o bin/concord ./cmd/concord
@@ -25,8 +25,11 @@ verify: ## gofmt check, go vet, tests with -race
 compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
 	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
 
-bench: build ## redis-benchmark side by side with redis-server, ratios and memory per key
+bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times (about 20 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord
+
+bench-region: build ## only the region part of bench: regions beside redis-server with appendfsync, and failover times
+	$(GO) run ./cmd/benchcmp -concord bin/concord -single=false
 
 fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

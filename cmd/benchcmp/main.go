@@ -1,9 +1,17 @@
 // Command benchcmp measures Concord side by side with redis-server on this
-// machine: it starts both on loopback, runs redis-benchmark against each in
-// alternating rounds and prints ops/s with the Concord/Redis ratio (medians
-// over rounds, because single rounds swing by tens of percent on shared
-// machines), then loads the same small keys into both and compares resident
-// memory per key.
+// machine. It starts both on loopback, runs redis-benchmark against each in
+// alternating rounds and prints ops/s with the Concord/Redis ratios
+// (medians over rounds, because single rounds swing by tens of percent on
+// shared machines). Three parts, each selectable by a flag:
+//
+//   - -single: an in-memory node beside redis-server without persistence,
+//     then resident memory per key after loading the same small keys;
+//   - -region: the leaders of a 1-node and a 3-node region (separate
+//     processes, fsync durability) beside redis-server with appendonly and
+//     appendfsync everysec, and with appendfsync always;
+//   - -failover N: N SIGKILLs of a 3-node region's leader while a client on
+//     a surviving node writes; the time from each kill to the client's first
+//     successful write, with where it went (taken from the nodes' logs).
 //
 // It reports figures; it asserts nothing.
 package main
@@ -25,47 +33,93 @@ import (
 	"time"
 )
 
-func main() {
-	var (
-		concordBin = flag.String("concord", "bin/concord", "concord binary")
-		redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
-		benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
-		tests      = flag.String("t", "set,get,incr,hset,sadd,zadd", "redis-benchmark tests")
-		requests   = flag.Int("n", 200000, "requests per test")
-		clients    = flag.Int("c", 50, "parallel connections")
-		keyspace   = flag.Int("r", 100000, "random key space")
-		size       = flag.Int("d", 64, "value size in bytes")
-		rounds     = flag.Int("rounds", 3, "alternating rounds per server (medians are reported)")
-		memKeys    = flag.Int("mem-keys", 1000000, "small keys to load for the memory comparison (0 skips it)")
-	)
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "benchcmp")
-	check(err)
-	defer os.RemoveAll(dir)
+// options are the command-line settings every part reads.
+type options struct {
+	concordBin, redisBin, benchBin string
+	tests                          string
+	requests, clients, keyspace    int
+	size, rounds, memKeys          int
 
+	single                      bool
+	region                      bool
+	regionTests                 string
+	regionRequests, regionRound int
+	failover                    int
+	failoverTimeout             time.Duration
+	raftArgs                    []string
+
+	dir string // scratch space, removed at exit
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.concordBin, "concord", "bin/concord", "concord binary")
+	flag.StringVar(&o.redisBin, "redis-server", "redis-server", "redis-server binary")
+	flag.StringVar(&o.benchBin, "redis-benchmark", "redis-benchmark", "redis-benchmark binary")
+	flag.StringVar(&o.tests, "t", "set,get,incr,hset,sadd,zadd", "redis-benchmark tests (single-node part)")
+	flag.IntVar(&o.requests, "n", 200000, "requests per test (single-node part)")
+	flag.IntVar(&o.clients, "c", 50, "parallel connections")
+	flag.IntVar(&o.keyspace, "r", 100000, "random key space")
+	flag.IntVar(&o.size, "d", 64, "value size in bytes")
+	flag.IntVar(&o.rounds, "rounds", 3, "alternating rounds per server in the single-node part (medians are reported)")
+	flag.IntVar(&o.memKeys, "mem-keys", 1000000, "small keys to load for the memory comparison (0 skips it)")
+	flag.BoolVar(&o.single, "single", true, "compare a single in-memory node with redis-server without persistence")
+	flag.BoolVar(&o.region, "region", true, "compare 1- and 3-node regions (fsync) with redis-server appendfsync everysec and always")
+	flag.StringVar(&o.regionTests, "region-t", "set,incr,hset,get", "redis-benchmark tests (region part)")
+	flag.IntVar(&o.regionRequests, "region-n", 100000, "requests per test (region part)")
+	flag.IntVar(&o.regionRound, "region-rounds", 5, "rounds per server in the region part (medians are reported)")
+	flag.IntVar(&o.failover, "failover", 20, "leader kills to time in a 3-node region (0 skips it)")
+	flag.DurationVar(&o.failoverTimeout, "failover-client-timeout", 250*time.Millisecond, "the failover writer's per-command timeout")
+	raftArgs := flag.String("raft-args", "", "extra flags for region nodes, e.g. \"--heartbeat-timeout 200ms --election-timeout 200ms --leader-lease-timeout 100ms\"")
+	flag.Parse()
+	o.raftArgs = strings.Fields(*raftArgs)
+	var err error
+	o.dir, err = os.MkdirTemp("", "benchcmp")
+	check(err)
+	defer os.RemoveAll(o.dir)
+	cleanup = func() { os.RemoveAll(o.dir) }
+
+	fmt.Printf("# benchcmp %s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), hostInfo())
+	fmt.Printf("load average at start: %s\n", loadAvg())
+	if o.single {
+		benchSingle(&o)
+	}
+	if o.region {
+		benchRegion(&o)
+	}
+	if o.failover > 0 {
+		benchFailover(&o)
+	}
+	fmt.Printf("\nload average at end: %s\n", loadAvg())
+}
+
+// benchSingle compares a single in-memory node with redis-server without
+// persistence: throughput, then memory per key.
+func benchSingle(o *options) {
+	dir := o.dir
 	rp, cp := freePort(), freePort()
-	redis := startProc(*redisBin, "--port", strconv.Itoa(rp), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	concord := startProc(*concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", cp))
+	redis := startProc(o.redisBin, "--port", strconv.Itoa(rp), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	concord := startProc(o.concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", cp))
 	waitPort(rp)
 	waitPort(cp)
 
-	fmt.Printf("# benchcmp %s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), hostInfo())
-	fmt.Printf("redis-benchmark -c %d -n %d -r %d -d %d, %d rounds per server alternating, medians\n\n", *clients, *requests, *keyspace, *size, *rounds)
+	fmt.Printf("\n## Single node (in memory) beside redis-server without persistence\n\n")
+	fmt.Printf("redis-benchmark -c %d -n %d -r %d -d %d, %d rounds per server alternating, medians\n\n", o.clients, o.requests, o.keyspace, o.size, o.rounds)
 	fmt.Println("| test | pipeline | redis ops/s | concord ops/s | concord/redis |")
 	fmt.Println("| --- | --- | --- | --- | --- |")
 	for _, pipe := range []int{1, 16} {
 		res := map[string]map[string][]float64{"redis": {}, "concord": {}}
-		for r := 0; r < *rounds; r++ {
+		for r := 0; r < o.rounds; r++ {
 			for _, srv := range []struct {
 				name string
 				port int
 			}{{"redis", rp}, {"concord", cp}} {
-				for test, rps := range runBench(*benchBin, srv.port, *tests, *requests, *clients, *keyspace, *size, pipe) {
+				for test, rps := range runBench(o.benchBin, srv.port, o.tests, o.requests, o.clients, o.keyspace, o.size, pipe) {
 					res[srv.name][test] = append(res[srv.name][test], rps)
 				}
 			}
 		}
-		for _, test := range strings.Split(strings.ToUpper(*tests), ",") {
+		for _, test := range strings.Split(strings.ToUpper(o.tests), ",") {
 			rr, cc := median(res["redis"][test]), median(res["concord"][test])
 			ratio := "n/a"
 			if rr > 0 {
@@ -76,10 +130,10 @@ func main() {
 	}
 	stopProc(redis)
 	stopProc(concord)
-	if *memKeys > 0 {
+	if o.memKeys > 0 {
 		// Fresh processes: after the throughput runs, a garbage-collected
 		// heap would reuse freed memory and hide part of the growth.
-		fmt.Printf("\nMemory after loading %d keys (SET key:NNNNNNNNN <16 bytes>) into freshly started servers, resident set size growth per key:\n\n", *memKeys)
+		fmt.Printf("\nMemory after loading %d keys (SET key:NNNNNNNNN <16 bytes>) into freshly started servers, resident set size growth per key:\n\n", o.memKeys)
 		fmt.Println("| server | RSS before | RSS after | bytes/key |")
 		fmt.Println("| --- | --- | --- | --- |")
 		for _, srv := range []struct {
@@ -87,20 +141,20 @@ func main() {
 			start func(port int) *exec.Cmd
 		}{
 			{"redis", func(p int) *exec.Cmd {
-				return startProc(*redisBin, "--port", strconv.Itoa(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+				return startProc(o.redisBin, "--port", strconv.Itoa(p), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
 			}},
-			{"concord", func(p int) *exec.Cmd { return startProc(*concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", p)) }},
+			{"concord", func(p int) *exec.Cmd { return startProc(o.concordBin, "--addr", fmt.Sprintf("127.0.0.1:%d", p)) }},
 		} {
 			port := freePort()
 			proc := srv.start(port)
 			waitPort(port)
 			time.Sleep(300 * time.Millisecond)
 			before := rss(proc.Process.Pid)
-			load(port, *memKeys)
+			load(port, o.memKeys)
 			time.Sleep(500 * time.Millisecond)
 			after := rss(proc.Process.Pid)
 			stopProc(proc)
-			fmt.Printf("| %s | %.1f MiB | %.1f MiB | %.0f |\n", srv.name, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(*memKeys))
+			fmt.Printf("| %s | %.1f MiB | %.1f MiB | %.0f |\n", srv.name, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(o.memKeys))
 		}
 	}
 }
@@ -185,6 +239,15 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// loadAvg is /proc/loadavg's first three fields: how busy the machine was.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
 func hostInfo() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -211,11 +274,15 @@ func startProc(bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// cleanup removes the scratch directory on a fatal error.
+var cleanup = func() {}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "benchcmp:", err)
 	for _, p := range procs {
 		stopProc(p)
 	}
+	cleanup()
 	os.Exit(1)
 }
 
