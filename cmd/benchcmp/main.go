@@ -47,6 +47,7 @@ type options struct {
 	failover                    int
 	failoverTimeout             time.Duration
 	raftArgs                    []string
+	keep                        bool
 
 	dir string // scratch space, removed at exit
 }
@@ -71,13 +72,18 @@ func main() {
 	flag.IntVar(&o.failover, "failover", 20, "leader kills to time in a 3-node region (0 skips it)")
 	flag.DurationVar(&o.failoverTimeout, "failover-client-timeout", 250*time.Millisecond, "the failover writer's per-command timeout")
 	raftArgs := flag.String("raft-args", "", "extra flags for region nodes, e.g. \"--heartbeat-timeout 200ms --election-timeout 200ms --leader-lease-timeout 100ms\"")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (data dirs and the region nodes' logs)")
 	flag.Parse()
 	o.raftArgs = strings.Fields(*raftArgs)
 	var err error
 	o.dir, err = os.MkdirTemp("", "benchcmp")
 	check(err)
-	defer os.RemoveAll(o.dir)
-	cleanup = func() { os.RemoveAll(o.dir) }
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "benchcmp: scratch directory", o.dir)
+	} else {
+		defer os.RemoveAll(o.dir)
+		cleanup = func() { os.RemoveAll(o.dir) }
+	}
 
 	fmt.Printf("# benchcmp %s, %d CPUs, %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), hostInfo())
 	fmt.Printf("load average at start: %s\n", loadAvg())

@@ -360,10 +360,12 @@ func benchFailover(o *options) {
 	fmt.Printf("term %d before a 50000-SET load with no kills, %d after\n\n", t0, t1)
 
 	fmt.Printf("The client writes SET in a loop on one connection to a surviving node with a %v timeout per command, reconnecting after a timeout.\n", o.failoverTimeout)
-	fmt.Printf("Times from the kill: a survivor's heartbeat timeout fires (detect), a survivor wins the election (elected), the client's node learns the new leader (known), the first write sent after the kill succeeds (write).\n\n")
-	fmt.Println("| kill | killed | client on | new leader | terms | detect ms | elected ms | known ms | write ms | timeouts |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Printf("Milliseconds from the kill (from the nodes' logs, which have millisecond resolution): the first survivor's heartbeat timeout fires (timeout), the survivor that wins starts its successful campaign (campaign) and wins (elected), the client's node learns the new leader (known), and the client's first write sent after the kill succeeds (write).\n")
+	fmt.Printf("Refused: pre-vote campaigns that failed because the other survivor had heard from the dead leader recently. Client timeouts: commands the client gave up on.\n\n")
+	fmt.Println("| kill | killed | client on | new leader | terms | timeout | campaign | elected | known | write | refused | client timeouts |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var writes, elected []float64
+	refusedTotal := 0
 	for k := 0; k < o.failover; k++ {
 		l := r.leader(30 * time.Second)
 		termBefore := r.term()
@@ -385,12 +387,25 @@ func benchFailover(o *options) {
 		}
 		nl := r.leader(30 * time.Second)
 		termAfter := r.term()
-		var detect, won, known time.Time
+		won := first(logEvents(nl.log, killed, "raft: election won"))
+		var timeout time.Time
+		refused := 0
 		for _, n := range survivors {
-			detect = earliest(detect, logEvent(n.log, killed, "heartbeat timeout reached"))
-			won = earliest(won, logEvent(n.log, killed, "election won"))
+			timeout = earliest(timeout, first(logEvents(n.log, killed, "heartbeat timeout reached")))
+			for _, t := range logEvents(n.log, killed, "pre-vote campaign failed") {
+				if won.IsZero() || t.Before(won) {
+					refused++
+				}
+			}
 		}
-		known = logEvent(s.log, killed, `msg="leader changed" component=region node=`+s.id+` leader=n`)
+		refusedTotal += refused
+		var campaign time.Time
+		for _, t := range logEvents(nl.log, killed, "entering candidate state") {
+			if !won.IsZero() && !t.After(won) {
+				campaign = t
+			}
+		}
+		known := first(logEvents(s.log, killed, `msg="leader changed" component=region node=`+s.id+` leader=n`))
 		ms := func(t time.Time) string {
 			if t.IsZero() {
 				return "-"
@@ -402,8 +417,8 @@ func benchFailover(o *options) {
 		if !won.IsZero() {
 			elected = append(elected, float64(won.Sub(killed).Microseconds())/1000)
 		}
-		fmt.Printf("| %d | %s | %s | %s | %d | %s | %s | %s | %.0f | %d |\n", k+1, l.id, s.id, nl.id, termAfter-termBefore,
-			ms(detect), ms(won), ms(known), wms, w.timeouts())
+		fmt.Printf("| %d | %s | %s | %s | %d | %s | %s | %s | %s | %.0f | %d | %d |\n", k+1, l.id, s.id, nl.id, termAfter-termBefore,
+			ms(timeout), ms(campaign), ms(won), ms(known), wms, refused, w.timeouts())
 
 		l.start()
 		r.waitReady(60 * time.Second)
@@ -416,6 +431,7 @@ func benchFailover(o *options) {
 		fmt.Printf("kill to election won: p50 %.0f ms, p90 %.0f ms, p99 %.0f ms, max %.0f ms\n",
 			quantile(elected, 0.5), quantile(elected, 0.9), quantile(elected, 0.99), quantile(elected, 1))
 	}
+	fmt.Printf("pre-vote campaigns refused: %d in %d kills\n", refusedTotal, len(writes))
 	r.stop()
 }
 
@@ -437,26 +453,33 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// logEvent returns the time of the first line of the node's log at or
-// after since that contains what (zero if none). Log times have
-// millisecond resolution.
-func logEvent(path string, since time.Time, what string) time.Time {
+// logEvents returns the times of the lines of a node's log at or after
+// since that contain what. Log times have millisecond resolution.
+func logEvents(path string, since time.Time, what string) []time.Time {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return time.Time{}
+		return nil
 	}
 	since = since.Truncate(time.Millisecond)
+	var ts []time.Time
 	for _, line := range strings.Split(string(b), "\n") {
 		if !strings.Contains(line, what) || !strings.HasPrefix(line, "time=") {
 			continue
 		}
-		ts, _, _ := strings.Cut(line[len("time="):], " ")
-		t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", ts)
+		v, _, _ := strings.Cut(line[len("time="):], " ")
+		t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", v)
 		if err == nil && !t.Before(since) {
-			return t
+			ts = append(ts, t)
 		}
 	}
-	return time.Time{}
+	return ts
+}
+
+func first(ts []time.Time) time.Time {
+	if len(ts) == 0 {
+		return time.Time{}
+	}
+	return ts[0]
 }
 
 // writer sends SETs on one connection in a loop and records when each
