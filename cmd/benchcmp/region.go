@@ -126,6 +126,45 @@ func (r *region) term() uint64 {
 	return t
 }
 
+// electionLog returns the log lines since t, across the nodes and in time
+// order, that tell why an election happened.
+func (r *region) electionLog(t time.Time) []string {
+	type entry struct {
+		at   time.Time
+		text string
+	}
+	var es []entry
+	for _, n := range r.nodes {
+		b, err := os.ReadFile(n.log)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			at, ok := lineTime(line)
+			if !ok || at.Before(t.Truncate(time.Millisecond)) {
+				continue
+			}
+			for _, what := range []string{"heartbeat timeout reached", "failed to contact", "stepping down",
+				"election won", "pre-vote campaign failed", "lost leadership"} {
+				if strings.Contains(line, what) {
+					es = append(es, entry{at, n.id + ": " + line})
+					break
+				}
+			}
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].at.Before(es[j].at) })
+	var out []string
+	for i, e := range es {
+		if i == 40 {
+			out = append(out, fmt.Sprintf("... %d more", len(es)-40))
+			break
+		}
+		out = append(out, e.text)
+	}
+	return out
+}
+
 // info sends INFO section to addr and returns its fields.
 func info(addr, section string) (map[string]string, error) {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
@@ -200,7 +239,7 @@ func benchRegion(o *options) {
 		regionServer("region-1", r1),
 		regionServer("region-3", r3),
 	}
-	term0 := r3.term()
+	term0, started := r3.term(), time.Now()
 
 	fmt.Printf("\n## Regions (fsync durability) beside redis-server with appendonly yes\n\n")
 	fmt.Printf("redis-benchmark -c %d -n %d -r %d -d %d, one test per run, against each region's leader; %d rounds, the order of the servers rotating each round; medians\n",
@@ -303,6 +342,12 @@ func benchRegion(o *options) {
 	}
 	fmt.Printf("\n3-node region term %d before the runs, %d after: %d leader elections under benchmark load with no node stopped\n",
 		term0, term1, term1-term0)
+	if term1 != term0 {
+		fmt.Println("\nWhy, from the nodes' logs:")
+		for _, l := range r3.electionLog(started) {
+			fmt.Println("    " + l)
+		}
+	}
 	for _, p := range procs { // both regions and both redis-servers
 		stopProc(p)
 	}
@@ -463,16 +508,24 @@ func logEvents(path string, since time.Time, what string) []time.Time {
 	since = since.Truncate(time.Millisecond)
 	var ts []time.Time
 	for _, line := range strings.Split(string(b), "\n") {
-		if !strings.Contains(line, what) || !strings.HasPrefix(line, "time=") {
+		if !strings.Contains(line, what) {
 			continue
 		}
-		v, _, _ := strings.Cut(line[len("time="):], " ")
-		t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", v)
-		if err == nil && !t.Before(since) {
+		if t, ok := lineTime(line); ok && !t.Before(since) {
 			ts = append(ts, t)
 		}
 	}
 	return ts
+}
+
+// lineTime is the time of a log line (slog's text format).
+func lineTime(line string) (time.Time, bool) {
+	if !strings.HasPrefix(line, "time=") {
+		return time.Time{}, false
+	}
+	v, _, _ := strings.Cut(line[len("time="):], " ")
+	t, err := time.Parse("2006-01-02T15:04:05.000Z07:00", v)
+	return t, err == nil
 }
 
 func first(ts []time.Time) time.Time {
