@@ -406,10 +406,12 @@ func benchFailover(o *options) {
 
 	fmt.Printf("The client writes SET in a loop on one connection to a surviving node with a %v timeout per command, reconnecting after a timeout.\n", o.failoverTimeout)
 	fmt.Printf("Milliseconds from the kill (from the nodes' logs, which have millisecond resolution): the first survivor's heartbeat timeout fires (timeout), the survivor that wins starts its successful campaign (campaign) and wins (elected), the client's node learns the new leader (known), and the client's first write sent after the kill succeeds (write).\n")
-	fmt.Printf("Refused: pre-vote campaigns that failed because the other survivor had heard from the dead leader recently. Client timeouts: commands the client gave up on.\n\n")
-	fmt.Println("| kill | killed | client on | new leader | terms | timeout | campaign | elected | known | write | refused | client timeouts |")
-	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Printf("Refused: pre-vote campaigns that failed because the other survivor had heard from the dead leader recently. Client timeouts: commands the client gave up on.\n")
+	fmt.Printf("In flight: a second client on the same node, with a 15 s timeout, had a SET in flight when the leader was killed: when and how it was answered.\n\n")
+	fmt.Println("| kill | killed | client on | new leader | terms | timeout | campaign | elected | known | write | refused | client timeouts | in flight |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	var writes, elected []float64
+	flights := map[string][]float64{} // in-flight writes' latency by reply
 	refusedTotal := 0
 	for k := 0; k < o.failover; k++ {
 		l := r.leader(30 * time.Second)
@@ -422,13 +424,24 @@ func benchFailover(o *options) {
 		}
 		s := survivors[k%len(survivors)]
 		w := startWriter(s.resp, o.failoverTimeout)
+		patient := startWriter(s.resp, 15*time.Second)
 		w.waitSuccesses(20, 30*time.Second)
+		patient.waitSuccesses(20, 30*time.Second)
 		killed := time.Now()
 		l.kill()
 		done, ok := w.firstSuccessSince(killed, 60*time.Second)
 		w.stop()
 		if !ok {
 			fail(fmt.Errorf("failover %d: no successful write within 60s of killing %s; logs in %s", k+1, l.id, filepath.Dir(l.log)))
+		}
+		inflight, was := patient.inFlightAt(killed, 30*time.Second)
+		patient.stop()
+		flight := "-"
+		if was {
+			ms := float64(inflight.answered.Sub(killed).Microseconds()) / 1000
+			flight = fmt.Sprintf("%.0f %s", ms, short(inflight.reply))
+			kind := short(inflight.reply)
+			flights[kind] = append(flights[kind], ms)
 		}
 		nl := r.leader(30 * time.Second)
 		termAfter := r.term()
@@ -462,8 +475,8 @@ func benchFailover(o *options) {
 		if !won.IsZero() {
 			elected = append(elected, float64(won.Sub(killed).Microseconds())/1000)
 		}
-		fmt.Printf("| %d | %s | %s | %s | %d | %s | %s | %s | %s | %.0f | %d | %d |\n", k+1, l.id, s.id, nl.id, termAfter-termBefore,
-			ms(timeout), ms(campaign), ms(won), ms(known), wms, refused, w.timeouts())
+		fmt.Printf("| %d | %s | %s | %s | %d | %s | %s | %s | %s | %.0f | %d | %d | %s |\n", k+1, l.id, s.id, nl.id, termAfter-termBefore,
+			ms(timeout), ms(campaign), ms(won), ms(known), wms, refused, w.timeouts(), flight)
 
 		l.start()
 		r.waitReady(60 * time.Second)
@@ -477,7 +490,25 @@ func benchFailover(o *options) {
 			quantile(elected, 0.5), quantile(elected, 0.9), quantile(elected, 0.99), quantile(elected, 1))
 	}
 	fmt.Printf("pre-vote campaigns refused: %d in %d kills\n", refusedTotal, len(writes))
+	var kinds []string
+	for kind := range flights {
+		kinds = append(kinds, kind)
+	}
+	sort.Strings(kinds)
+	for _, kind := range kinds {
+		v := flights[kind]
+		fmt.Printf("writes in flight at the kill answered %s: %d, after p50 %.0f ms, max %.0f ms\n", kind, len(v), quantile(v, 0.5), quantile(v, 1))
+	}
 	r.stop()
+}
+
+// short names a reply for the table: its first word.
+func short(reply string) string {
+	f := strings.Fields(reply)
+	if len(f) == 0 {
+		return "(empty)"
+	}
+	return f[0]
 }
 
 // quantile is the nearest-rank q-quantile of v.
@@ -535,18 +566,26 @@ func first(ts []time.Time) time.Time {
 	return ts[0]
 }
 
-// writer sends SETs on one connection in a loop and records when each
-// successful one was sent and answered. A command that times out or fails
-// on the connection closes it; the next one dials again.
+// writer sends SETs on one connection in a loop and records each one's
+// outcome. A command that times out or fails on the connection closes it;
+// the next one dials again.
 type writer struct {
 	addr    string
 	timeout time.Duration
 	mu      sync.Mutex
-	ok      [][2]time.Time // sent, answered
-	nTimeo  int
+	ops     []writeOp
 	quit    chan struct{}
 	exited  chan struct{}
 }
+
+// writeOp is one command's outcome: the reply's first line, "timeout" or
+// the I/O error.
+type writeOp struct {
+	sent, answered time.Time
+	reply          string
+}
+
+func (op writeOp) ok() bool { return op.reply == "+OK" }
 
 func startWriter(addr string, timeout time.Duration) *writer {
 	w := &writer{addr: addr, timeout: timeout, quit: make(chan struct{}), exited: make(chan struct{})}
@@ -588,25 +627,22 @@ func (w *writer) loop() {
 		if err == nil {
 			line, err = br.ReadString('\n')
 		}
-		answered := time.Now()
-		switch {
-		case err == nil && strings.HasPrefix(line, "+OK"):
-			w.mu.Lock()
-			w.ok = append(w.ok, [2]time.Time{sent, answered})
-			w.mu.Unlock()
-		case err == nil:
+		op := writeOp{sent: sent, answered: time.Now(), reply: strings.TrimSpace(line)}
+		if err != nil {
 			// An error reply (TRYAGAIN after the region waited for a
-			// leader): the connection is still in step.
-		default:
+			// leader) leaves the connection in step; anything else
+			// does not.
+			op.reply = err.Error()
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				w.mu.Lock()
-				w.nTimeo++
-				w.mu.Unlock()
+				op.reply = "timeout"
 			}
 			c.Close()
 			c = nil
 		}
+		w.mu.Lock()
+		w.ops = append(w.ops, op)
+		w.mu.Unlock()
 	}
 }
 
@@ -615,18 +651,30 @@ func (w *writer) stop() {
 	<-w.exited
 }
 
+// timeouts counts the commands the client gave up on.
 func (w *writer) timeouts() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.nTimeo
+	n := 0
+	for _, op := range w.ops {
+		if op.reply == "timeout" {
+			n++
+		}
+	}
+	return n
 }
 
 // waitSuccesses waits until n writes have succeeded.
 func (w *writer) waitSuccesses(n int, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for {
+		got := 0
 		w.mu.Lock()
-		got := len(w.ok)
+		for _, op := range w.ops {
+			if op.ok() {
+				got++
+			}
+		}
 		w.mu.Unlock()
 		if got >= n {
 			return
@@ -644,15 +692,39 @@ func (w *writer) firstSuccessSince(t time.Time, timeout time.Duration) (time.Tim
 	deadline := time.Now().Add(timeout)
 	for {
 		w.mu.Lock()
-		for _, op := range w.ok {
-			if !op[0].Before(t) {
+		for _, op := range w.ops {
+			if !op.sent.Before(t) && op.ok() {
 				w.mu.Unlock()
-				return op[1], true
+				return op.answered, true
 			}
 		}
 		w.mu.Unlock()
 		if time.Now().After(deadline) {
 			return time.Time{}, false
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// inFlightAt waits for the outcome of the command that was in flight at t;
+// false if none was (or none finished within timeout).
+func (w *writer) inFlightAt(t time.Time, timeout time.Duration) (writeOp, bool) {
+	deadline := time.Now().Add(timeout)
+	for {
+		w.mu.Lock()
+		for _, op := range w.ops {
+			if op.sent.Before(t) && !op.answered.Before(t) {
+				w.mu.Unlock()
+				return op, true
+			}
+			if !op.sent.Before(t) {
+				w.mu.Unlock()
+				return writeOp{}, false
+			}
+		}
+		w.mu.Unlock()
+		if time.Now().After(deadline) {
+			return writeOp{}, false
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
