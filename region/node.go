@@ -105,10 +105,14 @@ func Open(cfg Config) (*Node, error) {
 	// the node owns it and closes it after the log.
 	n.meta = &metadb.BoltMetaDB{}
 	walDir := filepath.Join(cfg.DataDir, "wal")
+	segSize := wal.WithSegmentSize(wal.DefaultSegmentSize)
+	if cfg.walSegmentSize > 0 {
+		segSize = wal.WithSegmentSize(cfg.walSegmentSize)
+	}
 	if cfg.Durability == DurabilityCache {
-		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithSegmentFiler(nosyncFiler(walDir)))
+		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), segSize, wal.WithSegmentFiler(nosyncFiler(walDir)))
 	} else {
-		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta))
+		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), segSize)
 	}
 	if err != nil {
 		n.meta.Close()
@@ -149,7 +153,7 @@ func Open(cfg Config) (*Node, error) {
 	rc.CommitTimeout = cfg.Timing.CommitTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = 10 * time.Second
-	rc.TrailingLogs = 10240
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
