@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,12 +121,29 @@ type history struct {
 	setRetry, setDoubt   int
 	incrAcked            int
 	incrRetry, incrDoubt int
+	errs                 map[string]int // failures by text
 }
 
 func (h *history) ackedCount() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.keys) + h.incrAcked
+}
+
+func (h *history) noteErr(rep crdt.Reply, err error) {
+	text := ""
+	switch {
+	case err != nil:
+		text = err.Error()
+	case rep.IsError():
+		text = string(rep.Str)
+	default:
+		return
+	}
+	if h.errs == nil {
+		h.errs = map[string]int{}
+	}
+	h.errs[text]++
 }
 
 // writers run a write load against nodes until stopped.
@@ -156,6 +174,7 @@ func startWriters(r *testRegion, idx []int, perNode int, prefix string) *writers
 					rep, err := do(n, "SET", key, key)
 					c := classify(rep, err)
 					w.h.mu.Lock()
+					w.h.noteErr(rep, err)
 					switch c {
 					case acked:
 						w.h.keys = append(w.h.keys, key)
@@ -171,6 +190,7 @@ func startWriters(r *testRegion, idx []int, perNode int, prefix string) *writers
 					rep, err = do(n, "INCR", "counter")
 					c = classify(rep, err)
 					w.h.mu.Lock()
+					w.h.noteErr(rep, err)
 					switch c {
 					case acked:
 						w.h.incrAcked++
@@ -222,6 +242,9 @@ func checkHistory(t *testing.T, n *Node, h *history) {
 	})
 	t.Logf("SET: %d acknowledged, %d TRYAGAIN, %d in doubt; INCR: %d acknowledged, %d TRYAGAIN, %d in doubt; counter %d",
 		len(h.keys), h.setRetry, h.setDoubt, h.incrAcked, h.incrRetry, h.incrDoubt, counter)
+	for text, k := range h.errs {
+		t.Logf("  %d× %s", k, text)
+	}
 	if len(missing) > 0 {
 		t.Fatalf("%d acknowledged SETs lost, e.g. %v", len(missing), missing[:min(5, len(missing))])
 	}
@@ -555,4 +578,39 @@ func TestCacheDurabilityRestartRejoinsEmpty(t *testing.T) {
 	}
 	mustWrite(t, r.nodes[(l+1)%3], "SET", "fresh", "1")
 	waitConverged(t, r.live()...)
+}
+
+// TestLeaderShutdownIsInvisibleToFollowersClients shuts the leader down
+// cleanly (or kills it) while clients write through the followers. Writes
+// the leader refuses because it is stopping never reached the log: the
+// followers must send them on to the next leader, not fail them with the
+// leader's "server is shutting down".
+func TestLeaderShutdownIsInvisibleToFollowersClients(t *testing.T) {
+	for _, how := range []string{"shutdown", "close"} {
+		t.Run(how, func(t *testing.T) {
+			r := newTestRegion(t, 3)
+			l := r.leader()
+			w := startWriters(r, r.others(l), 2, "f")
+			waitFor(t, 10*time.Second, "writes before the shutdown", func() bool { return w.h.ackedCount() >= 40 })
+			if how == "shutdown" {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				if err := r.nodes[l].Shutdown(ctx); err != nil {
+					t.Errorf("shutdown: %v", err)
+				}
+				cancel()
+				r.nodes[l] = nil
+			} else {
+				r.kill(l)
+			}
+			at := w.h.ackedCount()
+			waitFor(t, 15*time.Second, "writes after the shutdown", func() bool { return w.h.ackedCount() >= at+40 })
+			h := w.finish()
+			checkHistory(t, r.nodes[r.leader()], h)
+			for text, k := range h.errs {
+				if strings.Contains(text, "shutting down") {
+					t.Errorf("%d writes through a running follower failed with %q", k, text)
+				}
+			}
+		})
+	}
 }

@@ -107,7 +107,7 @@ func (n *Node) serveForward(c net.Conn) {
 			call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, NodeId: n.id, RespAddr: n.cfg.RESPAddr})
 		case pb.Forward_OP_WRITE:
 			if n.closing.Load() {
-				call.fail(ErrShutdown)
+				call.notLeader() // the follower tries the next leader
 				continue
 			}
 			now := time.Now()

@@ -84,11 +84,17 @@ func (n *Node) submit(s *submission) {
 }
 
 // finish fails s: a forwarded submission tells its follower, a local one
-// resolves its waiters.
+// resolves its waiters. A forwarded write this node refuses because it is
+// stopping is sent back as not led here: the follower's client must not
+// see this node's shutdown, and the follower sends it to the next leader.
 func (n *Node) finish(s *submission, err error) {
 	if s.remote != nil {
 		n.reg.drop(s)
-		s.remote.fail(err)
+		if err == ErrShutdown {
+			s.remote.notLeader()
+		} else {
+			s.remote.fail(err)
+		}
 		return
 	}
 	n.reg.fail(s, err)
