@@ -614,3 +614,30 @@ func TestLeaderShutdownIsInvisibleToFollowersClients(t *testing.T) {
 		})
 	}
 }
+
+// TestLeadershipTransferUnderLoadLeavesNoWriteInDoubt hands leadership
+// over (REGION TRANSFER) several times while clients write through every
+// node. A clean handover leaves the outcome of every write known: the old
+// leader tells followers which forwarded writes it never proposed, and
+// those go to the new leader.
+func TestLeadershipTransferUnderLoadLeavesNoWriteInDoubt(t *testing.T) {
+	r := newTestRegion(t, 3)
+	r.leader()
+	w := startWriters(r, []int{0, 1, 2}, 2, "t")
+	for i := 0; i < 4; i++ {
+		waitFor(t, 10*time.Second, "writes", func() bool { return w.h.ackedCount() >= (i+1)*40 })
+		l := r.leader()
+		if rep := admin(r.nodes[l], 10*time.Second, "TRANSFER"); rep.IsError() {
+			t.Fatalf("REGION TRANSFER: %s", rep.Str)
+		}
+		waitFor(t, 10*time.Second, "a new leader", func() bool {
+			nl := r.leader()
+			return nl != l
+		})
+	}
+	h := w.finish()
+	checkHistory(t, r.nodes[r.leader()], h)
+	if h.setDoubt+h.incrDoubt > 0 {
+		t.Fatalf("%d writes left in doubt by clean leadership transfers", h.setDoubt+h.incrDoubt)
+	}
+}
