@@ -354,9 +354,9 @@ func TestIsolatedLeaderStopsServing(t *testing.T) {
 
 	r.net.heal()
 	h := w.finish()
-	err := <-minority
-	t.Logf("minority write outcome: %v", err)
-	if appended && err == nil {
+	merr := <-minority
+	t.Logf("minority write outcome: %v", merr)
+	if appended && merr == nil {
 		t.Fatal("a write in the isolated leader's log was acknowledged, though the new leader overwrote it")
 	}
 	waitConverged(t, r.live()...)
@@ -367,7 +367,7 @@ func TestIsolatedLeaderStopsServing(t *testing.T) {
 	}
 	// A write reported as not applied (TRYAGAIN) must really be absent.
 	var e *Error
-	if errors.As(err, &e) && e.Retryable() {
+	if errors.As(merr, &e) && e.Retryable() {
 		if v, _ := readVia(r.nodes[l], "minority", 5*time.Second); v != "" {
 			t.Fatalf("write reported as not applied is present: minority=%q", v)
 		}
