@@ -370,7 +370,7 @@ func (c *fwdConn) settle(s *submission, r *pb.ForwardReply) {
 		s.proposed.Store(false)
 		n.park(s)
 	case pb.ForwardReply_STATUS_IN_DOUBT:
-		n.reg.watch(s, r.Index, n.fsm.applied.Load())
+		n.watch(s, r.Index)
 	default:
 		n.reg.fail(s, &Error{r.Error})
 	}

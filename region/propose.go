@@ -222,6 +222,7 @@ func (n *Node) proposeEntry(group []*submission) {
 		return
 	}
 	n.cfg.Metrics.observeEntry(len(e.Units), len(data))
+
 	f := n.raft.Apply(data, 0)
 	go func() {
 		err := f.Error()
@@ -244,10 +245,21 @@ func (n *Node) proposeEntry(group []*submission) {
 				s.remote.inDoubt(idx)
 			default:
 				n.cfg.Metrics.failed("in_doubt_watch", len(s.units))
-				n.reg.watch(s, idx, n.fsm.applied.Load())
+				n.watch(s, idx)
 			}
 		}
 	}()
+}
+
+// watch waits for the entry at index to settle s's units. An index inside
+// a snapshot this node restored can no longer be told apart (the snapshot
+// holds the state, not which units made it): those units are in doubt.
+func (n *Node) watch(s *submission, index uint64) {
+	if index <= n.fsm.restored.Load() {
+		n.reg.fail(s, ErrInDoubt)
+		return
+	}
+	n.reg.watch(s, index, n.fsm.applied.Load())
 }
 
 // park holds a submission until a leader is known, or fails it with

@@ -1,16 +1,24 @@
-// Command concord runs a Concord node: a Redis-compatible server whose
-// writes are CRDT effects. Today it runs a single node (one region, no
-// persistence).
+// Command concord runs a Concord node, a Redis-compatible server whose
+// writes are CRDT effects, and the tools to operate one.
 //
 // Usage:
 //
-//	concord [server] [flags]
+//	concord [server] [--config file] [flags]   run a node
+//	concord healthcheck [--addr a] [--password p] [--ready] [--timeout 2s]
+//	concord region nodes|status|add <id> <raft-addr>|remove <id>|transfer [<id>]|snapshot [--addr a] [--password p]
+//	concord local [--nodes 3] [--port 6379] [--data-dir .concord]   a whole region in one process
+//	concord version
 //
-// Every flag can also be set through the environment (CONCORD_ADDR,
-// CONCORD_REQUIREPASS, ...); a flag given on the command line wins.
+// Without region settings the node is a single in-memory process. With
+// node-id, data-dir and peer (see docs/configuration.md) it is a member of a
+// region's Raft group. Settings come from defaults, then the configuration
+// file, then CONCORD_* environment variables, then flags.
+//
+// Exit status: 0 success; 1 failure (for healthcheck: unhealthy); 2 usage.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,148 +27,233 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"concord/crdt"
+	"concord/region"
 	"concord/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+const usageText = `usage:
+  concord [server] [--config file] [flags]   run a node
+  concord healthcheck [--addr host:port] [--password p] [--ready] [--timeout 2s]
+  concord region nodes|status|add <id> <raft-addr>|remove <id>|transfer [<id>]|snapshot [--addr host:port] [--password p]
+  concord local [--nodes 1|3|5] [--port 6379] [--raft-port 7379] [--data-dir .concord] [--durability fsync|cache]
+  concord version
+`
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "concord:", err)
-		os.Exit(1)
-	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// config is the node's configuration after flags and environment.
-type config struct {
-	addr        string
-	requirePass string
-	maxClients  int
-	maxBulk     int64
-	timeout     int
-	region      uint
-	incarnation uint
-	logLevel    string
-}
-
-// parseArgs reads the subcommand, the environment and the flags.
-func parseArgs(args []string, stderr io.Writer) (*config, error) {
+// run dispatches a subcommand and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "server":
 			args = args[1:]
 		case "version":
-			return nil, errVersion
+			fmt.Fprintln(stdout, "concord", version, "(redis", server.Version+")")
+			return exitOK
+		case "healthcheck":
+			return healthcheck(args[1:], stdout, stderr)
+		case "region":
+			return regionCmd(args[1:], stdout, stderr)
+		case "local":
+			return localCmd(args[1:], stdout, stderr)
+		case "help":
+			fmt.Fprint(stdout, usageText)
+			return exitOK
 		default:
-			return nil, fmt.Errorf("unknown subcommand %q (want: server, version)", args[0])
+			fmt.Fprintf(stderr, "concord: unknown subcommand %q\n%s", args[0], usageText)
+			return exitUsage
 		}
 	}
-	fs := flag.NewFlagSet("concord", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	c := &config{}
-	fs.StringVar(&c.addr, "addr", env("CONCORD_ADDR", "127.0.0.1:6379"), "RESP listen address (env CONCORD_ADDR)")
-	fs.StringVar(&c.requirePass, "requirepass", env("CONCORD_REQUIREPASS", ""), "password clients must AUTH with (env CONCORD_REQUIREPASS)")
-	fs.IntVar(&c.maxClients, "maxclients", envNumber("CONCORD_MAXCLIENTS", server.DefaultMaxClients), "maximum connected clients (env CONCORD_MAXCLIENTS)")
-	fs.Int64Var(&c.maxBulk, "proto-max-bulk-len", int64(envNumber("CONCORD_PROTO_MAX_BULK_LEN", server.DefaultProtoMaxBulkLen)), "largest bulk string a request may carry, bytes (env CONCORD_PROTO_MAX_BULK_LEN)")
-	fs.IntVar(&c.timeout, "timeout", envNumber("CONCORD_TIMEOUT", 0), "close clients idle this many seconds, 0 never (env CONCORD_TIMEOUT)")
-	fs.UintVar(&c.region, "region", uint(envNumber("CONCORD_REGION", 1)), "this node's region id (env CONCORD_REGION)")
-	fs.UintVar(&c.incarnation, "incarnation", uint(envNumber("CONCORD_INCARNATION", 1)), "this region's incarnation (env CONCORD_INCARNATION)")
-	fs.StringVar(&c.logLevel, "loglevel", env("CONCORD_LOGLEVEL", "info"), "debug, info, warn or error (env CONCORD_LOGLEVEL)")
-	if err := fs.Parse(args); err != nil {
+	c, err := loadConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "concord:", err)
+		return exitUsage
+	}
+	if err := serve(c, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "concord:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// node is the store the server runs on, with what the process needs to
+// watch and stop it.
+type node struct {
+	store    server.Store
+	ready    func() bool
+	shutdown func(ctx context.Context) error
+	describe string // for the startup line
+}
+
+// openNode opens the single-node store or the region node c asks for.
+// reg, if not nil, receives the region's metrics; respAddr is where clients
+// reach this node.
+func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr string) (*node, error) {
+	origin := crdt.Origin{Region: c.region, Incarnation: c.incarnation}
+	if !c.regionMode() {
+		store := server.NewLocalStore(crdt.NewKeyspace(origin, crdt.Options{Solo: true}), server.LocalOptions{})
+		return &node{
+			store:    store,
+			ready:    func() bool { return true },
+			shutdown: func(context.Context) error { store.Close(); return nil },
+			describe: fmt.Sprintf("region %d, incarnation %d, single node", origin.Region, origin.Incarnation),
+		}, nil
+	}
+	rc, err := regionConfig(c, log, reg)
+	if err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	rc.RESPAddr = respAddr
+	if !c.inPeers() {
+		// Not an error (a member added later starts this way), but a
+		// one-node region that forgot to list itself would wait forever.
+		log.Info("this node is not among the configured peers: unless its data dir already holds "+
+			"the region, it waits to be added by running, against a member: concord region add "+
+			c.nodeID+" "+c.raftAddr+" --addr <member's RESP address>", "node", c.nodeID)
 	}
-	if c.region > 1<<32-1 || c.incarnation > 1<<32-1 {
-		return nil, errors.New("region and incarnation must fit in 32 bits")
+	rn, err := region.Open(rc)
+	if err != nil {
+		return nil, err
 	}
-	return c, nil
+	return &node{
+		store:    rn,
+		ready:    rn.Ready,
+		shutdown: rn.Shutdown,
+		describe: fmt.Sprintf("region %d, incarnation %d, node %s, raft %s, durability %s",
+			c.region, c.incarnation, c.nodeID, c.raftAddr, c.durability),
+	}, nil
 }
 
-var errVersion = errors.New("version requested")
-
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
+// regionConfig translates c into the region's configuration.
+func regionConfig(c *config, log *slog.Logger, reg prometheus.Registerer) (region.Config, error) {
+	tlsConf, err := c.loadTLS()
+	if err != nil {
+		return region.Config{}, err
 	}
-	return def
+	rc := region.Config{
+		NodeID:     c.nodeID,
+		RaftAddr:   c.raftAddr,
+		DataDir:    c.dataDir,
+		Peers:      c.peers,
+		Durability: c.durability,
+		Origin:     crdt.Origin{Region: c.region, Incarnation: c.incarnation},
+		// No other region exists until cross-region replication does.
+		Solo:              true,
+		Timing:            c.timing,
+		SnapshotThreshold: c.snapshotThreshold,
+		TLS:               tlsConf,
+		Logger:            log.With("component", "region"),
+	}
+	if reg != nil {
+		rc.Metrics = region.NewMetrics(reg)
+	}
+	return rc, nil
 }
 
-func envNumber(name string, def int) int {
-	if v, ok := os.LookupEnv(name); ok {
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-		fmt.Fprintf(os.Stderr, "concord: ignoring %s=%q: not an integer\n", name, v)
-	}
-	return def
-}
+// shutdownTimeout bounds a clean stop: a leader hands leadership over and
+// the log is closed within it.
+const shutdownTimeout = 10 * time.Second
 
-func run(args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseArgs(args, stderr)
-	if errors.Is(err, errVersion) {
-		fmt.Fprintln(stdout, "concord", version, "(redis", server.Version+")")
-		return nil
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
+// serve runs a node until a signal or SHUTDOWN stops it.
+func serve(c *config, stdout, stderr io.Writer) error {
+	log := c.newLogger(stderr)
+
+	// Bind the client and metrics addresses before opening the node: a
+	// taken port fails at once, and the node can advertise the RESP
+	// address actually bound.
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
-		return fmt.Errorf("bad -loglevel: %w", err)
+	var (
+		hl   net.Listener
+		reg  *prometheus.Registry
+		rreg prometheus.Registerer
+	)
+	if c.metricsAddr != "" {
+		if hl, err = net.Listen("tcp", c.metricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics-addr: %w", err)
+		}
+		reg = newRegistry()
+		rreg = reg
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	origin := crdt.Origin{Region: uint32(cfg.region), Incarnation: uint32(cfg.incarnation)}
+	n, err := openNode(c, log, rreg, ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		if hl != nil {
+			hl.Close()
+		}
+		return err
+	}
 	shutdown := make(chan struct{})
-	store := server.NewLocalStore(crdt.NewKeyspace(origin, crdt.Options{Solo: true}), server.LocalOptions{})
-	defer store.Close()
-	srv := server.New(store, server.Options{
-		RequirePass:     cfg.requirePass,
-		MaxClients:      cfg.maxClients,
-		ProtoMaxBulkLen: cfg.maxBulk,
-		Timeout:         cfg.timeout,
-		Origin:          origin,
+	srv := server.New(n.store, server.Options{
+		RequirePass:     c.requirePass,
+		MaxClients:      c.maxClients,
+		ProtoMaxBulkLen: c.maxBulk,
+		Timeout:         c.timeout,
+		Origin:          crdt.Origin{Region: c.region, Incarnation: c.incarnation},
 		ConcordVersion:  version,
 		Logger:          log,
 		Shutdown:        func() { close(shutdown) },
 	})
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
+	var live atomic.Bool
+	var ops *opsServer
+	if hl != nil {
+		ops = startOps(hl, opsHandler(reg, live.Load, n.ready), log)
+		log.Info("metrics endpoint", "addr", hl.Addr().String())
+	}
+	// stop tears down in order: clients first (no new work), then the
+	// store (a leader hands over leadership), then the probes, which
+	// answer "unavailable" until the end.
+	stop := func() error {
+		live.Store(false)
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		err := n.shutdown(ctx)
+		ops.stop(ctx)
 		return err
 	}
-	fmt.Fprintf(stdout, "concord %s: serving RESP on %s (region %d, incarnation %d)\n",
-		version, ln.Addr(), origin.Region, origin.Incarnation)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	live.Store(true)
+	fmt.Fprintf(stdout, "concord %s: serving RESP on %s (%s)\n", version, ln.Addr(), n.describe)
+
 	select {
 	case s := <-sig:
 		log.Info("shutting down", "signal", s.String())
-		srv.Close()
-		<-served
-		return nil
 	case <-shutdown:
 		log.Info("shutting down", "reason", "SHUTDOWN command")
-		srv.Close()
-		<-served
-		return nil
 	case err := <-served:
-		srv.Close()
+		stop()
 		return err
 	}
+	err = stop()
+	<-served
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
 }
