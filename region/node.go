@@ -176,6 +176,14 @@ func Open(cfg Config) (*Node, error) {
 		}
 		n.log.Info("bootstrapped region", "peers", len(servers))
 	}
+	if has {
+		// A restarted node has forgotten which leader it last heard from,
+		// so it would grant a vote at once. Waiting out one read lease
+		// first keeps the lease promise the leader may be relying on: no
+		// node that confirmed the lease helps elect another leader before
+		// the lease ends.
+		time.Sleep(cfg.Timing.HeartbeatTimeout / 2)
+	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.wal, n.wal, snaps, n.tr)
 	if err != nil {
 		n.closeStores()
