@@ -58,6 +58,11 @@ type Node struct {
 	closing atomic.Bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// unsafeSkipReadFence makes ReadFence return at once, so reads are
+	// served from whatever this node has applied. Set only by tests, to
+	// show that the linearizability checker catches stale reads.
+	unsafeSkipReadFence atomic.Bool
 }
 
 // Timeouts of the write and read paths.
