@@ -421,3 +421,120 @@ func TestRestartAfterTailTruncation(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// linUncut restores the link between nodes at raft addresses a and b,
+// leaving other cuts in place.
+func linUncut(f *netFault, a, b string) {
+	f.mu.Lock()
+	delete(f.blocked, [2]string{a, b})
+	delete(f.blocked, [2]string{b, a})
+	f.mu.Unlock()
+}
+
+// TestLinearizableAcrossFollowerRestart aims at the leader's read lease. A
+// lease rests on the followers that answered the leader's last heartbeat
+// round refusing votes for a while. A follower restarted at once forgets
+// it heard from a leader: if it then voted for a candidate that the leader
+// could not reach, the new leader would commit writes while the old one
+// still served reads from its lease. Each attempt sets that up: candidate
+// B is cut off from everyone (so it keeps campaigning), follower A is
+// killed, B's link to A restored, A's link to the leader L cut, and A
+// restarted, while clients write through B and read through L. B is n3,
+// configured to campaign every 20-40 ms so that its next try comes well
+// inside L's lease. Before Open made a restarted node sit out a heartbeat
+// timeout, most attempts caught a stale read. CONCORD_LINEAR_RESTARTS sets
+// the number of attempts.
+func TestLinearizableAcrossFollowerRestart(t *testing.T) {
+	attempts := int(envInt(t, "CONCORD_LINEAR_RESTARTS", 4))
+	r := newTestRegion(t, 3)
+	for i := range r.nodes {
+		r.kill(i)
+	}
+	const b = 2
+	r.cfgMod = func(c *Config) {
+		if c.NodeID == r.peers[b].ID {
+			c.Timing = Timing{HeartbeatTimeout: 20 * time.Millisecond, ElectionTimeout: 20 * time.Millisecond,
+				LeaderLeaseTimeout: 10 * time.Millisecond, CommitTimeout: 5 * time.Millisecond}
+		}
+	}
+	for i := range r.nodes {
+		r.start(i)
+	}
+	h := newLinRecorder()
+	addr := func(i int) string { return r.peers[i].Addr }
+	var elections []time.Duration
+	for attempt := 0; attempt < attempts; attempt++ {
+		l := r.leader()
+		if l == b { // n3 must not lead: its lease would be short
+			r.kill(b)
+			l = r.leader()
+			r.start(b)
+		}
+		a := 1 - l // the other one of n1, n2
+		L, B := r.nodes[l], r.nodes[b]
+		r.net.cut(addr(b), addr(l))
+		r.net.cut(addr(b), addr(a))
+		// Failed campaigns rid B of pooled connections to A, which would
+		// fail once A restarts.
+		time.Sleep(300 * time.Millisecond)
+
+		key := fmt.Sprintf("r%d", attempt)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for i := int64(1); ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				h.write(ctx, 0, B, linInput{op: linSet, key: key, val: i})
+				cancel()
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				h.read(ctx, 1, L, key)
+				cancel()
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		killed := time.Now()
+		r.kill(a)
+		linUncut(r.net, addr(a), addr(b))
+		r.net.cut(addr(a), addr(l))
+		A := r.start(a)
+		// L's lease ends within HeartbeatTimeout/2 of A's death: wait past
+		// it, and for the majority to elect, whichever comes last.
+		var elected time.Duration
+		for time.Since(killed) < DefaultTiming.HeartbeatTimeout || elected == 0 {
+			if elected == 0 && (A.Leader() || B.Leader()) {
+				elected = time.Since(killed).Round(time.Millisecond)
+				elections = append(elections, elected)
+			}
+			if time.Since(killed) > 5*time.Second {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		r.net.heal()
+	}
+	res, msg := checkLinearizable(h, 30*time.Second, "")
+	t.Logf("%d attempts; a new leader was elected with the restarted follower %v after the kill; %d operations; check %s",
+		attempts, elections, len(h.recs), res)
+	if res != porcupine.Ok {
+		t.Fatal(msg)
+	}
+}

@@ -129,6 +129,23 @@ func Open(cfg Config) (*Node, error) {
 		n.closeLog()
 		return nil, err
 	}
+	has, err := raft.HasExistingState(n.wal, n.wal, snaps)
+	if err != nil {
+		n.closeLog()
+		return nil, err
+	}
+	if has {
+		// The leader's read lease (read.go) counts on a follower that
+		// answered its heartbeat refusing votes for HeartbeatTimeout. A
+		// restarted node has forgotten that it heard from a leader and would
+		// vote at once, letting a new leader commit writes while the old
+		// one still serves reads from its lease. So it keeps out of the
+		// region for that long: a full HeartbeatTimeout, twice the lease,
+		// the margin the lease itself keeps for clock-rate drift; and
+		// before it listens, so peers are refused at once rather than left
+		// waiting on a node that cannot answer yet.
+		time.Sleep(cfg.Timing.HeartbeatTimeout)
+	}
 
 	ln := cfg.Listener
 	if ln == nil {
@@ -165,11 +182,6 @@ func Open(cfg Config) (*Node, error) {
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	has, err := raft.HasExistingState(n.wal, n.wal, snaps)
-	if err != nil {
-		n.closeStores()
-		return nil, err
-	}
 	if !has && n.selfInPeers() {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
@@ -180,14 +192,6 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("region: bootstrap: %w", err)
 		}
 		n.log.Info("bootstrapped region", "peers", len(servers))
-	}
-	if has {
-		// A restarted node has forgotten which leader it last heard from,
-		// so it would grant a vote at once. Waiting out one read lease
-		// first keeps the lease promise the leader may be relying on: no
-		// node that confirmed the lease helps elect another leader before
-		// the lease ends.
-		time.Sleep(cfg.Timing.HeartbeatTimeout / 2)
 	}
 	n.raft, err = raft.NewRaft(rc, n.fsm, n.wal, n.wal, snaps, n.tr)
 	if err != nil {
