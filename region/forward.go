@@ -88,6 +88,11 @@ func (rc *remoteConn) writeLoop() {
 
 // serveForward runs the leader's end of a forwarding connection.
 func (n *Node) serveForward(c net.Conn) {
+	<-n.raftUp
+	if n.raft == nil { // Open failed
+		c.Close()
+		return
+	}
 	rc := &remoteConn{n: n, c: c, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	defer close(rc.done)
 	defer c.Close()

@@ -1,9 +1,11 @@
 package region
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +16,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"concord/crdt"
+	pb "concord/proto"
 )
 
 // Within-region linearizability: concurrent clients on every node of a
@@ -536,5 +539,48 @@ func TestLinearizableAcrossFollowerRestart(t *testing.T) {
 		attempts, elections, len(h.recs), res)
 	if res != porcupine.Ok {
 		t.Fatal(msg)
+	}
+}
+
+// TestForwardedRequestWhileRestarting: a node listens before Raft is
+// built, so a follower that still takes it for the leader can send it a
+// read-index request in between; that used to find n.raft nil and crash
+// the node. The request must wait for Raft and get an answer.
+func TestForwardedRequestWhileRestarting(t *testing.T) {
+	r := newTestRegion(t, 3)
+	l := r.leader()
+	r.kill(l)
+	answered := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			c, err := net.DialTimeout("tcp", r.peers[l].Addr, 100*time.Millisecond)
+			if err != nil {
+				continue // not listening yet
+			}
+			defer c.Close()
+			req, _ := appendFrame([]byte{forwardMagic}, &pb.Forward{Op: pb.Forward_OP_READ_INDEX, Id: 1})
+			if _, err := c.Write(req); err != nil {
+				answered <- err
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			var rep pb.ForwardReply
+			if err := readFrame(bufio.NewReader(c), &rep); err != nil {
+				answered <- fmt.Errorf("no answer: %w", err)
+				return
+			}
+			if rep.Id != 1 {
+				answered <- fmt.Errorf("answer to request %d, want 1", rep.Id)
+				return
+			}
+			answered <- nil
+			return
+		}
+		answered <- fmt.Errorf("never reached the restarting node")
+	}()
+	r.start(l)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -59,6 +59,10 @@ type Node struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
+	// raftUp is closed once n.raft is set, or Open failed. The listener
+	// opens before Raft can be built, so forwarded requests wait for it.
+	raftUp chan struct{}
+
 	// unsafeSkipReadFence makes ReadFence return at once, so reads are
 	// served from whatever this node has applied. Set only by tests, to
 	// show that the linearizability checker catches stale reads.
@@ -99,6 +103,8 @@ func Open(cfg Config) (*Node, error) {
 		slots: make(chan struct{}, maxInFlight),
 		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
+
+		raftUp: make(chan struct{}),
 	}
 	var seed [16]byte
 	rand.Read(seed[:])
@@ -198,6 +204,7 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
+	close(n.raftUp)
 	obs := make(chan raft.Observation, 64)
 	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -222,7 +229,9 @@ func (n *Node) selfInPeers() bool {
 	return false
 }
 
+// closeStores undoes a failed Open once the listener is up.
 func (n *Node) closeStores() {
+	close(n.raftUp) // n.raft is nil: waiting forwarded requests give up
 	n.mux.Close()
 	n.closeLog()
 }
