@@ -1,9 +1,10 @@
 # Concord's front door: `make help` lists the targets.
 GO      ?= go
-ADDR    ?= 127.0.0.1:6379
+PORT    ?= 6379
+NODES   ?= 1
 FUZZTIME ?= 30s
 
-.PHONY: help build run test verify compat bench bench-region fuzz clean
+.PHONY: help build run test verify compat bench bench-region fuzz proto clean
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -11,8 +12,8 @@ help: ## list targets
 build: ## build bin/concord
 	$(GO) build -o bin/concord ./cmd/concord
 
-run: ## start a single Concord node on 127.0.0.1:6379 (ADDR=host:port to change)
-	$(GO) run ./cmd/concord --addr $(ADDR)
+run: ## start a local region: NODES=1 (default) or 3 or 5, RESP on 127.0.0.1:PORT (6379) and up, data in .concord/
+	$(GO) run ./cmd/concord local --nodes $(NODES) --port $(PORT)
 
 test: ## unit, property, server and Redis-compatibility tests
 	$(GO) test -count=1 -timeout 20m ./...
@@ -38,5 +39,8 @@ fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 	  done; \
 	done
 
-clean: ## remove build output
-	rm -rf bin
+proto: ## regenerate proto/*.pb.go (needs protoc and protoc-gen-go; the generated code is committed)
+	cd proto && protoc --go_out=. --go_opt=paths=source_relative *.proto
+
+clean: ## remove build output and the local region's data
+	rm -rf bin .concord

@@ -58,7 +58,13 @@ func (n *Node) Admin(ctx context.Context, args [][]byte) crdt.Reply {
 	if strings.EqualFold(string(args[0]), "SNAPSHOT") || n.raft.State() == raft.Leader {
 		return n.adminLocal(ctx, args)
 	}
+	_, before := n.raft.LeaderWithID()
 	r, err := n.fwd.call(ctx, &pb.Forward{Op: pb.Forward_OP_ADMIN, Args: args})
+	if err != nil && strings.EqualFold(string(args[0]), "TRANSFER") && n.leaderMovedFrom(ctx, string(before)) {
+		// The old leader's connection goes down with its leadership, often
+		// before its OK arrives: the transfer happened.
+		return crdt.OK
+	}
 	if err != nil {
 		return crdt.Err(errText(err))
 	}
@@ -79,6 +85,9 @@ func (n *Node) adminLocal(ctx context.Context, args [][]byte) crdt.Reply {
 		}
 		err = n.AddVoter(ctx, string(args[1]), string(args[2]))
 	case sub == "REMOVE" && len(args) == 2:
+		if !n.isMember(string(args[1])) {
+			return crdt.Err("ERR no node " + strconv.Quote(string(args[1])) + " in this region")
+		}
 		err = n.RemoveServer(ctx, string(args[1]))
 	case sub == "TRANSFER" && len(args) == 1:
 		err = n.TransferLeadership(ctx)
@@ -93,6 +102,27 @@ func (n *Node) adminLocal(ctx context.Context, args [][]byte) crdt.Reply {
 		return crdt.Err("ERR " + err.Error())
 	}
 	return crdt.OK
+}
+
+// leaderMovedFrom waits briefly for a leader other than old.
+func (n *Node) leaderMovedFrom(ctx context.Context, old string) bool {
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if _, id := n.raft.LeaderWithID(); id != "" && string(id) != old {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func (n *Node) isMember(id string) bool {
+	for _, s := range n.Status().Servers {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) nodesReply() crdt.Reply {

@@ -117,6 +117,15 @@ type Config struct {
 	SnapshotThreshold uint64
 	// SnapshotRetain is how many snapshots to keep on disk; 0 means 2.
 	SnapshotRetain int
+	// TrailingLogs is how many log entries a snapshot leaves behind, so a
+	// follower that lags by fewer catches up from the log instead of
+	// receiving the whole snapshot; 0 means 10240.
+	TrailingLogs uint64
+	// walSegmentSize is the size of raft-wal's segment files; 0 means
+	// raft-wal's default (64 MiB). Compaction frees whole segments only, and
+	// entries of a partly compacted segment stay readable, so tests shrink
+	// it to make a snapshot really remove old entries.
+	walSegmentSize int
 	// TLS, if set, secures Raft and forwarding traffic. It must hold this
 	// node's certificate and the CA that signs peers' certificates; both
 	// sides verify each other (mutual TLS).
@@ -160,6 +169,9 @@ func (c *Config) validate() error {
 	}
 	if c.SnapshotRetain == 0 {
 		c.SnapshotRetain = 2
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 10240
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now

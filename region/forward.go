@@ -88,6 +88,11 @@ func (rc *remoteConn) writeLoop() {
 
 // serveForward runs the leader's end of a forwarding connection.
 func (n *Node) serveForward(c net.Conn) {
+	<-n.raftUp
+	if n.raft == nil { // Open failed
+		c.Close()
+		return
+	}
 	rc := &remoteConn{n: n, c: c, signal: make(chan struct{}, 1), done: make(chan struct{})}
 	defer close(rc.done)
 	defer c.Close()
@@ -107,7 +112,7 @@ func (n *Node) serveForward(c net.Conn) {
 			call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, NodeId: n.id, RespAddr: n.cfg.RESPAddr})
 		case pb.Forward_OP_WRITE:
 			if n.closing.Load() {
-				call.fail(ErrShutdown)
+				call.notLeader() // the follower tries the next leader
 				continue
 			}
 			now := time.Now()
@@ -167,6 +172,7 @@ type fwdConn struct {
 	signal   chan struct{}
 	dead     chan struct{}
 	deadOnce sync.Once
+	retired  bool // guarded by mu: takes no new requests
 }
 
 // fwdCall is a request waiting for its reply: a write (sub) or a call
@@ -178,7 +184,7 @@ type fwdCall struct {
 
 func newForwarder(n *Node) *forwarder { return &forwarder{n: n} }
 
-// leaderChanged drops the connection to a former leader.
+// leaderChanged retires the connection to a former leader.
 func (f *forwarder) leaderChanged() {
 	addr, _ := f.n.raft.LeaderWithID()
 	f.mu.Lock()
@@ -190,7 +196,7 @@ func (f *forwarder) leaderChanged() {
 	}
 	f.mu.Unlock()
 	if c != nil {
-		c.kill()
+		c.retire()
 	}
 }
 
@@ -224,7 +230,7 @@ func (f *forwarder) get() (*fwdConn, error) {
 			if f.conn.addr == string(addr) {
 				return f.conn, nil
 			}
-			f.conn.kill()
+			f.conn.retire()
 			f.conn = nil
 		}
 	}
@@ -291,6 +297,10 @@ func (c *fwdConn) request(m *pb.Forward, call *fwdCall) bool {
 		return false
 	default:
 	}
+	if c.retired {
+		c.mu.Unlock()
+		return false
+	}
 	c.nextID++
 	m.Id = c.nextID
 	c.pending[m.Id] = call
@@ -328,7 +338,6 @@ func (c *fwdConn) writeLoop() {
 func (c *fwdConn) readLoop() {
 	defer c.kill()
 	br := bufio.NewReaderSize(c.c, 64<<10)
-	n := c.f.n
 	for {
 		var r pb.ForwardReply
 		if err := readFrame(br, &r); err != nil {
@@ -337,31 +346,57 @@ func (c *fwdConn) readLoop() {
 		c.mu.Lock()
 		call := c.pending[r.Id]
 		delete(c.pending, r.Id)
+		drained := c.retired && len(c.pending) == 0 // close after this reply
 		c.mu.Unlock()
-		if call == nil {
-			continue
-		}
-		if call.sub == nil {
+		switch {
+		case call == nil:
+		case call.sub == nil:
 			call.ch <- &r
-			continue
-		}
-		s := call.sub
-		switch r.Status {
-		case pb.ForwardReply_STATUS_OK:
-			results := make([]crdt.Result, len(r.Results))
-			for i, u := range r.Results {
-				results[i] = resultFromPB(u)
-			}
-			n.reg.settle(s, results)
-		case pb.ForwardReply_STATUS_NOT_LEADER:
-			s.proposed.Store(false)
-			n.park(s)
-		case pb.ForwardReply_STATUS_IN_DOUBT:
-			n.reg.watch(s, r.Index, n.fsm.applied.Load())
 		default:
-			n.reg.fail(s, &Error{r.Error})
+			c.settle(call.sub, &r)
+		}
+		if drained {
+			return
 		}
 	}
+}
+
+// settle hands a forwarded write the leader's answer.
+func (c *fwdConn) settle(s *submission, r *pb.ForwardReply) {
+	n := c.f.n
+	switch r.Status {
+	case pb.ForwardReply_STATUS_OK:
+		results := make([]crdt.Result, len(r.Results))
+		for i, u := range r.Results {
+			results[i] = resultFromPB(u)
+		}
+		n.reg.settle(s, results)
+	case pb.ForwardReply_STATUS_NOT_LEADER:
+		s.proposed.Store(false)
+		n.park(s)
+	case pb.ForwardReply_STATUS_IN_DOUBT:
+		n.watch(s, r.Index)
+	default:
+		n.reg.fail(s, &Error{r.Error})
+	}
+}
+
+// retire stops new requests on a connection to a former leader but keeps
+// it open until that leader has answered what was sent on it: it still
+// knows whether each write was proposed (NOT_LEADER means it never reached
+// the log, so the write is sent to the new leader instead of waiting out
+// its deadline in doubt). A leader that does not answer is given up on
+// after inDoubtWait.
+func (c *fwdConn) retire() {
+	c.mu.Lock()
+	c.retired = true
+	idle := len(c.pending) == 0
+	c.mu.Unlock()
+	if idle {
+		c.kill()
+		return
+	}
+	time.AfterFunc(inDoubtWait, c.kill)
 }
 
 // kill closes the connection. Writes sent on it stay registered: the

@@ -23,7 +23,8 @@ type fsm struct {
 	mu sync.RWMutex // write lock in apply and restore, read lock for reads
 	ks *crdt.Keyspace
 
-	applied atomic.Uint64 // index of the last entry applied
+	applied  atomic.Uint64 // index of the last entry applied
+	restored atomic.Uint64 // index of the last snapshot restored
 
 	// progress is closed and replaced each time applied advances, so
 	// waiters can select on it with a context.
@@ -160,6 +161,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.ks = ks
 	f.applied.Store(applied)
+	f.restored.Store(applied)
 	f.mu.Unlock()
 	// Units applied inside the snapshot's range cannot be matched to
 	// their replies any more: their waiters learn the outcome is unknown.

@@ -58,6 +58,15 @@ type Node struct {
 	closing atomic.Bool
 	stop    chan struct{}
 	wg      sync.WaitGroup
+
+	// raftUp is closed once n.raft is set, or Open failed. The listener
+	// opens before Raft can be built, so forwarded requests wait for it.
+	raftUp chan struct{}
+
+	// unsafeSkipReadFence makes ReadFence return at once, so reads are
+	// served from whatever this node has applied. Set only by tests, to
+	// show that the linearizability checker catches stale reads.
+	unsafeSkipReadFence atomic.Bool
 }
 
 // Timeouts of the write and read paths.
@@ -94,6 +103,8 @@ func Open(cfg Config) (*Node, error) {
 		slots: make(chan struct{}, maxInFlight),
 		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
+
+		raftUp: make(chan struct{}),
 	}
 	var seed [16]byte
 	rand.Read(seed[:])
@@ -105,10 +116,14 @@ func Open(cfg Config) (*Node, error) {
 	// the node owns it and closes it after the log.
 	n.meta = &metadb.BoltMetaDB{}
 	walDir := filepath.Join(cfg.DataDir, "wal")
+	segSize := wal.WithSegmentSize(wal.DefaultSegmentSize)
+	if cfg.walSegmentSize > 0 {
+		segSize = wal.WithSegmentSize(cfg.walSegmentSize)
+	}
 	if cfg.Durability == DurabilityCache {
-		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), wal.WithSegmentFiler(nosyncFiler(walDir)))
+		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), segSize, wal.WithSegmentFiler(nosyncFiler(walDir)))
 	} else {
-		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta))
+		n.wal, err = wal.Open(walDir, wal.WithMetaStore(n.meta), segSize)
 	}
 	if err != nil {
 		n.meta.Close()
@@ -119,6 +134,23 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		n.closeLog()
 		return nil, err
+	}
+	has, err := raft.HasExistingState(n.wal, n.wal, snaps)
+	if err != nil {
+		n.closeLog()
+		return nil, err
+	}
+	if has {
+		// The leader's read lease (read.go) counts on a follower that
+		// answered its heartbeat refusing votes for HeartbeatTimeout. A
+		// restarted node has forgotten that it heard from a leader and would
+		// vote at once, letting a new leader commit writes while the old
+		// one still serves reads from its lease. So it keeps out of the
+		// region for that long: a full HeartbeatTimeout, twice the lease,
+		// the margin the lease itself keeps for clock-rate drift; and
+		// before it listens, so peers are refused at once rather than left
+		// waiting on a node that cannot answer yet.
+		time.Sleep(cfg.Timing.HeartbeatTimeout)
 	}
 
 	ln := cfg.Listener
@@ -149,18 +181,13 @@ func Open(cfg Config) (*Node, error) {
 	rc.CommitTimeout = cfg.Timing.CommitTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.SnapshotInterval = 10 * time.Second
-	rc.TrailingLogs = 10240
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.MaxAppendEntries = 256
 	rc.BatchApplyCh = true
 	rc.Logger = hlog
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	has, err := raft.HasExistingState(n.wal, n.wal, snaps)
-	if err != nil {
-		n.closeStores()
-		return nil, err
-	}
 	if !has && n.selfInPeers() {
 		var servers []raft.Server
 		for _, p := range cfg.Peers {
@@ -177,6 +204,7 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
+	close(n.raftUp)
 	obs := make(chan raft.Observation, 64)
 	n.raft.RegisterObserver(raft.NewObserver(obs, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
@@ -201,7 +229,9 @@ func (n *Node) selfInPeers() bool {
 	return false
 }
 
+// closeStores undoes a failed Open once the listener is up.
 func (n *Node) closeStores() {
+	close(n.raftUp) // n.raft is nil: waiting forwarded requests give up
 	n.mux.Close()
 	n.closeLog()
 }

@@ -84,11 +84,17 @@ func (n *Node) submit(s *submission) {
 }
 
 // finish fails s: a forwarded submission tells its follower, a local one
-// resolves its waiters.
+// resolves its waiters. A forwarded write this node refuses because it is
+// stopping is sent back as not led here: the follower's client must not
+// see this node's shutdown, and the follower sends it to the next leader.
 func (n *Node) finish(s *submission, err error) {
 	if s.remote != nil {
 		n.reg.drop(s)
-		s.remote.fail(err)
+		if err == ErrShutdown {
+			s.remote.notLeader()
+		} else {
+			s.remote.fail(err)
+		}
 		return
 	}
 	n.reg.fail(s, err)
@@ -239,10 +245,21 @@ func (n *Node) proposeEntry(group []*submission) {
 				s.remote.inDoubt(idx)
 			default:
 				n.cfg.Metrics.failed("in_doubt_watch", len(s.units))
-				n.reg.watch(s, idx, n.fsm.applied.Load())
+				n.watch(s, idx)
 			}
 		}
 	}()
+}
+
+// watch waits for the entry at index to settle s's units. An index inside
+// a snapshot this node restored can no longer be told apart (the snapshot
+// holds the state, not which units made it): those units are in doubt.
+func (n *Node) watch(s *submission, index uint64) {
+	if index <= n.fsm.restored.Load() {
+		n.reg.fail(s, ErrInDoubt)
+		return
+	}
+	n.reg.watch(s, index, n.fsm.applied.Load())
 }
 
 // park holds a submission until a leader is known, or fails it with

@@ -188,6 +188,9 @@ func (n *Node) ReadFence(ctx context.Context) error {
 	if n.closing.Load() {
 		return ErrShutdown
 	}
+	if n.unsafeSkipReadFence.Load() {
+		return nil
+	}
 	deadline := time.Now().Add(noLeaderWait)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

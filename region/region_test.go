@@ -1,9 +1,12 @@
 package region
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"concord/crdt"
 )
 
 func TestWritesOnAnyNodeReadEverywhere(t *testing.T) {
@@ -126,5 +129,25 @@ func TestRestartAllKeepsState(t *testing.T) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+func TestAdminTransferAndRemoveFromFollower(t *testing.T) {
+	r := newTestRegion(t, 3)
+	l := r.leader()
+	f := (l + 1) % 3
+	ctx := context.Background()
+	if rep := r.nodes[f].Admin(ctx, [][]byte{[]byte("TRANSFER")}); rep.Kind != crdt.KindStatus {
+		t.Fatalf("TRANSFER via follower: %s", rep.Str)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.nodes[l].Leader() {
+		if time.Now().After(deadline) {
+			t.Fatal("leadership did not move")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if rep := r.nodes[f].Admin(ctx, [][]byte{[]byte("REMOVE"), []byte("nope")}); rep.Kind != crdt.KindError {
+		t.Fatalf("REMOVE of a non-member: %+v", rep)
 	}
 }

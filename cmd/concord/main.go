@@ -6,6 +6,7 @@
 //	concord [server] [--config file] [flags]   run a node
 //	concord healthcheck [--addr a] [--password p] [--ready] [--timeout 2s]
 //	concord region nodes|status|add <id> <raft-addr>|remove <id>|transfer [<id>]|snapshot [--addr a] [--password p]
+//	concord local [--nodes 3] [--port 6379] [--data-dir .concord]   a whole region in one process
 //	concord version
 //
 // Without region settings the node is a single in-memory process. With
@@ -45,6 +46,7 @@ const usageText = `usage:
   concord [server] [--config file] [flags]   run a node
   concord healthcheck [--addr host:port] [--password p] [--ready] [--timeout 2s]
   concord region nodes|status|add <id> <raft-addr>|remove <id>|transfer [<id>]|snapshot [--addr host:port] [--password p]
+  concord local [--nodes 1|3|5] [--port 6379] [--raft-port 7379] [--data-dir .concord] [--durability fsync|cache]
   concord version
 `
 
@@ -65,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return healthcheck(args[1:], stdout, stderr)
 		case "region":
 			return regionCmd(args[1:], stdout, stderr)
+		case "local":
+			return localCmd(args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usageText)
 			return exitOK
