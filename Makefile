@@ -26,10 +26,10 @@ verify: ## gofmt check, go vet, tests with -race
 compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
 	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
 
-bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times (about 20 min)
+bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times (about 15 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord
 
-bench-region: build ## only the region part of bench: regions beside redis-server with appendfsync, and failover times
+bench-region: build ## only the region part of bench: regions beside redis-server with appendfsync, and failover times (about 10 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord -single=false
 
 fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
