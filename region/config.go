@@ -70,12 +70,15 @@ type Timing struct {
 	CommitTimeout time.Duration
 }
 
-// DefaultTiming is tuned for sub-second failover on a LAN: a dead leader is
-// noticed after 300-600 ms and the election takes a round trip or two.
+// DefaultTiming is tuned for sub-second failover on a LAN: each follower
+// notices a dead leader after 300-600 ms and the election takes a round trip
+// or two. LeaderLeaseTimeout only decides how soon a leader cut off from a
+// quorum steps down (reads do not depend on it: see read.go); at 150 ms a
+// leader starved of CPU on a loaded machine stepped down for nothing.
 var DefaultTiming = Timing{
 	HeartbeatTimeout:   300 * time.Millisecond,
 	ElectionTimeout:    300 * time.Millisecond,
-	LeaderLeaseTimeout: 150 * time.Millisecond,
+	LeaderLeaseTimeout: 300 * time.Millisecond,
 	CommitTimeout:      5 * time.Millisecond,
 }
 

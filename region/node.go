@@ -112,8 +112,9 @@ func Open(cfg Config) (*Node, error) {
 	n.rng = crdt.NewRand(binary.LittleEndian.Uint64(seed[8:]) | 1)
 
 	var err error
-	// raft-wal's Close leaves its metadata database open (and locked), so
-	// the node owns it and closes it after the log.
+	// The node owns raft-wal's metadata store and closes it after the log
+	// (raft-wal v0.4.0's Close left it open and locked; closing it twice is
+	// harmless).
 	n.meta = &metadb.BoltMetaDB{}
 	walDir := filepath.Join(cfg.DataDir, "wal")
 	segSize := wal.WithSegmentSize(wal.DefaultSegmentSize)
@@ -199,7 +200,15 @@ func Open(cfg Config) (*Node, error) {
 		}
 		n.log.Info("bootstrapped region", "peers", len(servers))
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, n.wal, n.wal, snaps, n.tr)
+	// Raft reads each entry back from the log store to send it to the
+	// followers; a cache of the latest entries serves those reads from
+	// memory instead of raft-wal's segment files.
+	logs, err := raft.NewLogCache(256, n.wal)
+	if err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, snaps, n.tr)
 	if err != nil {
 		n.closeStores()
 		return nil, err
