@@ -160,8 +160,14 @@ type Entry struct {
 	// uses max(time, last applied time + 1) for each op.
 	Time uint64 `protobuf:"varint,2,opt,name=time,proto3" json:"time,omitempty"`
 	// seed feeds every random choice the units make (SPOP, RANDOMKEY ...).
-	Seed          uint64  `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
-	Units         []*Unit `protobuf:"bytes,4,rep,name=units,proto3" json:"units,omitempty"`
+	Seed  uint64  `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
+	Units []*Unit `protobuf:"bytes,4,rep,name=units,proto3" json:"units,omitempty"`
+	// term is the leader's Raft term when it proposed the entry. Apply skips
+	// an entry whose log term differs (raft dispatched it after the leader
+	// lost and regained leadership): its units then provably never apply,
+	// which lets waiters answer TRYAGAIN once they see a later term. 0 means
+	// unchecked.
+	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -222,6 +228,13 @@ func (x *Entry) GetUnits() []*Unit {
 		return x.Units
 	}
 	return nil
+}
+
+func (x *Entry) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
 }
 
 // Unit is one atomic group of commands (a single command, or later a
@@ -483,7 +496,10 @@ type Forward struct {
 	NodeId   string                 `protobuf:"bytes,5,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	RespAddr string                 `protobuf:"bytes,6,opt,name=resp_addr,json=respAddr,proto3" json:"resp_addr,omitempty"`
 	// applied is the sender's applied index (HELLO), shown by ROLE.
-	Applied       uint64 `protobuf:"varint,7,opt,name=applied,proto3" json:"applied,omitempty"`
+	Applied uint64 `protobuf:"varint,7,opt,name=applied,proto3" json:"applied,omitempty"`
+	// term is the sender's Raft term (WRITE): the leader proposes the units
+	// only in that term, or answers NOT_LEADER.
+	Term          uint64 `protobuf:"varint,8,opt,name=term,proto3" json:"term,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +579,13 @@ func (x *Forward) GetRespAddr() string {
 func (x *Forward) GetApplied() uint64 {
 	if x != nil {
 		return x.Applied
+	}
+	return 0
+}
+
+func (x *Forward) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
 	}
 	return 0
 }
@@ -688,12 +711,13 @@ var File_region_proto protoreflect.FileDescriptor
 
 const file_region_proto_rawDesc = "" +
 	"\n" +
-	"\fregion.proto\x12\x11concord.region.v1\"v\n" +
+	"\fregion.proto\x12\x11concord.region.v1\"\x8a\x01\n" +
 	"\x05Entry\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\x04R\x04seed\x12-\n" +
-	"\x05units\x18\x04 \x03(\v2\x17.concord.region.v1.UnitR\x05units\"j\n" +
+	"\x05units\x18\x04 \x03(\v2\x17.concord.region.v1.UnitR\x05units\x12\x12\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"j\n" +
 	"\x04Unit\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\tR\bproposer\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x126\n" +
@@ -710,7 +734,7 @@ const file_region_proto_rawDesc = "" +
 	"\n" +
 	"UnitResult\x122\n" +
 	"\areplies\x18\x01 \x03(\v2\x18.concord.region.v1.ReplyR\areplies\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xb2\x02\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xc6\x02\n" +
 	"\aForward\x12-\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x1d.concord.region.v1.Forward.OpR\x02op\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12-\n" +
@@ -718,7 +742,8 @@ const file_region_proto_rawDesc = "" +
 	"\x04args\x18\x04 \x03(\fR\x04args\x12\x17\n" +
 	"\anode_id\x18\x05 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tresp_addr\x18\x06 \x01(\tR\brespAddr\x12\x18\n" +
-	"\aapplied\x18\a \x01(\x04R\aapplied\"U\n" +
+	"\aapplied\x18\a \x01(\x04R\aapplied\x12\x12\n" +
+	"\x04term\x18\b \x01(\x04R\x04term\"U\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\f\n" +

@@ -111,12 +111,12 @@ func (n *Node) serveForward(c net.Conn) {
 			}
 			call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, NodeId: n.id, RespAddr: n.cfg.RESPAddr})
 		case pb.Forward_OP_WRITE:
-			if n.closing.Load() {
+			if n.closing.Load() || (m.Term != 0 && m.Term != n.raft.CurrentTerm()) {
 				call.notLeader() // the follower tries the next leader
 				continue
 			}
 			now := time.Now()
-			s := &submission{units: m.Units, start: now, deadline: now.Add(inDoubtWait), remote: call}
+			s := &submission{units: m.Units, start: now, deadline: now.Add(inDoubtWait), remote: call, remoteTerm: m.Term}
 			s.done = func(r []crdt.Result) {
 				call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Results: resultsToPB(r)})
 			}
@@ -259,9 +259,11 @@ func (f *forwarder) send(s *submission) {
 		f.n.park(s)
 		return
 	}
+	term := f.n.raft.CurrentTerm()
 	s.proposed.Store(true)
+	f.n.reg.proposedIn(s, term)
 	f.n.cfg.Metrics.addForwarded(len(s.units))
-	if !c.request(&pb.Forward{Op: pb.Forward_OP_WRITE, Units: s.units}, &fwdCall{sub: s}) {
+	if !c.request(&pb.Forward{Op: pb.Forward_OP_WRITE, Units: s.units, Term: term}, &fwdCall{sub: s}) {
 		s.proposed.Store(false)
 		f.n.park(s)
 	}

@@ -25,6 +25,7 @@ type fsm struct {
 
 	applied  atomic.Uint64 // index of the last entry applied
 	restored atomic.Uint64 // index of the last snapshot restored
+	skipped  atomic.Uint64 // entries skipped for a term mismatch
 
 	// progress is closed and replaced each time applied advances, so
 	// waiters can select on it with a context.
@@ -65,10 +66,10 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 // committed entries raft hands over at once.
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	var outs []outcome
-	last := uint64(0)
+	last, term := uint64(0), uint64(0)
 	f.mu.Lock()
 	for _, l := range logs {
-		last = l.Index
+		last, term = l.Index, l.Term
 		if l.Type != raft.LogCommand {
 			continue
 		}
@@ -78,6 +79,14 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			// peers'; stopping is the only safe answer.
 			f.mu.Unlock()
 			panic(fmt.Sprintf("region: cannot apply log entry %d: %v", l.Index, err))
+		}
+		if e.Term != 0 && e.Term != l.Term {
+			// Proposed in one term, logged in another (raft dispatched it
+			// after its leader lost and regained leadership). Every node
+			// skips it alike; its waiters learn "not applied" from the
+			// later term.
+			f.skipped.Add(1)
+			continue
 		}
 		for i, u := range e.Units {
 			st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
@@ -92,6 +101,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	}
 	f.mu.Unlock()
 	f.reg.deliver(outs, last)
+	f.reg.termAdvanced(term)
 	if last > 0 {
 		f.advance(last)
 	}
@@ -209,7 +219,13 @@ type submission struct {
 	deadline time.Time   // give up waiting for an outcome after this
 	proposed atomic.Bool // handed to raft or forwarded: failures may be in doubt
 	parkedAt time.Time   // first time it waited for a leader
-	done     func(results []crdt.Result)
+	// term is the Raft term the units were proposed or forwarded in (0:
+	// not in flight) and epoch the registry's restore count then; both
+	// guarded by registry.mu. remoteTerm is the term a follower forwarded
+	// the units in: the leader proposes them in that term only.
+	term, epoch uint64
+	remoteTerm  uint64
+	done        func(results []crdt.Result)
 	// remote is set for units a follower forwarded: failures go back to it
 	// instead of being retried here.
 	remote *remoteCall
@@ -219,9 +235,11 @@ type submission struct {
 // waiting for them. Apply delivers replies; failure paths resolve units as
 // not applied, in doubt, or retryable.
 type registry struct {
-	mu      sync.Mutex
-	units   map[unitKey]regRef
-	watches []watch
+	mu       sync.Mutex
+	units    map[unitKey]regRef
+	watches  []watch
+	lastTerm uint64 // highest term applied
+	restores uint64 // snapshots restored
 }
 
 type regRef struct {
@@ -354,11 +372,52 @@ func (r *registry) watch(s *submission, index uint64, applied uint64) {
 	}
 }
 
+// proposedIn records that s's units are in flight in term (0: not in
+// flight any more, e.g. parked to be sent elsewhere).
+func (r *registry) proposedIn(s *submission, term uint64) {
+	r.mu.Lock()
+	s.term, s.epoch = term, r.restores
+	r.mu.Unlock()
+}
+
+// termAdvanced settles units in flight in a term earlier than term: an
+// entry is applied only in the term it was proposed in (apply skips it
+// otherwise), and log terms never decrease, so once an entry of a later
+// term is applied, an undelivered unit of an earlier term never will be.
+// A snapshot restored meanwhile may hold it: then it is in doubt.
+func (r *registry) termAdvanced(term uint64) {
+	var complete []*submission
+	r.mu.Lock()
+	if term <= r.lastTerm {
+		r.mu.Unlock()
+		return
+	}
+	r.lastTerm = term
+	for key, ref := range r.units {
+		s := ref.sub
+		if s.term == 0 || s.term >= term {
+			continue
+		}
+		err := error(ErrNotApplied)
+		if s.epoch != r.restores {
+			err = ErrInDoubt
+		}
+		if c := r.resolveLocked(key, crdt.Result{Err: err}); c != nil {
+			complete = append(complete, c)
+		}
+	}
+	r.mu.Unlock()
+	for _, s := range complete {
+		s.done(s.results)
+	}
+}
+
 // restored fails, as in doubt, units whose entries may lie inside a
 // snapshot just installed (their replies are lost with the log).
 func (r *registry) restored(index uint64) {
 	var complete []*submission
 	r.mu.Lock()
+	r.restores++
 	kept := r.watches[:0]
 	for _, w := range r.watches {
 		if w.index > index {

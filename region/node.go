@@ -312,7 +312,7 @@ func (n *Node) watchLeadership(notify <-chan bool, obs <-chan raft.Observation) 
 // its election no-op from the FSM, so a read index pointing at it would
 // never be reached).
 func (n *Node) establish(term uint64) {
-	data, _ := gproto.Marshal(&pb.Entry{Format: entryFormatV1})
+	data, _ := gproto.Marshal(&pb.Entry{Format: entryFormatV1, Term: term})
 	if err := n.raft.Apply(data, 10*time.Second).Error(); err != nil {
 		n.log.Warn("leader could not commit its first entry", "term", term, "err", err)
 		return

@@ -208,10 +208,28 @@ func (n *Node) proposeEntry(group []*submission) {
 	n.rngMu.Lock()
 	seed := n.rng.Uint64()
 	n.rngMu.Unlock()
-	e := &pb.Entry{Format: entryFormatV1, Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed}
+	term := n.raft.CurrentTerm()
+	e := &pb.Entry{Format: entryFormatV1, Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed, Term: term}
+	kept := group[:0]
+	for _, s := range group {
+		if s.remote != nil && s.remoteTerm != 0 && s.remoteTerm != term {
+			// Forwarded in another term: the follower counts on it being
+			// applied in that term or never, so it goes back unproposed.
+			n.reg.drop(s)
+			s.remote.notLeader()
+			continue
+		}
+		kept = append(kept, s)
+	}
+	group = kept
+	if len(group) == 0 {
+		<-n.slots
+		return
+	}
 	for _, s := range group {
 		e.Units = append(e.Units, s.units...)
 		s.proposed.Store(true)
+		n.reg.proposedIn(s, term)
 	}
 	data, err := gproto.Marshal(e)
 	if err != nil { // cannot happen for these messages; fail loudly anyway
@@ -265,6 +283,7 @@ func (n *Node) watch(s *submission, index uint64) {
 // park holds a submission until a leader is known, or fails it with
 // TRYAGAIN once it has waited noLeaderWait.
 func (n *Node) park(s *submission) {
+	n.reg.proposedIn(s, 0)
 	if s.parkedAt.IsZero() {
 		s.parkedAt = time.Now()
 	}
