@@ -23,9 +23,8 @@ type fsm struct {
 	mu sync.RWMutex // write lock in apply and restore, read lock for reads
 	ks *crdt.Keyspace
 
-	applied  atomic.Uint64 // index of the last entry applied
-	restored atomic.Uint64 // index of the last snapshot restored
-	skipped  atomic.Uint64 // entries skipped for a term mismatch
+	applied atomic.Uint64 // index of the last entry applied
+	skipped atomic.Uint64 // entries skipped for a term mismatch
 
 	// progress is closed and replaced each time applied advances, so
 	// waiters can select on it with a context.
@@ -171,7 +170,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.ks = ks
 	f.applied.Store(applied)
-	f.restored.Store(applied)
 	f.mu.Unlock()
 	// Units applied inside the snapshot's range cannot be matched to
 	// their replies any more: their waiters learn the outcome is unknown.
@@ -235,11 +233,13 @@ type submission struct {
 // waiting for them. Apply delivers replies; failure paths resolve units as
 // not applied, in doubt, or retryable.
 type registry struct {
-	mu       sync.Mutex
-	units    map[unitKey]regRef
-	watches  []watch
-	lastTerm uint64 // highest term applied
-	restores uint64 // snapshots restored
+	mu         sync.Mutex
+	units      map[unitKey]regRef
+	watches    []watch
+	lastTerm   uint64 // highest term applied
+	restores   uint64 // snapshots restored
+	applied    uint64 // highest index whose units have been delivered
+	restoredTo uint64 // index of the last snapshot restored
 }
 
 type regRef struct {
@@ -293,10 +293,16 @@ func (r *registry) deliver(outs []outcome, index uint64) {
 			complete = append(complete, s)
 		}
 	}
-	if index > 0 && len(r.watches) > 0 {
+	// The applied index is tracked here, under the same lock as the
+	// deliveries: a watch must never see an index as applied before the
+	// units applied at it have been delivered.
+	if index > r.applied {
+		r.applied = index
+	}
+	if r.applied > 0 && len(r.watches) > 0 {
 		kept := r.watches[:0]
 		for _, w := range r.watches {
-			if w.index > index {
+			if w.index > r.applied {
 				kept = append(kept, w)
 				continue
 			}
@@ -359,17 +365,21 @@ func (r *registry) drop(s *submission) {
 
 // watch arranges for s's unresolved units to fail as not applied once the
 // entry at index is applied without them.
-func (r *registry) watch(s *submission, index uint64, applied uint64) {
+func (r *registry) watch(s *submission, index uint64) {
 	keys := make([]unitKey, len(s.units))
 	for i, u := range s.units {
 		keys[i] = unitKey{u.Proposer, u.Id}
 	}
 	r.mu.Lock()
+	if index <= r.restoredTo {
+		// The snapshot holds the state, not which units made it.
+		r.mu.Unlock()
+		r.fail(s, ErrInDoubt)
+		return
+	}
 	r.watches = append(r.watches, watch{index, keys})
 	r.mu.Unlock()
-	if applied >= index { // already past: settle now
-		r.deliver(nil, applied)
-	}
+	r.deliver(nil, 0) // settles it now if index is already applied and delivered
 }
 
 // proposedIn records that s's units are in flight in term (0: not in
@@ -418,6 +428,10 @@ func (r *registry) restored(index uint64) {
 	var complete []*submission
 	r.mu.Lock()
 	r.restores++
+	r.restoredTo = index
+	if index > r.applied {
+		r.applied = index
+	}
 	kept := r.watches[:0]
 	for _, w := range r.watches {
 		if w.index > index {

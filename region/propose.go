@@ -272,13 +272,7 @@ func (n *Node) proposeEntry(group []*submission) {
 // watch waits for the entry at index to settle s's units. An index inside
 // a snapshot this node restored can no longer be told apart (the snapshot
 // holds the state, not which units made it): those units are in doubt.
-func (n *Node) watch(s *submission, index uint64) {
-	if index <= n.fsm.restored.Load() {
-		n.reg.fail(s, ErrInDoubt)
-		return
-	}
-	n.reg.watch(s, index, n.fsm.applied.Load())
-}
+func (n *Node) watch(s *submission, index uint64) { n.reg.watch(s, index) }
 
 // park holds a submission until a leader is known, or fails it with
 // TRYAGAIN once it has waited noLeaderWait.

@@ -100,3 +100,33 @@ func TestTermAdvanceLeavesUnproposedAndReportsRestoredInDoubt(t *testing.T) {
 		t.Fatalf("after a restore: %v, want ErrInDoubt", r[0].Err)
 	}
 }
+
+// A watch on an index settles from the registry's own record of what was
+// delivered: registered before the entry is applied it gets the unit's
+// reply, after an entry without the unit it gets TRYAGAIN, and inside a
+// restored snapshot it is in doubt. (Apply once stored its applied index
+// before delivering, and a watch registered in between reported an applied
+// write as not applied.)
+func TestWatchSettlesOnlyAfterDelivery(t *testing.T) {
+	f, s, done := termFixture(t)
+	f.reg.proposedIn(s, 2)
+	f.reg.watch(s, 5)
+	f.ApplyBatch([]*raft.Log{entryLog(t, 5, 2, 2, s.units[0])})
+	if r := <-done; r[0].Err != nil {
+		t.Fatalf("watched unit applied at its index: %v", r[0].Err)
+	}
+
+	f, s, done = termFixture(t)
+	f.ApplyBatch([]*raft.Log{entryLog(t, 5, 2, 2)}) // index 5 holds another entry
+	f.reg.watch(s, 5)
+	if r := <-done; r[0].Err != ErrNotApplied {
+		t.Fatalf("unit missing from its index: %v, want ErrNotApplied", r[0].Err)
+	}
+
+	f, s, done = termFixture(t)
+	f.reg.restored(10)
+	f.reg.watch(s, 7)
+	if r := <-done; r[0].Err != ErrInDoubt {
+		t.Fatalf("index inside a restored snapshot: %v, want ErrInDoubt", r[0].Err)
+	}
+}
