@@ -260,8 +260,10 @@ func (f *forwarder) send(s *submission) {
 		return
 	}
 	term := f.n.raft.CurrentTerm()
+	if !f.n.reg.claim(s, term) {
+		return // answered already: never send it
+	}
 	s.proposed.Store(true)
-	f.n.reg.proposedIn(s, term)
 	f.n.cfg.Metrics.addForwarded(len(s.units))
 	if !c.request(&pb.Forward{Op: pb.Forward_OP_WRITE, Units: s.units, Term: term}, &fwdCall{sub: s}) {
 		s.proposed.Store(false)

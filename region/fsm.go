@@ -382,12 +382,42 @@ func (r *registry) watch(s *submission, index uint64) {
 	r.deliver(nil, 0) // settles it now if index is already applied and delivered
 }
 
-// proposedIn records that s's units are in flight in term (0: not in
-// flight any more, e.g. parked to be sent elsewhere).
-func (r *registry) proposedIn(s *submission, term uint64) {
+// claim marks s as in flight in term (proposed by this node, or forwarded
+// to a leader in that term) unless its units were already resolved (a
+// deadline, or a later term, answered the client): then it must not be
+// proposed any more and claim returns false. The registry's lock makes
+// "answered" and "proposed" exclusive.
+func (r *registry) claim(s *submission, term uint64) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.left != len(s.units) {
+		return false
+	}
 	s.term, s.epoch = term, r.restores
+	return true
+}
+
+// release takes s out of flight after a leader said it never proposed it,
+// so it can be sent again. If its units were answered meanwhile it must
+// not be: release resolves any left as not applied and returns false.
+func (r *registry) release(s *submission) bool {
+	var complete *submission
+	r.mu.Lock()
+	if s.left == len(s.units) {
+		s.term = 0
+		r.mu.Unlock()
+		return true
+	}
+	for _, u := range s.units {
+		if c := r.resolveLocked(unitKey{u.Proposer, u.Id}, crdt.Result{Err: ErrNotApplied}); c != nil {
+			complete = c
+		}
+	}
 	r.mu.Unlock()
+	if complete != nil {
+		complete.done(complete.results)
+	}
+	return false
 }
 
 // termAdvanced settles units in flight in a term earlier than term: an
@@ -454,21 +484,25 @@ func (r *registry) restored(index uint64) {
 // expire fails submissions whose deadline passed: in doubt if they were
 // proposed, retryable otherwise.
 func (r *registry) expire(now time.Time) {
-	seen := map[*submission]bool{}
-	var late []*submission
+	var complete []*submission
 	r.mu.Lock()
-	for _, ref := range r.units {
-		if !seen[ref.sub] && now.After(ref.sub.deadline) {
-			seen[ref.sub] = true
-			late = append(late, ref.sub)
+	for key, ref := range r.units {
+		s := ref.sub
+		if !now.After(s.deadline) {
+			continue
+		}
+		// Decided under the lock claim takes: a unit answered here is
+		// never proposed afterwards.
+		err := error(ErrNoLeader)
+		if s.term != 0 {
+			err = ErrInDoubt
+		}
+		if c := r.resolveLocked(key, crdt.Result{Err: err}); c != nil {
+			complete = append(complete, c)
 		}
 	}
 	r.mu.Unlock()
-	for _, s := range late {
-		err := error(ErrNoLeader)
-		if s.proposed.Load() {
-			err = ErrInDoubt
-		}
-		r.fail(s, err)
+	for _, s := range complete {
+		s.done(s.results)
 	}
 }

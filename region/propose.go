@@ -180,7 +180,9 @@ func (n *Node) route(s *submission) {
 		return
 	}
 	if n.raft.State() == raft.Leader {
-		n.submit(s)
+		if n.reg.release(s) {
+			n.submit(s)
+		}
 		return
 	}
 	n.routeAway(s)
@@ -226,10 +228,19 @@ func (n *Node) proposeEntry(group []*submission) {
 		<-n.slots
 		return
 	}
+	kept = group[:0]
 	for _, s := range group {
+		if !n.reg.claim(s, term) {
+			continue // answered already (deadline or a later term): never propose it
+		}
+		kept = append(kept, s)
 		e.Units = append(e.Units, s.units...)
 		s.proposed.Store(true)
-		n.reg.proposedIn(s, term)
+	}
+	group = kept
+	if len(group) == 0 {
+		<-n.slots
+		return
 	}
 	data, err := gproto.Marshal(e)
 	if err != nil { // cannot happen for these messages; fail loudly anyway
@@ -277,7 +288,9 @@ func (n *Node) watch(s *submission, index uint64) { n.reg.watch(s, index) }
 // park holds a submission until a leader is known, or fails it with
 // TRYAGAIN once it has waited noLeaderWait.
 func (n *Node) park(s *submission) {
-	n.reg.proposedIn(s, 0)
+	if !n.reg.release(s) {
+		return
+	}
 	if s.parkedAt.IsZero() {
 		s.parkedAt = time.Now()
 	}

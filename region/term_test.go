@@ -44,7 +44,7 @@ func exists(f *fsm, key string) bool {
 // an entry of a later term is applied.
 func TestEntryFromAnotherTermIsSkippedAndReportedNotApplied(t *testing.T) {
 	f, s, done := termFixture(t)
-	f.reg.proposedIn(s, 3)
+	f.reg.claim(s, 3)
 	f.ApplyBatch([]*raft.Log{entryLog(t, 5, 4, 3, s.units[0])}) // proposed in 3, logged in 4
 	if exists(f, "k") {
 		t.Fatal("entry from another term was applied")
@@ -66,7 +66,7 @@ func TestEntryFromAnotherTermIsSkippedAndReportedNotApplied(t *testing.T) {
 // the same batch.
 func TestUnitAppliedBeforeLaterTermKeepsReply(t *testing.T) {
 	f, s, done := termFixture(t)
-	f.reg.proposedIn(s, 3)
+	f.reg.claim(s, 3)
 	f.ApplyBatch([]*raft.Log{entryLog(t, 5, 3, 3, s.units[0]), entryLog(t, 6, 4, 4)})
 	r := <-done
 	if r[0].Err != nil || string(r[0].Replies[0].Str) != "OK" {
@@ -87,7 +87,7 @@ func TestTermAdvanceLeavesUnproposedAndReportsRestoredInDoubt(t *testing.T) {
 		t.Fatalf("unproposed unit resolved: %+v", r)
 	default:
 	}
-	f.reg.proposedIn(s, 9)
+	f.reg.claim(s, 9)
 	f.ApplyBatch([]*raft.Log{entryLog(t, 6, 9, 9)})
 	select {
 	case r := <-done:
@@ -109,7 +109,7 @@ func TestTermAdvanceLeavesUnproposedAndReportsRestoredInDoubt(t *testing.T) {
 // write as not applied.)
 func TestWatchSettlesOnlyAfterDelivery(t *testing.T) {
 	f, s, done := termFixture(t)
-	f.reg.proposedIn(s, 2)
+	f.reg.claim(s, 2)
 	f.reg.watch(s, 5)
 	f.ApplyBatch([]*raft.Log{entryLog(t, 5, 2, 2, s.units[0])})
 	if r := <-done; r[0].Err != nil {
