@@ -44,45 +44,17 @@ func (c *remoteCall) fail(err error) {
 
 // remoteConn is the leader's end of a follower's forwarding connection.
 type remoteConn struct {
-	n      *Node
-	c      net.Conn
-	mu     sync.Mutex
-	buf    []byte
-	signal chan struct{}
-	done   chan struct{}
+	n    *Node
+	c    net.Conn
+	out  *frameQueue
+	done chan struct{}
 }
 
-func (rc *remoteConn) send(r *pb.ForwardReply) {
-	rc.mu.Lock()
-	rc.buf, _ = appendFrame(rc.buf, r)
-	rc.mu.Unlock()
-	select {
-	case rc.signal <- struct{}{}:
-	default:
-	}
-}
+func (rc *remoteConn) send(r *pb.ForwardReply) { rc.out.push(r) }
 
-// writeLoop flushes whatever replies accumulated since the last write, so
-// replies to many writes share one syscall.
 func (rc *remoteConn) writeLoop() {
-	var out []byte
-	for {
-		select {
-		case <-rc.signal:
-		case <-rc.done:
-			return
-		}
-		rc.mu.Lock()
-		out, rc.buf = rc.buf, out[:0]
-		rc.mu.Unlock()
-		if len(out) == 0 {
-			continue
-		}
-		rc.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := rc.c.Write(out); err != nil {
-			rc.c.Close()
-			return
-		}
+	if rc.out.writeTo(rc.c, 10*time.Second, rc.done) != nil {
+		rc.c.Close()
 	}
 }
 
@@ -93,7 +65,7 @@ func (n *Node) serveForward(c net.Conn) {
 		c.Close()
 		return
 	}
-	rc := &remoteConn{n: n, c: c, signal: make(chan struct{}, 1), done: make(chan struct{})}
+	rc := &remoteConn{n: n, c: c, out: newFrameQueue(), done: make(chan struct{})}
 	defer close(rc.done)
 	defer c.Close()
 	go rc.writeLoop()
@@ -168,8 +140,7 @@ type fwdConn struct {
 	mu       sync.Mutex
 	nextID   uint64
 	pending  map[uint64]*fwdCall
-	buf      []byte
-	signal   chan struct{}
+	out      *frameQueue
 	dead     chan struct{}
 	deadOnce sync.Once
 	retired  bool // guarded by mu: takes no new requests
@@ -243,7 +214,7 @@ func (f *forwarder) get() (*fwdConn, error) {
 		return nil, err
 	}
 	fc := &fwdConn{f: f, addr: string(addr), c: c, pending: map[uint64]*fwdCall{},
-		signal: make(chan struct{}, 1), dead: make(chan struct{})}
+		out: newFrameQueue(), dead: make(chan struct{})}
 	go fc.writeLoop()
 	go fc.readLoop()
 	fc.request(&pb.Forward{Op: pb.Forward_OP_HELLO, NodeId: f.n.id, RespAddr: f.n.cfg.RESPAddr}, &fwdCall{ch: make(chan *pb.ForwardReply, 1)})
@@ -263,10 +234,8 @@ func (f *forwarder) send(s *submission) {
 	if !f.n.reg.claim(s, term) {
 		return // answered already: never send it
 	}
-	s.proposed.Store(true)
 	f.n.cfg.Metrics.addForwarded(len(s.units))
 	if !c.request(&pb.Forward{Op: pb.Forward_OP_WRITE, Units: s.units, Term: term}, &fwdCall{sub: s}) {
-		s.proposed.Store(false)
 		f.n.park(s)
 	}
 }
@@ -308,34 +277,14 @@ func (c *fwdConn) request(m *pb.Forward, call *fwdCall) bool {
 	c.nextID++
 	m.Id = c.nextID
 	c.pending[m.Id] = call
-	c.buf, _ = appendFrame(c.buf, m)
+	c.out.push(m) // under c.mu: frames go out in id order
 	c.mu.Unlock()
-	select {
-	case c.signal <- struct{}{}:
-	default:
-	}
 	return true
 }
 
 func (c *fwdConn) writeLoop() {
-	var out []byte
-	for {
-		select {
-		case <-c.signal:
-		case <-c.dead:
-			return
-		}
-		c.mu.Lock()
-		out, c.buf = c.buf, out[:0]
-		c.mu.Unlock()
-		if len(out) == 0 {
-			continue
-		}
-		c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.c.Write(out); err != nil {
-			c.kill()
-			return
-		}
+	if c.out.writeTo(c.c, 5*time.Second, c.dead) != nil {
+		c.kill()
 	}
 }
 
@@ -376,10 +325,9 @@ func (c *fwdConn) settle(s *submission, r *pb.ForwardReply) {
 		}
 		n.reg.settle(s, results)
 	case pb.ForwardReply_STATUS_NOT_LEADER:
-		s.proposed.Store(false)
 		n.park(s)
 	case pb.ForwardReply_STATUS_IN_DOUBT:
-		n.watch(s, r.Index)
+		n.reg.watch(s, r.Index)
 	default:
 		n.reg.fail(s, &Error{r.Error})
 	}

@@ -214,9 +214,8 @@ type submission struct {
 	results  []crdt.Result
 	left     int // units not yet resolved; guarded by registry.mu
 	start    time.Time
-	deadline time.Time   // give up waiting for an outcome after this
-	proposed atomic.Bool // handed to raft or forwarded: failures may be in doubt
-	parkedAt time.Time   // first time it waited for a leader
+	deadline time.Time // give up waiting for an outcome after this
+	parkedAt time.Time // first time it waited for a leader
 	// term is the Raft term the units were proposed or forwarded in (0:
 	// not in flight) and epoch the registry's restore count then; both
 	// guarded by registry.mu. remoteTerm is the term a follower forwarded
@@ -299,25 +298,30 @@ func (r *registry) deliver(outs []outcome, index uint64) {
 	if index > r.applied {
 		r.applied = index
 	}
-	if r.applied > 0 && len(r.watches) > 0 {
-		kept := r.watches[:0]
-		for _, w := range r.watches {
-			if w.index > r.applied {
-				kept = append(kept, w)
-				continue
-			}
-			for _, k := range w.keys {
-				if s := r.resolveLocked(k, crdt.Result{Err: ErrNotApplied}); s != nil {
-					complete = append(complete, s)
-				}
-			}
-		}
-		r.watches = kept
-	}
+	complete = r.settleWatchesLocked(r.applied, ErrNotApplied, complete)
 	r.mu.Unlock()
 	for _, s := range complete {
 		s.done(s.results)
 	}
+}
+
+// settleWatchesLocked resolves with err the units still waiting on
+// watches at or below index and appends the submissions that completed.
+func (r *registry) settleWatchesLocked(index uint64, err error, complete []*submission) []*submission {
+	kept := r.watches[:0]
+	for _, w := range r.watches {
+		if w.index > index {
+			kept = append(kept, w)
+			continue
+		}
+		for _, k := range w.keys {
+			if s := r.resolveLocked(k, crdt.Result{Err: err}); s != nil {
+				complete = append(complete, s)
+			}
+		}
+	}
+	r.watches = kept
+	return complete
 }
 
 // fail resolves every unresolved unit of s with err.
@@ -462,19 +466,7 @@ func (r *registry) restored(index uint64) {
 	if index > r.applied {
 		r.applied = index
 	}
-	kept := r.watches[:0]
-	for _, w := range r.watches {
-		if w.index > index {
-			kept = append(kept, w)
-			continue
-		}
-		for _, k := range w.keys {
-			if s := r.resolveLocked(k, crdt.Result{Err: ErrInDoubt}); s != nil {
-				complete = append(complete, s)
-			}
-		}
-	}
-	r.watches = kept
+	complete = r.settleWatchesLocked(index, ErrInDoubt, complete)
 	r.mu.Unlock()
 	for _, s := range complete {
 		s.done(s.results)

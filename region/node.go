@@ -471,6 +471,23 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			n.log.Info("leadership transferred before shutdown")
 		}
 	}
+	return n.stopAll()
+}
+
+// Close stops the node without a leadership transfer (as a crash would,
+// but with the stores closed properly): tests kill nodes with it, and
+// `concord local` stops a whole region with it, where handing leadership to
+// a node that is stopping too would only fail.
+func (n *Node) Close() error {
+	if n.closing.Swap(true) {
+		return nil
+	}
+	return n.stopAll()
+}
+
+// stopAll stops Raft, the node's goroutines and stores; writes still
+// waiting get ErrShutdown or, if in flight, their outcome when known.
+func (n *Node) stopAll() error {
 	err := n.raft.Shutdown().Error()
 	close(n.stop)
 	n.wg.Wait()
@@ -481,23 +498,6 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if cerr := n.closeLog(); err == nil {
 		err = cerr
 	}
-	return err
-}
-
-// Close stops the node without a leadership transfer (as a crash would,
-// but with the stores closed properly). Tests use it to kill nodes.
-func (n *Node) Close() error {
-	if n.closing.Swap(true) {
-		return nil
-	}
-	err := n.raft.Shutdown().Error()
-	close(n.stop)
-	n.wg.Wait()
-	n.fwd.close()
-	n.failAllPending()
-	n.mux.Close()
-	n.tr.Close()
-	n.closeLog()
 	return err
 }
 
@@ -548,19 +548,21 @@ func hclogAdapter(l *slog.Logger) hclog.Logger {
 type slogWriter struct{ l *slog.Logger }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	msg := string(p)
-	for len(msg) > 0 && (msg[len(msg)-1] == '\n' || msg[len(msg)-1] == '\r') {
-		msg = msg[:len(msg)-1]
-	}
+	msg := strings.TrimRight(string(p), "\r\n")
 	lvl := slog.LevelInfo
-	switch {
-	case strings.Contains(msg, "[ERROR]"):
-		lvl = slog.LevelError
-	case strings.Contains(msg, "[WARN]"):
-		lvl = slog.LevelWarn
-	case strings.Contains(msg, "[DEBUG]"), strings.Contains(msg, "[TRACE]"):
-		lvl = slog.LevelDebug
+	// hclog writes "[LEVEL] raft: message"; the level becomes slog's and
+	// the prefix goes, so records read like the node's own.
+	for _, l := range []struct {
+		tag string
+		lvl slog.Level
+	}{{"[ERROR]", slog.LevelError}, {"[WARN]", slog.LevelWarn}, {"[INFO]", slog.LevelInfo},
+		{"[DEBUG]", slog.LevelDebug}, {"[TRACE]", slog.LevelDebug}} {
+		if rest, ok := strings.CutPrefix(msg, l.tag); ok {
+			lvl = l.lvl
+			msg = strings.TrimPrefix(strings.TrimLeft(rest, " "), "raft: ")
+			break
+		}
 	}
-	w.l.Log(context.Background(), lvl, msg, "component", "raft")
+	w.l.Log(context.Background(), lvl, msg, "lib", "raft")
 	return len(p), nil
 }

@@ -235,7 +235,6 @@ func (n *Node) proposeEntry(group []*submission) {
 		}
 		kept = append(kept, s)
 		e.Units = append(e.Units, s.units...)
-		s.proposed.Store(true)
 	}
 	group = kept
 	if len(group) == 0 {
@@ -267,23 +266,17 @@ func (n *Node) proposeEntry(group []*submission) {
 				n.finish(s, ErrShutdown)
 			case !appended:
 				// Never reached the log: safe to send elsewhere.
-				s.proposed.Store(false)
 				n.route(s)
 			case s.remote != nil:
 				n.reg.drop(s)
 				s.remote.inDoubt(idx)
 			default:
 				n.cfg.Metrics.failed("in_doubt_watch", len(s.units))
-				n.watch(s, idx)
+				n.reg.watch(s, idx)
 			}
 		}
 	}()
 }
-
-// watch waits for the entry at index to settle s's units. An index inside
-// a snapshot this node restored can no longer be told apart (the snapshot
-// holds the state, not which units made it): those units are in doubt.
-func (n *Node) watch(s *submission, index uint64) { n.reg.watch(s, index) }
 
 // park holds a submission until a leader is known, or fails it with
 // TRYAGAIN once it has waited noLeaderWait.

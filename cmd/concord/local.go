@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -74,9 +73,7 @@ func localCmd(args []string, stdout, stderr io.Writer) int {
 			wg.Add(1)
 			go func(r running) {
 				defer wg.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-				defer cancel()
-				r.n.shutdown(ctx)
+				r.n.stop() // every node stops: handing leadership over would only fail
 				<-r.served
 			}(r)
 		}

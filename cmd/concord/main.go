@@ -98,6 +98,9 @@ type node struct {
 	store    server.Store
 	ready    func() bool
 	shutdown func(ctx context.Context) error
+	// stop stops the node without handing leadership over (when its
+	// whole region is stopping).
+	stop     func() error
 	describe string // for the startup line
 }
 
@@ -112,6 +115,7 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 			store:    store,
 			ready:    func() bool { return true },
 			shutdown: func(context.Context) error { store.Close(); return nil },
+			stop:     store.Close,
 			describe: fmt.Sprintf("region %d, incarnation %d, single node", origin.Region, origin.Incarnation),
 		}, nil
 	}
@@ -135,6 +139,7 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		store:    rn,
 		ready:    rn.Ready,
 		shutdown: rn.Shutdown,
+		stop:     rn.Close,
 		describe: fmt.Sprintf("region %d, incarnation %d, node %s, raft %s, durability %s",
 			c.region, c.incarnation, c.nodeID, c.raftAddr, c.durability),
 	}, nil
