@@ -67,7 +67,7 @@ func (f *netFault) heal() {
 
 // testRegion is a region of in-process nodes on loopback.
 type testRegion struct {
-	t      *testing.T
+	t      testing.TB
 	net    *netFault
 	peers  []Peer
 	dirs   []string
@@ -75,7 +75,7 @@ type testRegion struct {
 	cfgMod func(*Config)
 }
 
-func newTestRegion(t *testing.T, size int) *testRegion {
+func newTestRegion(t testing.TB, size int) *testRegion {
 	t.Helper()
 	r := &testRegion{t: t, net: newNetFault()}
 	for i := 0; i < size; i++ {

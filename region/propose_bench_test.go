@@ -14,15 +14,7 @@ import (
 // (raft-wal with fsync, loopback TCP) from 64 concurrent proposers on the
 // leader, one command per unit, as non-pipelined clients would send them.
 func BenchmarkProposeRegion3(b *testing.B) {
-	t := &testing.T{}
-	r := newTestRegion(t, 3)
-	defer func() {
-		for i := range r.nodes {
-			if r.nodes[i] != nil {
-				r.nodes[i].Close()
-			}
-		}
-	}()
+	r := newTestRegion(b, 3)
 	l := r.nodes[r.leader()]
 	var next atomic.Int64
 	b.ResetTimer()
