@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,7 +131,10 @@ func (c *rawConn) expectClosed(want string) {
 	c.t.Helper()
 	c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	got, err := io.ReadAll(c.br)
-	if err != nil {
+	// A server that closes while the client is still sending makes the
+	// kernel answer with a reset; that is a close too, but it may drop
+	// bytes sent before it, so it counts only when nothing was expected.
+	if err != nil && !(want == "" && errors.Is(err, syscall.ECONNRESET)) {
 		c.t.Fatalf("waiting for close: %v (got %q)", err, got)
 	}
 	if string(got) != want {
