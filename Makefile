@@ -39,8 +39,8 @@ fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 	  done; \
 	done
 
-proto: ## regenerate proto/*.pb.go (needs protoc and protoc-gen-go; the generated code is committed)
-	cd proto && protoc --go_out=. --go_opt=paths=source_relative *.proto
+proto: ## regenerate proto/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc; the generated code is committed)
+	cd proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto
 
 clean: ## remove build output and the local region's data
 	rm -rf bin .concord

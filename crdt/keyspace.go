@@ -175,6 +175,16 @@ func NewKeyspace(self Origin, opts Options) *Keyspace {
 	return &Keyspace{self: self, solo: opts.Solo}
 }
 
+// SetSolo changes whether the keyspace is the only origin. A region that
+// gains peer regions must stop folding increments (they are no longer
+// stable at once); folded values simply act as plain writes afterwards. A
+// snapshot records the flag, so a restored keyspace needs it set again from
+// configuration.
+func (ks *Keyspace) SetSolo(solo bool) { ks.solo = solo }
+
+// Solo reports whether the keyspace is the only origin.
+func (ks *Keyspace) Solo() bool { return ks.solo }
+
 // Origin returns the origin local writes are tagged with.
 func (ks *Keyspace) Origin() Origin { return ks.self }
 

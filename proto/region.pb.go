@@ -86,7 +86,7 @@ func (x Forward_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Forward_Op.Descriptor instead.
 func (Forward_Op) EnumDescriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{5, 0}
+	return file_region_proto_rawDescGZIP(), []int{6, 0}
 }
 
 type ForwardReply_Status int32
@@ -147,14 +147,16 @@ func (x ForwardReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardReply_Status.Descriptor instead.
 func (ForwardReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{6, 0}
+	return file_region_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // Entry is one Raft log entry: one or more write units stamped by the
 // leader that proposed it.
 type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// format is ENTRY_FORMAT_V1 (= 1) for entries written by this version.
+	// format is 1 for entries holding only client commands, 2 for entries
+	// holding remote batches or transfer chunks (a node that only knows
+	// format 1 stops rather than skip them).
 	Format uint32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
 	// time is the leader's hybrid logical clock reading (crdt.HLC); apply
 	// uses max(time, last applied time + 1) for each op.
@@ -245,8 +247,17 @@ type Unit struct {
 	Proposer string `protobuf:"bytes,1,opt,name=proposer,proto3" json:"proposer,omitempty"`
 	// id identifies the unit among the proposer's units (random base per
 	// process start, so ids from before a restart never match new waiters).
-	Id            uint64     `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
-	Commands      []*Command `protobuf:"bytes,3,rep,name=commands,proto3" json:"commands,omitempty"`
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// A unit holds commands (a client write), or, in entries of format 2,
+	// exactly one of the following instead:
+	Commands []*Command `protobuf:"bytes,3,rep,name=commands,proto3" json:"commands,omitempty"`
+	// remote: batches of effects received from another region
+	// (crdt.Batch encodings, in the sender's log order), merged in order.
+	// Each batch's outcome is an integer reply (crdt.MergeOutcome).
+	Remote [][]byte `protobuf:"bytes,4,rep,name=remote,proto3" json:"remote,omitempty"`
+	// chunk: a piece of a state transfer from another region. Its replies
+	// are the bytes now staged and 1 if the transfer was joined, else 0.
+	Chunk         *TransferChunk `protobuf:"bytes,5,opt,name=chunk,proto3" json:"chunk,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -302,6 +313,89 @@ func (x *Unit) GetCommands() []*Command {
 	return nil
 }
 
+func (x *Unit) GetRemote() [][]byte {
+	if x != nil {
+		return x.Remote
+	}
+	return nil
+}
+
+func (x *Unit) GetChunk() *TransferChunk {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+// TransferChunk mirrors crdt.Chunk.
+type TransferChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Final         bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferChunk) Reset() {
+	*x = TransferChunk{}
+	mi := &file_region_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferChunk) ProtoMessage() {}
+
+func (x *TransferChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
+func (*TransferChunk) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TransferChunk) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *TransferChunk) GetOffset() uint64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *TransferChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *TransferChunk) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
 // Command is one client command as received.
 type Command struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -313,7 +407,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[2]
+	mi := &file_region_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +419,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[2]
+	mi := &file_region_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +432,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{2}
+	return file_region_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Command) GetDb() uint32 {
@@ -369,7 +463,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_region_proto_msgTypes[3]
+	mi := &file_region_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +475,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[3]
+	mi := &file_region_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +488,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{3}
+	return file_region_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Reply) GetKind() uint32 {
@@ -444,7 +538,7 @@ type UnitResult struct {
 
 func (x *UnitResult) Reset() {
 	*x = UnitResult{}
-	mi := &file_region_proto_msgTypes[4]
+	mi := &file_region_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +550,7 @@ func (x *UnitResult) String() string {
 func (*UnitResult) ProtoMessage() {}
 
 func (x *UnitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[4]
+	mi := &file_region_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +563,7 @@ func (x *UnitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnitResult.ProtoReflect.Descriptor instead.
 func (*UnitResult) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{4}
+	return file_region_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UnitResult) GetReplies() []*Reply {
@@ -506,7 +600,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_region_proto_msgTypes[5]
+	mi := &file_region_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +612,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[5]
+	mi := &file_region_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +625,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{5}
+	return file_region_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Forward) GetOp() Forward_Op {
@@ -609,7 +703,7 @@ type ForwardReply struct {
 
 func (x *ForwardReply) Reset() {
 	*x = ForwardReply{}
-	mi := &file_region_proto_msgTypes[6]
+	mi := &file_region_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -621,7 +715,7 @@ func (x *ForwardReply) String() string {
 func (*ForwardReply) ProtoMessage() {}
 
 func (x *ForwardReply) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[6]
+	mi := &file_region_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -634,7 +728,7 @@ func (x *ForwardReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardReply.ProtoReflect.Descriptor instead.
 func (*ForwardReply) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{6}
+	return file_region_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ForwardReply) GetId() uint64 {
@@ -717,11 +811,18 @@ const file_region_proto_rawDesc = "" +
 	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\x04R\x04seed\x12-\n" +
 	"\x05units\x18\x04 \x03(\v2\x17.concord.region.v1.UnitR\x05units\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"j\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\"\xba\x01\n" +
 	"\x04Unit\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\tR\bproposer\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x126\n" +
-	"\bcommands\x18\x03 \x03(\v2\x1a.concord.region.v1.CommandR\bcommands\"-\n" +
+	"\bcommands\x18\x03 \x03(\v2\x1a.concord.region.v1.CommandR\bcommands\x12\x16\n" +
+	"\x06remote\x18\x04 \x03(\fR\x06remote\x126\n" +
+	"\x05chunk\x18\x05 \x01(\v2 .concord.region.v1.TransferChunkR\x05chunk\"a\n" +
+	"\rTransferChunk\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
+	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\"-\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02db\x18\x01 \x01(\rR\x02db\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\fR\x04args\"\x85\x01\n" +
@@ -783,33 +884,35 @@ func file_region_proto_rawDescGZIP() []byte {
 }
 
 var file_region_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_region_proto_goTypes = []any{
 	(Forward_Op)(0),          // 0: concord.region.v1.Forward.Op
 	(ForwardReply_Status)(0), // 1: concord.region.v1.ForwardReply.Status
 	(*Entry)(nil),            // 2: concord.region.v1.Entry
 	(*Unit)(nil),             // 3: concord.region.v1.Unit
-	(*Command)(nil),          // 4: concord.region.v1.Command
-	(*Reply)(nil),            // 5: concord.region.v1.Reply
-	(*UnitResult)(nil),       // 6: concord.region.v1.UnitResult
-	(*Forward)(nil),          // 7: concord.region.v1.Forward
-	(*ForwardReply)(nil),     // 8: concord.region.v1.ForwardReply
+	(*TransferChunk)(nil),    // 4: concord.region.v1.TransferChunk
+	(*Command)(nil),          // 5: concord.region.v1.Command
+	(*Reply)(nil),            // 6: concord.region.v1.Reply
+	(*UnitResult)(nil),       // 7: concord.region.v1.UnitResult
+	(*Forward)(nil),          // 8: concord.region.v1.Forward
+	(*ForwardReply)(nil),     // 9: concord.region.v1.ForwardReply
 }
 var file_region_proto_depIdxs = []int32{
-	3, // 0: concord.region.v1.Entry.units:type_name -> concord.region.v1.Unit
-	4, // 1: concord.region.v1.Unit.commands:type_name -> concord.region.v1.Command
-	5, // 2: concord.region.v1.Reply.elems:type_name -> concord.region.v1.Reply
-	5, // 3: concord.region.v1.UnitResult.replies:type_name -> concord.region.v1.Reply
-	0, // 4: concord.region.v1.Forward.op:type_name -> concord.region.v1.Forward.Op
-	3, // 5: concord.region.v1.Forward.units:type_name -> concord.region.v1.Unit
-	1, // 6: concord.region.v1.ForwardReply.status:type_name -> concord.region.v1.ForwardReply.Status
-	6, // 7: concord.region.v1.ForwardReply.results:type_name -> concord.region.v1.UnitResult
-	5, // 8: concord.region.v1.ForwardReply.reply:type_name -> concord.region.v1.Reply
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	3,  // 0: concord.region.v1.Entry.units:type_name -> concord.region.v1.Unit
+	5,  // 1: concord.region.v1.Unit.commands:type_name -> concord.region.v1.Command
+	4,  // 2: concord.region.v1.Unit.chunk:type_name -> concord.region.v1.TransferChunk
+	6,  // 3: concord.region.v1.Reply.elems:type_name -> concord.region.v1.Reply
+	6,  // 4: concord.region.v1.UnitResult.replies:type_name -> concord.region.v1.Reply
+	0,  // 5: concord.region.v1.Forward.op:type_name -> concord.region.v1.Forward.Op
+	3,  // 6: concord.region.v1.Forward.units:type_name -> concord.region.v1.Unit
+	1,  // 7: concord.region.v1.ForwardReply.status:type_name -> concord.region.v1.ForwardReply.Status
+	7,  // 8: concord.region.v1.ForwardReply.results:type_name -> concord.region.v1.UnitResult
+	6,  // 9: concord.region.v1.ForwardReply.reply:type_name -> concord.region.v1.Reply
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -823,7 +926,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

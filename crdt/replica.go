@@ -1,0 +1,250 @@
+package crdt
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Replica is the whole replicated state of one region: its keyspace, its
+// replication log (EffectLog) and the state transfers it is receiving. A
+// region's Raft FSM applies every committed entry to it, and simulations
+// drive it directly without Raft; both get the same state from the same
+// inputs.
+//
+// Like Keyspace it is deterministic and not safe for concurrent use: the
+// caller serialises Apply, Merge, StageChunk and Restore, and may read
+// concurrently with other readers only.
+type Replica struct {
+	ks     *Keyspace
+	log    *EffectLog
+	staged []*staging // transfers being received, oldest first
+
+	Stats ReplicaStats
+}
+
+// ReplicaStats counts what happened to remote input. They are per node (not
+// replicated state), but every node of a region applies the same entries, so
+// they agree unless a node was restored from a snapshot.
+type ReplicaStats struct {
+	Merged      uint64 // remote batches merged
+	Duplicates  uint64 // remote batches already covered by the version vector
+	Rejected    uint64 // remote batches refused (corrupt, gap, missing deps)
+	OwnAhead    uint64 // batches of this region's own origin that it had not applied: its state is behind its own writes (it needs a new incarnation)
+	Chunks      uint64 // state-transfer chunks staged
+	Transfers   uint64 // state transfers joined
+	TransferErr uint64 // state transfers dropped (corrupt, out of order, superseded)
+}
+
+// MaxStagedTransfers bounds how many state transfers a replica stages at
+// once; starting another drops the oldest.
+const MaxStagedTransfers = 4
+
+type staging struct {
+	id   uint64
+	data []byte
+}
+
+// NewReplica wraps ks with an empty replication log.
+func NewReplica(ks *Keyspace, limits LogLimits) *Replica {
+	return &Replica{ks: ks, log: NewEffectLog(limits)}
+}
+
+// Keyspace returns the replica's keyspace. It is replaced by Restore and
+// changed by every write; callers hold the same lock they hold for Apply or
+// for reads.
+func (r *Replica) Keyspace() *Keyspace { return r.ks }
+
+// Log returns the replication log.
+func (r *Replica) Log() *EffectLog { return r.log }
+
+// Apply runs a local write (Keyspace.Apply) and logs the batch it produced.
+// A solo keyspace (one region, nobody to ship to) logs nothing.
+func (r *Replica) Apply(st Stamp, cmds []Command) []Reply {
+	replies, b := r.ks.Apply(st, cmds)
+	if b != nil && !r.ks.solo {
+		r.log.Append(b.Origin, b.FirstSeq, b.LastSeq(), b.Ops[len(b.Ops)-1].Time, b.Encode(nil))
+	}
+	return replies
+}
+
+// MergeOutcome says what Merge did with a remote batch.
+type MergeOutcome uint8
+
+// Merge outcomes.
+const (
+	Merged    MergeOutcome = iota + 1 // applied and logged
+	Duplicate                         // already covered: nothing changed
+	Rejected                          // refused: nothing changed, Err says why
+)
+
+// Merge decodes a remote batch, merges it into the keyspace and logs it (the
+// same bytes, so relays ship exactly what the origin produced). data is kept
+// by the log: the caller must not modify it afterwards.
+func (r *Replica) Merge(data []byte) (MergeOutcome, error) {
+	b, err := DecodeBatch(data)
+	if err != nil {
+		r.Stats.Rejected++
+		return Rejected, err
+	}
+	if b.LastSeq() <= r.ks.vv.Get(b.Origin) {
+		r.Stats.Duplicates++
+		r.ks.Stats.BatchesSkip++
+		return Duplicate, nil
+	}
+	if b.Origin == r.ks.self {
+		// Another region holds writes of ours that this state lacks: it was
+		// restored from an older copy, or lost its disks, under the same
+		// incarnation. Merging them would collide with the dots it is about
+		// to reissue.
+		r.Stats.OwnAhead++
+		r.Stats.Rejected++
+		return Rejected, ErrOwnBatch
+	}
+	if err := r.ks.Merge(b); err != nil {
+		r.Stats.Rejected++
+		return Rejected, err
+	}
+	r.Stats.Merged++
+	r.log.Append(b.Origin, b.FirstSeq, b.LastSeq(), b.Ops[len(b.Ops)-1].Time, data)
+	return Merged, nil
+}
+
+// Chunk is one piece of a state transfer: bytes [Offset, Offset+len(Data))
+// of another region's Keyspace.Snapshot, sent under the transfer's ID.
+type Chunk struct {
+	ID     uint64
+	Offset uint64
+	Data   []byte
+	Final  bool // the last chunk: join the staged state now
+}
+
+// Transfer errors.
+var (
+	ErrChunkOrder = errors.New("crdt: state-transfer chunk out of order")
+)
+
+// StageChunk adds a state-transfer chunk. Chunks of one transfer must come
+// in order from offset 0; a chunk at offset 0 (re)starts its transfer. On the
+// final chunk the staged state is decoded and joined into the keyspace in
+// one step, so readers see the state before the transfer or after it, never
+// a mix. It returns the number of bytes now staged for the transfer (0 once
+// joined) and whether it was joined.
+func (r *Replica) StageChunk(c Chunk) (staged uint64, joined bool, err error) {
+	s := r.stagingOf(c.ID)
+	switch {
+	case c.Offset == 0:
+		if s != nil {
+			r.dropStaging(c.ID)
+		}
+		if len(r.staged) >= MaxStagedTransfers {
+			r.Stats.TransferErr++
+			r.staged = r.staged[1:]
+		}
+		s = &staging{id: c.ID}
+		r.staged = append(r.staged, s)
+	case s == nil || uint64(len(s.data)) != c.Offset:
+		have := uint64(0)
+		if s != nil {
+			have = uint64(len(s.data))
+		}
+		return have, false, fmt.Errorf("%w: transfer %x has %d bytes, chunk starts at %d", ErrChunkOrder, c.ID, have, c.Offset)
+	}
+	s.data = append(s.data, c.Data...)
+	r.Stats.Chunks++
+	if !c.Final {
+		return uint64(len(s.data)), false, nil
+	}
+	r.dropStaging(c.ID)
+	other, err := Restore(s.data)
+	if err != nil {
+		r.Stats.TransferErr++
+		return 0, false, fmt.Errorf("crdt: state transfer %x: %w", c.ID, err)
+	}
+	r.ks.Join(other)
+	// The join advanced the state past what the log holds: peers lacking
+	// that part need a state transfer themselves.
+	r.log.Gap(r.ks.vv)
+	r.Stats.Transfers++
+	return 0, true, nil
+}
+
+// Staged returns how many bytes of transfer id are staged (false if none).
+func (r *Replica) Staged(id uint64) (uint64, bool) {
+	if s := r.stagingOf(id); s != nil {
+		return uint64(len(s.data)), true
+	}
+	return 0, false
+}
+
+func (r *Replica) stagingOf(id uint64) *staging {
+	for _, s := range r.staged {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func (r *Replica) dropStaging(id uint64) {
+	kept := r.staged[:0]
+	for _, s := range r.staged {
+		if s.id != id {
+			kept = append(kept, s)
+		}
+	}
+	r.staged = kept
+}
+
+// replicaFormat versions the replica snapshot's header.
+const replicaFormat = 1
+
+// Snapshot returns the replica's encoding as parts to be written one after
+// the other: a header holding the log and the staged transfers, then the
+// keyspace snapshot (kept separate so it is not copied).
+func (r *Replica) Snapshot() [][]byte {
+	e := &encoder{}
+	e.byte1(replicaFormat)
+	r.log.encode(e)
+	e.uvarint(uint64(len(r.staged)))
+	for _, s := range r.staged {
+		e.uvarint(s.id)
+		e.bytes(s.data)
+	}
+	hdr := make([]byte, 0, len(e.b)+10)
+	hdr = binary.AppendUvarint(hdr, uint64(len(e.b)))
+	hdr = append(hdr, e.b...)
+	return [][]byte{hdr, r.ks.Snapshot()}
+}
+
+// RestoreReplica decodes the concatenation of Snapshot's parts.
+func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
+	d := &decoder{b: src}
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		return nil, ErrCorrupt
+	}
+	hd := &decoder{b: d.b[:n]}
+	rest := d.b[n:]
+	if v := hd.byte1(); hd.err == nil && v != replicaFormat {
+		return nil, ErrFormat
+	}
+	log := decodeEffectLog(hd, limits)
+	r := &Replica{log: log}
+	m := hd.count(2)
+	for i := 0; i < m && hd.err == nil; i++ {
+		r.staged = append(r.staged, &staging{id: hd.uvarint(), data: hd.bytes()})
+	}
+	if hd.err != nil {
+		return nil, hd.err
+	}
+	if len(hd.b) != 0 {
+		return nil, ErrCorrupt
+	}
+	ks, err := Restore(rest)
+	if err != nil {
+		return nil, err
+	}
+	r.ks = ks
+	return r, nil
+}
