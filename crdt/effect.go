@@ -280,3 +280,24 @@ func decodeEffect(d *decoder) (Effect, error) {
 	}
 	return f, d.err
 }
+
+// BatchHeader reads a batch encoding's origin and sequence range without
+// decoding its effects, so a receiver can skip a batch it already holds
+// cheaply. It validates only what it reads.
+func BatchHeader(src []byte) (origin Origin, first, last uint64, err error) {
+	d := decoder{b: src}
+	if v := d.byte1(); d.err == nil && v != batchFormat {
+		return Origin{}, 0, 0, ErrFormat
+	}
+	origin = d.origin()
+	first = d.uvarint()
+	d.vv()
+	n := d.count(2)
+	if d.err != nil {
+		return Origin{}, 0, 0, d.err
+	}
+	if n == 0 || first == 0 || first+uint64(n) < first {
+		return Origin{}, 0, 0, ErrCorrupt
+	}
+	return origin, first, first + uint64(n) - 1, nil
+}

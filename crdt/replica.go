@@ -139,6 +139,7 @@ func (r *Replica) StageChunk(c Chunk) (staged uint64, joined bool, err error) {
 		}
 		if len(r.staged) >= MaxStagedTransfers {
 			r.Stats.TransferErr++
+			r.staged[0] = nil // the backing array would keep its data alive
 			r.staged = r.staged[1:]
 		}
 		s = &staging{id: c.ID}
@@ -193,6 +194,9 @@ func (r *Replica) dropStaging(id uint64) {
 			kept = append(kept, s)
 		}
 	}
+	// Clear the slots past the kept ones: the backing array would otherwise
+	// keep a dropped (or just joined) transfer's whole data alive.
+	clear(r.staged[len(kept):])
 	r.staged = kept
 }
 

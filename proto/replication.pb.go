@@ -334,7 +334,10 @@ type Hello struct {
 	// another region refuses the stream (a misconfigured address).
 	ToRegion uint32 `protobuf:"varint,6,opt,name=to_region,json=toRegion,proto3" json:"to_region,omitempty"`
 	// wall_ms is the sender's wall clock, Unix milliseconds.
-	WallMs        int64 `protobuf:"varint,7,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	WallMs int64 `protobuf:"varint,7,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	// transfer_id names a state transfer the sender still holds (0: none);
+	// the receiver answers how much of it it has staged.
+	TransferId    uint64 `protobuf:"varint,8,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -414,6 +417,13 @@ func (x *Hello) GetToRegion() uint32 {
 func (x *Hello) GetWallMs() int64 {
 	if x != nil {
 		return x.WallMs
+	}
+	return 0
+}
+
+func (x *Hello) GetTransferId() uint64 {
+	if x != nil {
+		return x.TransferId
 	}
 	return 0
 }
@@ -829,7 +839,7 @@ const file_replication_proto_rawDesc = "" +
 	"\x04Pull\x12;\n" +
 	"\awelcome\x18\x01 \x01(\v2\x1f.concord.replication.v1.WelcomeH\x00R\awelcome\x12/\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1b.concord.replication.v1.AckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\xd1\x01\n" +
+	"\x03msg\"\xf2\x01\n" +
 	"\x05Hello\x12!\n" +
 	"\fmin_protocol\x18\x01 \x01(\rR\vminProtocol\x12!\n" +
 	"\fmax_protocol\x18\x02 \x01(\rR\vmaxProtocol\x12\x16\n" +
@@ -837,7 +847,9 @@ const file_replication_proto_rawDesc = "" +
 	"\vincarnation\x18\x04 \x01(\rR\vincarnation\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1b\n" +
 	"\tto_region\x18\x06 \x01(\rR\btoRegion\x12\x17\n" +
-	"\awall_ms\x18\a \x01(\x03R\x06wallMs\"\x8d\x02\n" +
+	"\awall_ms\x18\a \x01(\x03R\x06wallMs\x12\x1f\n" +
+	"\vtransfer_id\x18\b \x01(\x04R\n" +
+	"transferId\"\x8d\x02\n" +
 	"\aWelcome\x12\x1a\n" +
 	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\rR\x06region\x12 \n" +

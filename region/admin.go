@@ -239,6 +239,13 @@ func (n *Node) InfoFields(section string) [][2]string {
 			{"region_peers", strconv.Itoa(len(st.Servers))},
 			{"region_voters", strconv.Itoa(voters)},
 		}
+		n.ReplView(func(r *crdt.Replica) {
+			l := r.Log()
+			f = append(f, [2]string{"repl_log_records", strconv.Itoa(l.Len())},
+				[2]string{"repl_log_bytes", strconv.Itoa(l.Bytes())},
+				[2]string{"repl_log_first_pos", u(l.First())},
+				[2]string{"repl_log_next_pos", u(l.Next())})
+		})
 		if role == "master" {
 			type rep struct {
 				id string

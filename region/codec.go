@@ -10,8 +10,15 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 )
 
-// entryFormatV1 is the only entry format this version writes and applies.
-const entryFormatV1 = 1
+// Entry formats. Format 1 entries hold only client commands; format 2 is
+// written only for an entry holding a remote batch or a transfer chunk
+// unit (cross-region replication), so a region that never replicates
+// writes entries nodes of the previous version read. This version applies
+// both.
+const (
+	entryFormatV1 = 1
+	entryFormatV2 = 2
+)
 
 // errEntryFormat stops apply on an entry this version cannot read: applying
 // it wrongly would fork this node's state from the others'.
@@ -86,13 +93,70 @@ func resultFromPB(u *pb.UnitResult) crdt.Result {
 	return crdt.Result{Replies: rs}
 }
 
-// decodeEntry parses a log entry and checks its format.
+// isReplUnit reports whether u carries a remote batch list or a transfer
+// chunk rather than commands.
+func isReplUnit(u *pb.Unit) bool { return len(u.Remote) > 0 || u.Chunk != nil }
+
+// entryFormat is the format an entry holding units must be written in: 1
+// unless a unit needs format 2.
+func entryFormat(units []*pb.Unit) uint32 {
+	for _, u := range units {
+		if isReplUnit(u) {
+			return entryFormatV2
+		}
+	}
+	return entryFormatV1
+}
+
+// unitBytes estimates a unit's encoded size, for group commit's bound.
+func unitBytes(u *pb.Unit) int {
+	n := 16 // proposer, id, framing
+	for _, c := range u.Commands {
+		for _, a := range c.Args {
+			n += len(a) + 2
+		}
+	}
+	for _, b := range u.Remote {
+		n += len(b) + 4
+	}
+	if u.Chunk != nil {
+		n += len(u.Chunk.Data) + 24
+	}
+	return n
+}
+
+// decodeEntry parses a log entry and checks its format and shape. Protobuf
+// decoding copies bytes fields, so nothing in the result aliases data (the
+// replication log keeps remote batches).
 func decodeEntry(data []byte) (*pb.Entry, error) {
 	var e pb.Entry
 	if err := gproto.Unmarshal(data, &e); err != nil {
 		return nil, fmt.Errorf("region: corrupt log entry: %w", err)
 	}
-	if e.Format != entryFormatV1 {
+	switch e.Format {
+	case entryFormatV1:
+		for i, u := range e.Units {
+			if isReplUnit(u) {
+				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote or chunk unit (unit %d)", i)
+			}
+		}
+	case entryFormatV2:
+		for i, u := range e.Units {
+			kinds := 0
+			if len(u.Commands) > 0 {
+				kinds++
+			}
+			if len(u.Remote) > 0 {
+				kinds++
+			}
+			if u.Chunk != nil {
+				kinds++
+			}
+			if kinds > 1 {
+				return nil, fmt.Errorf("region: corrupt log entry: unit %d mixes commands, remote batches and a chunk", i)
+			}
+		}
+	default:
 		return nil, fmt.Errorf("%w (format %d)", errEntryFormat, e.Format)
 	}
 	return &e, nil

@@ -25,15 +25,17 @@ func entryBytes(t *testing.T, format uint32, args ...string) []byte {
 	return data
 }
 
-// TestDecodeEntryChecksFormat: only the format this version writes is
+// TestDecodeEntryChecksFormat: only the formats this version writes are
 // accepted; an entry without a format or from a later version, or bytes
 // that are no entry at all, are errors.
 func TestDecodeEntryChecksFormat(t *testing.T) {
-	e, err := decodeEntry(entryBytes(t, entryFormatV1, "SET", "a", "1"))
-	if err != nil || len(e.Units) != 1 || string(e.Units[0].Commands[0].Args[1]) != "a" {
-		t.Fatalf("format 1: %v %v", e, err)
+	for _, f := range []uint32{entryFormatV1, entryFormatV2} {
+		e, err := decodeEntry(entryBytes(t, f, "SET", "a", "1"))
+		if err != nil || len(e.Units) != 1 || string(e.Units[0].Commands[0].Args[1]) != "a" {
+			t.Fatalf("format %d: %v %v", f, e, err)
+		}
 	}
-	for _, f := range []uint32{0, 2, 1 << 20} {
+	for _, f := range []uint32{0, 3, 1 << 20} {
 		if _, err := decodeEntry(entryBytes(t, f, "SET", "a", "1")); !errors.Is(err, errEntryFormat) {
 			t.Errorf("format %d: got %v, want errEntryFormat", f, err)
 		}
@@ -48,10 +50,10 @@ func TestDecodeEntryChecksFormat(t *testing.T) {
 // node's state from its peers'. The entry's commands are not applied, the
 // applied index does not move past it, and the state lock is released.
 func TestApplyStopsOnUnknownEntryFormat(t *testing.T) {
-	f := newFSM(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), newRegistry(), nil)
+	f := newFSM(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), crdt.LogLimits{}, newRegistry(), nil)
 	logs := []*raft.Log{
 		{Index: 5, Type: raft.LogCommand, Data: entryBytes(t, entryFormatV1, "SET", "a", "1")},
-		{Index: 6, Type: raft.LogCommand, Data: entryBytes(t, 2, "SET", "b", "2")},
+		{Index: 6, Type: raft.LogCommand, Data: entryBytes(t, 3, "SET", "b", "2")},
 	}
 	var msg string
 	func() {
@@ -68,7 +70,7 @@ func TestApplyStopsOnUnknownEntryFormat(t *testing.T) {
 		t.Fatal("the state lock is still held after the panic")
 	}
 	f.mu.Unlock()
-	r := f.ks.Read(0, time.Now().UnixMilli(), 1, [][]byte{[]byte("GET"), []byte("b")})
+	r := f.rep.Keyspace().Read(0, time.Now().UnixMilli(), 1, [][]byte{[]byte("GET"), []byte("b")})
 	if r.Kind != crdt.KindNil {
 		t.Fatalf("the unreadable entry was applied: b=%q", r.Str)
 	}

@@ -113,6 +113,16 @@ type Config struct {
 	// exists (see crdt.Options).
 	Origin crdt.Origin
 	Solo   bool
+	// ReplLog bounds the replication log: the batches this region applied
+	// (its own writes unless Solo, and those merged from other regions),
+	// kept in apply order for shipping to other regions. Zero fields take
+	// crdt's defaults (crdt.DefaultLogBytes, crdt.DefaultLogRecords). The
+	// log is part of every Raft snapshot, so it adds up to MaxBytes to each.
+	// Configure every node of a region alike: the bound decides which
+	// records are kept, so nodes configured differently hold different log
+	// tails (this changes only when a peer region needs a state transfer,
+	// never what is applied).
+	ReplLog crdt.LogLimits
 	// Timing holds the Raft timeouts; the zero value means DefaultTiming.
 	Timing Timing
 	// SnapshotThreshold is how many log entries since the last snapshot

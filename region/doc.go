@@ -1,6 +1,6 @@
 // Package region runs one region's Raft group: hashicorp/raft with a
 // raft-wal log, file snapshots and a TCP (optionally mutual-TLS) transport,
-// and a thin FSM over crdt.Keyspace.
+// and a thin FSM over crdt.Replica.
 //
 // Contract:
 //   - Every write is a unit of commands; many units from all connections are

@@ -16,12 +16,22 @@ import (
 	pb "concord/proto"
 )
 
-// fsm is the thin adapter between Raft and the keyspace: it applies
-// committed entries, hands each unit's replies to whoever on this node waits
-// for them, and snapshots and restores the keyspace.
+// fsm is the thin adapter between Raft and the region's replicated state
+// (crdt.Replica: keyspace, replication log, staged state transfers): it
+// applies committed entries, hands each unit's replies to whoever on this
+// node waits for them, and snapshots and restores the replica.
 type fsm struct {
-	mu sync.RWMutex // write lock in apply and restore, read lock for reads
-	ks *crdt.Keyspace
+	mu  sync.RWMutex // write lock in apply and restore, read lock for reads
+	rep *crdt.Replica
+
+	// Configuration applied to a restored replica: a snapshot records the
+	// keyspace's solo flag, but configuration decides it; the log's bounds
+	// are configuration too.
+	solo   bool
+	limits crdt.LogLimits
+
+	// seen is rep.Stats as last reported to metrics (guarded by mu).
+	seen crdt.ReplicaStats
 
 	applied atomic.Uint64 // index of the last entry applied
 	skipped atomic.Uint64 // entries skipped for a term mismatch
@@ -36,8 +46,11 @@ type fsm struct {
 	onApply func(index uint64) // optional hook (tests); called after each batch
 }
 
-func newFSM(ks *crdt.Keyspace, reg *registry, m *Metrics) *fsm {
-	return &fsm{ks: ks, reg: reg, metrics: m, progress: make(chan struct{})}
+// newFSM wraps ks, built from configuration (its solo flag is kept for
+// restored keyspaces), in a replica whose log is bounded by limits.
+func newFSM(ks *crdt.Keyspace, limits crdt.LogLimits, reg *registry, m *Metrics) *fsm {
+	return &fsm{rep: crdt.NewReplica(ks, limits), solo: ks.Solo(), limits: limits,
+		reg: reg, metrics: m, progress: make(chan struct{})}
 }
 
 // unitSeed derives unit i's seed from the entry's, so units of one entry do
@@ -66,12 +79,14 @@ func (f *fsm) Apply(l *raft.Log) interface{} {
 func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	var outs []outcome
 	last, term := uint64(0), uint64(0)
+	commands := false
 	f.mu.Lock()
 	for _, l := range logs {
 		last, term = l.Index, l.Term
 		if l.Type != raft.LogCommand {
 			continue
 		}
+		commands = true
 		e, err := decodeEntry(l.Data)
 		if err != nil {
 			// Skipping or guessing would fork this node's state from its
@@ -88,8 +103,16 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		for i, u := range e.Units {
-			st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
-			replies, _ := f.ks.Apply(st, commandsFromPB(u.Commands))
+			var replies []crdt.Reply
+			switch {
+			case len(u.Remote) > 0:
+				replies = f.mergeRemote(u.Remote)
+			case u.Chunk != nil:
+				replies = f.stageChunk(u.Chunk)
+			default:
+				st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
+				replies = f.rep.Apply(st, commandsFromPB(u.Commands))
+			}
 			if u.Proposer != "" {
 				outs = append(outs, outcome{unitKey{u.Proposer, u.Id}, crdt.Result{Replies: replies}})
 			}
@@ -98,13 +121,71 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 	if last > 0 {
 		f.applied.Store(last)
 	}
+	var sample replSample
+	if commands && f.metrics != nil {
+		sample = f.sampleLocked()
+	}
 	f.mu.Unlock()
+	if commands {
+		f.metrics.repl(sample)
+	}
 	f.reg.deliver(outs, last)
 	f.reg.termAdvanced(term)
 	if last > 0 {
 		f.advance(last)
 	}
 	return make([]interface{}, len(logs))
+}
+
+// mergeRemote merges a remote unit's batches in order: one integer reply
+// (crdt.MergeOutcome) per batch. The batches come from a decoded entry, so
+// they are the entry's own copies and the log may keep them.
+func (f *fsm) mergeRemote(batches [][]byte) []crdt.Reply {
+	replies := make([]crdt.Reply, len(batches))
+	for j, data := range batches {
+		out, _ := f.rep.Merge(data)
+		replies[j] = crdt.Int(int64(out))
+	}
+	return replies
+}
+
+// stageChunk stages a transfer chunk: replies are the bytes now staged and
+// 1 if the transfer was joined (else 0), or one error reply.
+func (f *fsm) stageChunk(c *pb.TransferChunk) []crdt.Reply {
+	staged, joined, err := f.rep.StageChunk(crdt.Chunk{ID: c.Id, Offset: c.Offset, Data: c.Data, Final: c.Final})
+	if err != nil {
+		return []crdt.Reply{crdt.Err("ERR " + err.Error())}
+	}
+	j := int64(0)
+	if joined {
+		j = 1
+	}
+	return []crdt.Reply{crdt.Int(int64(staged)), crdt.Int(j)}
+}
+
+// replSample is what apply reports to metrics about the replica.
+type replSample struct {
+	delta             crdt.ReplicaStats // since the last sample
+	records, bytes    int
+	firstPos, nextPos uint64
+}
+
+// sampleLocked reads the replica's figures; f.mu is held for writing.
+func (f *fsm) sampleLocked() replSample {
+	st := f.rep.Stats
+	l := f.rep.Log()
+	s := replSample{records: l.Len(), bytes: l.Bytes(), firstPos: l.First(), nextPos: l.Next()}
+	s.delta = crdt.ReplicaStats{
+		Merged:      st.Merged - f.seen.Merged,
+		Duplicates:  st.Duplicates - f.seen.Duplicates,
+		Rejected:    st.Rejected - f.seen.Rejected,
+		OwnAhead:    st.OwnAhead - f.seen.OwnAhead,
+		Chunks:      st.Chunks - f.seen.Chunks,
+		Transfers:   st.Transfers - f.seen.Transfers,
+		TransferErr: st.TransferErr - f.seen.TransferErr,
+	}
+	f.seen = st
+	return s
 }
 
 func (f *fsm) advance(index uint64) {
@@ -135,23 +216,30 @@ func (f *fsm) waitApplied(index uint64, done <-chan struct{}) bool {
 	}
 }
 
-// snapshotMagic starts every snapshot this package writes.
-var snapshotMagic = [8]byte{'C', 'O', 'N', 'C', 'S', 'N', 'P', 1}
+// snapshotMagic starts every snapshot this package writes; its last byte is
+// the snapshot format. Version 1 (written before cross-region replication)
+// holds a keyspace snapshot; version 2, the one written now, holds a
+// replica snapshot (crdt.Replica.Snapshot: log, staged transfers,
+// keyspace). Restore reads both.
+var snapshotMagic = [8]byte{'C', 'O', 'N', 'C', 'S', 'N', 'P', 2}
+
+const snapshotV1 = 1
 
 // Snapshot implements raft.FSM. Raft calls it on the apply goroutine, so
-// apply waits while the keyspace is encoded; the encoding is in memory and
+// apply waits while the replica is encoded; the encoding is in memory and
 // Persist writes it out without holding anything.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	start := time.Now()
 	f.mu.RLock()
-	state := f.ks.Snapshot()
+	parts := f.rep.Snapshot()
 	applied := f.applied.Load()
 	f.mu.RUnlock()
-	f.metrics.snapshot(time.Since(start), len(state))
-	return &fsmSnapshot{applied: applied, state: state}, nil
+	s := &fsmSnapshot{applied: applied, parts: parts}
+	f.metrics.snapshot(time.Since(start), s.size())
+	return s, nil
 }
 
-// Restore implements raft.FSM: the keyspace is replaced whole, so readers
+// Restore implements raft.FSM: the replica is replaced whole, so readers
 // see either the old state or the restored one, never a mix.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
@@ -159,18 +247,37 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return err
 	}
-	if len(data) < len(snapshotMagic)+8 || !bytes.Equal(data[:8], snapshotMagic[:]) {
-		return errors.New("region: not a Concord snapshot (or an unknown snapshot format)")
+	n := len(snapshotMagic) - 1
+	if len(data) < len(snapshotMagic)+8 || !bytes.Equal(data[:n], snapshotMagic[:n]) {
+		return errors.New("region: not a Concord snapshot")
 	}
 	applied := binary.BigEndian.Uint64(data[8:16])
-	ks, err := crdt.Restore(data[16:])
+	var rep *crdt.Replica
+	switch v := data[n]; v {
+	case snapshotV1:
+		var ks *crdt.Keyspace
+		if ks, err = crdt.Restore(data[16:]); err == nil {
+			rep = crdt.NewReplica(ks, f.limits)
+		}
+	case snapshotMagic[n]:
+		rep, err = crdt.RestoreReplica(data[16:], f.limits)
+	default:
+		return fmt.Errorf("region: unknown snapshot format %d; upgrade this node", v)
+	}
 	if err != nil {
 		return fmt.Errorf("region: restoring snapshot: %w", err)
 	}
+	rep.Keyspace().SetSolo(f.solo)
 	f.mu.Lock()
-	f.ks = ks
+	f.rep = rep
+	f.seen = rep.Stats
 	f.applied.Store(applied)
+	var sample replSample
+	if f.metrics != nil {
+		sample = f.sampleLocked()
+	}
 	f.mu.Unlock()
+	f.metrics.repl(sample)
 	// Units applied inside the snapshot's range cannot be matched to
 	// their replies any more: their waiters learn the outcome is unknown.
 	f.reg.restored(applied)
@@ -180,7 +287,16 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 
 type fsmSnapshot struct {
 	applied uint64
-	state   []byte
+	parts   [][]byte // crdt.Replica.Snapshot's parts, written one after the other
+}
+
+// size is the snapshot's body size.
+func (s *fsmSnapshot) size() int {
+	n := 0
+	for _, p := range s.parts {
+		n += len(p)
+	}
+	return n
 }
 
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
@@ -191,9 +307,11 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		sink.Cancel()
 		return err
 	}
-	if _, err := sink.Write(s.state); err != nil {
-		sink.Cancel()
-		return err
+	for _, p := range s.parts {
+		if _, err := sink.Write(p); err != nil {
+			sink.Cancel()
+			return err
+		}
 	}
 	return sink.Close()
 }

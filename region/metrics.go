@@ -21,6 +21,19 @@ type Metrics struct {
 	failures   *prometheus.CounterVec
 	snapPause  prometheus.Histogram
 	snapBytes  prometheus.Gauge
+
+	// The replication log and remote input (cross-region replication).
+	replRecords   prometheus.Gauge
+	replBytes     prometheus.Gauge
+	replFirstPos  prometheus.Gauge
+	replNextPos   prometheus.Gauge
+	remoteBatches *prometheus.CounterVec
+	remoteMerged  prometheus.Counter // children of remoteBatches
+	remoteDup     prometheus.Counter
+	remoteRej     prometheus.Counter
+	chunks        prometheus.Counter
+	transfers     prometheus.Counter
+	transferErrs  prometheus.Counter
 }
 
 // raftStates are the values of the concord_raft_state gauge's label.
@@ -77,10 +90,40 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		snapBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "concord_snapshot_bytes", Help: "Size of the latest snapshot.",
 		}),
+		replRecords: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "concord_repl_log_records", Help: "Batches held in the replication log.",
+		}),
+		replBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "concord_repl_log_bytes", Help: "Encoded size of the batches held in the replication log.",
+		}),
+		replFirstPos: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "concord_repl_log_first_pos", Help: "Position of the oldest record in the replication log.",
+		}),
+		replNextPos: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "concord_repl_log_next_pos", Help: "Position the next record of the replication log will get.",
+		}),
+		remoteBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "concord_repl_remote_batches_total",
+			Help: "Batches from other regions applied on this node, by outcome (merged, duplicate, rejected).",
+		}, []string{"outcome"}),
+		chunks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "concord_repl_transfer_chunks_total", Help: "State-transfer chunks staged on this node.",
+		}),
+		transfers: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "concord_repl_transfers_joined_total", Help: "State transfers joined into the keyspace on this node.",
+		}),
+		transferErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "concord_repl_transfers_failed_total", Help: "State transfers dropped (corrupt, superseded or too many at once).",
+		}),
 	}
+	m.remoteMerged = m.remoteBatches.WithLabelValues("merged")
+	m.remoteDup = m.remoteBatches.WithLabelValues("duplicate")
+	m.remoteRej = m.remoteBatches.WithLabelValues("rejected")
 	reg.MustRegister(m.state, m.term, m.commitIdx, m.appliedIdx, m.commitLat,
 		m.batchUnits, m.batchBytes, m.forwarded, m.fences, m.failures,
-		m.snapPause, m.snapBytes)
+		m.snapPause, m.snapBytes,
+		m.replRecords, m.replBytes, m.replFirstPos, m.replNextPos,
+		m.remoteBatches, m.chunks, m.transfers, m.transferErrs)
 	return m
 }
 
@@ -142,4 +185,28 @@ func (m *Metrics) snapshot(pause time.Duration, bytes int) {
 		m.snapPause.Observe(pause.Seconds())
 		m.snapBytes.Set(float64(bytes))
 	}
+}
+
+// repl records the replica's figures after an apply or restore. The
+// counters are per node: a node restored from a snapshot starts counting
+// again from what it applies itself.
+func (m *Metrics) repl(s replSample) {
+	if m == nil {
+		return
+	}
+	m.replRecords.Set(float64(s.records))
+	m.replBytes.Set(float64(s.bytes))
+	m.replFirstPos.Set(float64(s.firstPos))
+	m.replNextPos.Set(float64(s.nextPos))
+	add := func(c prometheus.Counter, n uint64) {
+		if n > 0 {
+			c.Add(float64(n))
+		}
+	}
+	add(m.remoteMerged, s.delta.Merged)
+	add(m.remoteDup, s.delta.Duplicates)
+	add(m.remoteRej, s.delta.Rejected)
+	add(m.chunks, s.delta.Chunks)
+	add(m.transfers, s.delta.Transfers)
+	add(m.transferErrs, s.delta.TransferErr)
 }

@@ -52,6 +52,13 @@ type Node struct {
 	parked []*submission
 	wake   chan struct{} // leadership changed: retry parked work
 
+	// leading is whether this node leads, as raft last notified (false
+	// once the node is stopping); leadingCh is closed and replaced at each
+	// change (LeaderWatch).
+	leadingMu sync.Mutex
+	leading   bool
+	leadingCh chan struct{}
+
 	peerInfo   sync.Map // leader: follower id -> peerInfo, from HELLO
 	leaderRESP sync.Map // follower: leader id -> RESP address, from HELLO
 
@@ -103,6 +110,8 @@ func Open(cfg Config) (*Node, error) {
 		slots: make(chan struct{}, maxInFlight),
 		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
+
+		leadingCh: make(chan struct{}),
 
 		raftUp: make(chan struct{}),
 	}
@@ -170,7 +179,7 @@ func Open(cfg Config) (*Node, error) {
 	})
 
 	ks := crdt.NewKeyspace(cfg.Origin, crdt.Options{Solo: cfg.Solo})
-	n.fsm = newFSM(ks, n.reg, cfg.Metrics)
+	n.fsm = newFSM(ks, cfg.ReplLog, n.reg, cfg.Metrics)
 	n.lease = newLeaseState()
 	n.fwd = newForwarder(n)
 
@@ -286,6 +295,7 @@ func (n *Node) watchLeadership(notify <-chan bool, obs <-chan raft.Observation) 
 			return
 		case isLeader := <-notify:
 			n.lease.reset()
+			n.setLeading(isLeader)
 			term := n.raft.CurrentTerm()
 			n.cfg.Metrics.setState(n.raft.State().String(), term)
 			if isLeader {
@@ -355,7 +365,7 @@ func (n *Node) housekeeping() {
 func (n *Node) Read(fn func(ks *crdt.Keyspace)) {
 	n.fsm.mu.RLock()
 	defer n.fsm.mu.RUnlock()
-	fn(n.fsm.ks)
+	fn(n.fsm.rep.Keyspace())
 }
 
 // Leader implements server.Replica.
@@ -464,6 +474,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.closing.Swap(true) {
 		return nil
 	}
+	n.setLeading(false)
 	if n.raft.State() == raft.Leader && len(n.Status().Servers) > 1 {
 		if err := n.TransferLeadership(ctx); err != nil {
 			n.log.Warn("leadership transfer before shutdown failed", "err", err)
@@ -482,6 +493,7 @@ func (n *Node) Close() error {
 	if n.closing.Swap(true) {
 		return nil
 	}
+	n.setLeading(false)
 	return n.stopAll()
 }
 

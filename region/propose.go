@@ -28,14 +28,29 @@ func (n *Node) Propose(ctx context.Context, cmds []crdt.Command) ([]crdt.Reply, 
 // order; a pipeline longer than one entry holds is split into consecutive
 // submissions, which the batcher proposes in order.
 func (n *Node) ProposeUnits(units [][]crdt.Command) <-chan []crdt.Result {
+	pbs := make([]*pb.Unit, len(units))
+	for i, u := range units {
+		pbs[i] = &pb.Unit{Commands: commandsToPB(u)}
+	}
 	res := make(chan []crdt.Result, 1)
+	n.submitUnits(pbs, func(r []crdt.Result) { res <- r })
+	return res
+}
+
+// submitUnits is the write path every proposal takes (client pipelines,
+// remote batches, transfer chunks): it names the units (proposer, id),
+// splits them into submissions of at most maxEntryUnits and queues those
+// for the batcher in order, then calls done once with every unit's result.
+// Units submitted by one goroutine therefore reach the batcher, and the
+// leader, in the order submitted, whichever kind they are.
+func (n *Node) submitUnits(units []*pb.Unit, done func([]crdt.Result)) {
 	if n.closing.Load() {
 		out := make([]crdt.Result, len(units))
 		for i := range out {
 			out[i].Err = ErrShutdown
 		}
-		res <- out
-		return res
+		done(out)
+		return
 	}
 	start := time.Now()
 	chunks := (len(units) + maxEntryUnits - 1) / maxEntryUnits
@@ -46,14 +61,14 @@ func (n *Node) ProposeUnits(units [][]crdt.Command) <-chan []crdt.Result {
 	)
 	for c := 0; c < chunks; c++ {
 		lo, hi := c*maxEntryUnits, min((c+1)*maxEntryUnits, len(units))
-		s := &submission{units: make([]*pb.Unit, hi-lo), start: start, deadline: start.Add(inDoubtWait)}
-		for i := lo; i < hi; i++ {
-			s.units[i-lo] = &pb.Unit{Proposer: n.id, Id: n.unitID.Add(1), Commands: commandsToPB(units[i])}
+		s := &submission{units: units[lo:hi:hi], start: start, deadline: start.Add(inDoubtWait)}
+		for _, u := range s.units {
+			u.Proposer, u.Id = n.id, n.unitID.Add(1)
 		}
 		if chunks == 1 {
 			s.done = func(r []crdt.Result) {
 				n.cfg.Metrics.observeCommit(time.Since(start))
-				res <- r
+				done(r)
 			}
 		} else {
 			s.done = func(r []crdt.Result) {
@@ -64,14 +79,13 @@ func (n *Node) ProposeUnits(units [][]crdt.Command) <-chan []crdt.Result {
 				mu.Unlock()
 				if last {
 					n.cfg.Metrics.observeCommit(time.Since(start))
-					res <- all
+					done(all)
 				}
 			}
 		}
 		n.reg.add(s)
 		n.submit(s)
 	}
-	return res
 }
 
 // submit queues s for the batcher.
@@ -113,11 +127,7 @@ func (n *Node) batchLoop() {
 		group = append(group, s)
 		units += len(s.units)
 		for _, u := range s.units {
-			for _, c := range u.Commands {
-				for _, a := range c.Args {
-					bytes += len(a) + 2
-				}
-			}
+			bytes += unitBytes(u)
 		}
 	}
 	full := func() bool { return units >= maxEntryUnits || bytes >= maxEntryBytes }
@@ -211,7 +221,7 @@ func (n *Node) proposeEntry(group []*submission) {
 	seed := n.rng.Uint64()
 	n.rngMu.Unlock()
 	term := n.raft.CurrentTerm()
-	e := &pb.Entry{Format: entryFormatV1, Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed, Term: term}
+	e := &pb.Entry{Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed, Term: term}
 	kept := group[:0]
 	for _, s := range group {
 		if s.remote != nil && s.remoteTerm != 0 && s.remoteTerm != term {
@@ -241,6 +251,9 @@ func (n *Node) proposeEntry(group []*submission) {
 		<-n.slots
 		return
 	}
+	// Format 2 only when a unit needs it: a region that never replicates
+	// keeps writing what nodes of the previous version read.
+	e.Format = entryFormat(e.Units)
 	data, err := gproto.Marshal(e)
 	if err != nil { // cannot happen for these messages; fail loudly anyway
 		<-n.slots

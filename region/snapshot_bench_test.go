@@ -24,7 +24,7 @@ func BenchmarkSnapshotPause(b *testing.B) {
 		}
 		ks.Apply(crdt.Stamp{Time: crdt.HLC(uint64(i+1) << 16)}, cmds)
 	}
-	f := newFSM(ks, newRegistry(), nil)
+	f := newFSM(ks, crdt.LogLimits{}, newRegistry(), nil)
 	f.ApplyBatch([]*raft.Log{{Index: 1, Type: raft.LogNoop}})
 	b.ResetTimer()
 	var size int
@@ -35,7 +35,7 @@ func BenchmarkSnapshotPause(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(time.Since(start).Milliseconds()), "pause-ms")
-		size = len(s.(*fsmSnapshot).state)
+		size = s.(*fsmSnapshot).size()
 	}
 	b.ReportMetric(float64(size)/(1<<20), "MB")
 }

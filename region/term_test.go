@@ -14,7 +14,7 @@ import (
 func termFixture(t *testing.T) (*fsm, *submission, chan []crdt.Result) {
 	t.Helper()
 	reg := newRegistry()
-	f := newFSM(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), reg, nil)
+	f := newFSM(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), crdt.LogLimits{}, reg, nil)
 	done := make(chan []crdt.Result, 1)
 	s := &submission{units: []*pb.Unit{{Proposer: "n1", Id: 7, Commands: commandsToPB([]crdt.Command{cmd("SET", "k", "v")})}},
 		done: func(r []crdt.Result) { done <- r }}
@@ -34,7 +34,7 @@ func entryLog(t *testing.T, index, logTerm, entryTerm uint64, units ...*pb.Unit)
 func exists(f *fsm, key string) bool {
 	var r crdt.Reply
 	f.mu.RLock()
-	r = f.ks.Read(0, 0, 1, [][]byte{[]byte("EXISTS"), []byte(key)})
+	r = f.rep.Keyspace().Read(0, 0, 1, [][]byte{[]byte("EXISTS"), []byte(key)})
 	f.mu.RUnlock()
 	return r.Int == 1
 }

@@ -15,7 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"concord/crdt"
 	"concord/region"
+	"concord/replication"
 	"concord/server"
 )
 
@@ -50,6 +52,12 @@ type config struct {
 	timing                 region.Timing
 	snapshotThreshold      uint64
 
+	// Cross-region replication (region mode).
+	regionName  string
+	replAddr    string // gRPC listen address for streams from other regions
+	peerRegions []replication.Peer
+	replLogSize int64
+
 	// configFile is the file the config came from, "" for none.
 	configFile string
 }
@@ -66,8 +74,21 @@ func defaultConfig() *config {
 		durability:        region.DurabilityFsync,
 		timing:            region.DefaultTiming,
 		snapshotThreshold: 8192,
+		replLogSize:       crdt.DefaultLogBytes,
 	}
 }
+
+// name returns the region's name: region-name, or "region<id>".
+func (c *config) name() string {
+	if c.regionName != "" {
+		return c.regionName
+	}
+	return "region" + strconv.FormatUint(uint64(c.region), 10)
+}
+
+// replicates reports whether the node takes part in cross-region
+// replication.
+func (c *config) replicates() bool { return len(c.peerRegions) > 0 || c.replAddr != "" }
 
 // inPeers reports whether this node is one of the configured voters (and
 // so bootstraps the region on an empty data dir).
@@ -101,8 +122,11 @@ type directive struct {
 }
 
 func (d *directive) env() string {
-	if d.name == "peer" {
+	switch d.name {
+	case "peer":
 		return "CONCORD_PEERS"
+	case "peer-region":
+		return "CONCORD_PEER_REGIONS"
 	}
 	return "CONCORD_" + strings.ToUpper(strings.ReplaceAll(d.name, "-", "_"))
 }
@@ -186,6 +210,19 @@ var directives = []*directive{
 			return nil
 		},
 		get: func(c *config) string { return strconv.FormatUint(c.snapshotThreshold, 10) }},
+	{name: "region-name", args: "<name>", help: `the region's name, shown to other regions (default "region<id>")`,
+		set: func(c *config, v []string) error { return setName(&c.regionName, v[0]) },
+		get: func(c *config) string { return c.regionName }},
+	{name: "repl-addr", args: "<host:port>", help: "address other regions stream replication to (gRPC), listened on by every node of the region",
+		set: func(c *config, v []string) error { return setHostPort(&c.replAddr, v[0], true) },
+		get: func(c *config) string { return c.replAddr }},
+	{name: "peer-region", args: "<id> <name> <repl-addr>[,<repl-addr>...]", nargs: 3,
+		help: "another region to replicate with, and its nodes' repl-addr; repeatable",
+		set:  func(c *config, v []string) error { return addPeerRegion(c, v) },
+		get:  func(c *config) string { return "" }},
+	{name: "repl-log-size", args: "<bytes>", help: "memory kept for the replication log; a region away longer catches up by state transfer",
+		set: func(c *config, v []string) error { return setMemory(&c.replLogSize, v[0], 1<<20) },
+		get: func(c *config) string { return strconv.FormatInt(c.replLogSize, 10) }},
 }
 
 // redisHints answer Redis directives Concord spells differently or lacks.
@@ -249,8 +286,11 @@ func printServerUsage(w io.Writer) {
 	def := defaultConfig()
 	for _, d := range directives {
 		args := d.args
-		if d.name == "peer" {
+		switch d.name {
+		case "peer":
 			args = "<id>=<raft-addr>"
+		case "peer-region":
+			args = `"<id> <name> <repl-addr>[,<repl-addr>...]" (in the environment: several separated by ';')`
 		}
 		fmt.Fprintf(w, "  --%s %s\n        %s (env %s", d.name, args, d.help, d.env())
 		if v := d.get(def); v != "" {
@@ -304,11 +344,14 @@ func loadLayers(file string, fromFlag []flagValue) (*config, error) {
 // of the layers below instead of adding to it, so that a flag can redefine
 // the region's voters that a file declares.
 func (c *config) layer(apply func() error) error {
-	below := c.peers
-	c.peers = nil
+	below, belowRegions := c.peers, c.peerRegions
+	c.peers, c.peerRegions = nil, nil
 	err := apply()
 	if c.peers == nil {
 		c.peers = below
+	}
+	if c.peerRegions == nil {
+		c.peerRegions = belowRegions
 	}
 	return err
 }
@@ -316,6 +359,22 @@ func (c *config) layer(apply func() error) error {
 // setString applies a directive's value as given in a flag or the
 // environment.
 func (c *config) setString(d *directive, v string) error {
+	if d.name == "peer-region" {
+		// "<id> <name> <addr>[,<addr>...]", several separated by ';'.
+		for _, p := range strings.Split(v, ";") {
+			if strings.TrimSpace(p) == "" {
+				continue
+			}
+			f := strings.Fields(p)
+			if len(f) != 3 {
+				return fmt.Errorf("peer region %q is not \"<id> <name> <addr>[,<addr>...]\"", p)
+			}
+			if err := d.set(c, f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if d.name != "peer" {
 		return d.set(c, []string{v})
 	}
@@ -560,6 +619,42 @@ func setID(dst *string, v string) error {
 	return nil
 }
 
+// setName checks a region name: it appears in INFO's comma-separated
+// fields, so it holds no blanks, '=' or ','.
+func setName(dst *string, v string) error {
+	if v == "" || strings.ContainsAny(v, " \t\r\n=,;") {
+		return fmt.Errorf("region name %q must be non-empty, without blanks, '=', ',' or ';'", v)
+	}
+	*dst = v
+	return nil
+}
+
+func addPeerRegion(c *config, v []string) error {
+	var p replication.Peer
+	id, err := strconv.ParseUint(v[0], 10, 32)
+	if err != nil {
+		return fmt.Errorf("peer region id %q is not an integer", v[0])
+	}
+	p.Region = uint32(id)
+	if err := setName(&p.Name, v[1]); err != nil {
+		return err
+	}
+	for _, a := range strings.Split(v[2], ",") {
+		var addr string
+		if err := setHostPort(&addr, strings.TrimSpace(a), false); err != nil {
+			return fmt.Errorf("peer region %s: %w", p.Name, err)
+		}
+		p.Addrs = append(p.Addrs, addr)
+	}
+	for _, q := range c.peerRegions {
+		if q.Region == p.Region {
+			return fmt.Errorf("peer region %d listed twice", p.Region)
+		}
+	}
+	c.peerRegions = append(c.peerRegions, p)
+	return nil
+}
+
 func addPeer(c *config, v []string) error {
 	var p region.Peer
 	if err := setID(&p.ID, v[0]); err != nil {
@@ -601,7 +696,18 @@ func (c *config) validate() error {
 		if tlsSet != 0 {
 			return errors.New("tls-* files secure Raft traffic: they need region mode (node-id, data-dir, peer)")
 		}
+		if c.replicates() {
+			return errors.New("cross-region replication (repl-addr, peer-region) needs region mode (node-id, data-dir, peer)")
+		}
 		return nil
+	}
+	for _, p := range c.peerRegions {
+		if p.Region == c.region {
+			return fmt.Errorf("peer-region %d %s has this region's own id", p.Region, p.Name)
+		}
+	}
+	if len(c.peerRegions) > 0 && c.replAddr == "" {
+		return errors.New("peer-region needs repl-addr: the other regions stream to it")
 	}
 	if c.nodeID == "" {
 		return errors.New("region mode needs node-id")

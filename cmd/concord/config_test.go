@@ -20,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"concord/crdt"
 	"concord/region"
+	"concord/replication"
 )
 
 // clearEnv unsets every CONCORD_* variable a test could inherit.
@@ -141,6 +143,43 @@ func TestPeerLayers(t *testing.T) {
 	}
 }
 
+// Peer regions come from a file, CONCORD_PEER_REGIONS or flags; a layer
+// that names them replaces those below, like peer. With peers the region
+// is no longer solo.
+func TestPeerRegions(t *testing.T) {
+	clearEnv(t)
+	file := writeFile(t, "node-id a\ndata-dir /tmp/x\npeer a 127.0.0.1:7001\nrepl-addr 127.0.0.1:8001\n"+
+		"region-name us\npeer-region 2 eu 127.0.0.1:8002,127.0.0.1:8003\npeer-region 3 ap 127.0.0.1:8004\n")
+	load := func(args ...string) *config {
+		t.Helper()
+		c, err := loadConfig(append([]string{"--config", file}, args...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := load()
+	want := []replication.Peer{{Region: 2, Name: "eu", Addrs: []string{"127.0.0.1:8002", "127.0.0.1:8003"}},
+		{Region: 3, Name: "ap", Addrs: []string{"127.0.0.1:8004"}}}
+	if !reflect.DeepEqual(c.peerRegions, want) || c.name() != "us" || !c.replicates() {
+		t.Errorf("file: %+v name %q", c.peerRegions, c.name())
+	}
+	rc, err := regionConfig(c, slog.New(slog.DiscardHandler), nil)
+	if err != nil || rc.Solo || rc.ReplLog.MaxBytes != crdt.DefaultLogBytes {
+		t.Errorf("region config with peer regions: solo %v, log %+v, %v", rc.Solo, rc.ReplLog, err)
+	}
+	t.Setenv("CONCORD_PEER_REGIONS", "4 sa 127.0.0.1:8005; 5 af 127.0.0.1:8006")
+	if got := load().peerRegions; len(got) != 2 || got[0].Name != "sa" || got[1].Region != 5 {
+		t.Errorf("env: %+v", got)
+	}
+	if got := load("--peer-region", "6 me 127.0.0.1:8007", "--repl-log-size", "1gb").peerRegions; len(got) != 1 || got[0].Name != "me" {
+		t.Errorf("flag: %+v", got)
+	}
+	if c := load("--repl-log-size", "2mb"); c.replLogSize != 2<<20 {
+		t.Errorf("repl-log-size: %d", c.replLogSize)
+	}
+}
+
 func TestRegionMode(t *testing.T) {
 	clearEnv(t)
 	c, err := loadConfig([]string{"--node-id", "n1", "--data-dir", "/tmp/d", "--peer", "n1=127.0.0.1:7001", "--peer", "n2=127.0.0.1:7002"}, io.Discard)
@@ -198,6 +237,15 @@ func TestValidate(t *testing.T) {
 		{[]string{"--durability", "none"}, "unknown durability"},
 		{[]string{"--snapshot-threshold", "0"}, "positive"},
 		{[]string{"stray"}, "unexpected arguments"},
+		{[]string{"--peer-region", "2 eu 127.0.0.1:8002"}, "needs region mode"},
+		{[]string{"--node-id", "n1", "--data-dir", "/d", "--peer", "n1=127.0.0.1:1", "--peer-region", "2 eu 127.0.0.1:8002"}, "needs repl-addr"},
+		{[]string{"--node-id", "n1", "--data-dir", "/d", "--peer", "n1=127.0.0.1:1", "--repl-addr", "127.0.0.1:8001", "--peer-region", "1 us 127.0.0.1:8002"}, "own id"},
+		{[]string{"--peer-region", "2 eu"}, "is not"},
+		{[]string{"--peer-region", "x eu 127.0.0.1:8002"}, "not an integer"},
+		{[]string{"--peer-region", "2 e,u 127.0.0.1:8002"}, "region name"},
+		{[]string{"--peer-region", "2 eu 127.0.0.1:8002;2 ap 127.0.0.1:8003"}, "listed twice"},
+		{[]string{"--peer-region", "2 eu nohost"}, "not host:port"},
+		{[]string{"--repl-log-size", "10"}, "less than the minimum"},
 	} {
 		_, err := loadConfig(tc.args, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -57,7 +57,7 @@ func startLocal(t *testing.T, args ...string) (*exec.Cmd, []string) {
 		if err != nil {
 			t.Fatalf("concord local: %v; stderr:\n%s", err, stderr)
 		}
-		if strings.HasPrefix(line, "region of") {
+		if strings.Contains(line, " running") {
 			break
 		}
 		f := strings.Fields(line) // node n1: redis-cli -h H -p P ...
@@ -126,5 +126,72 @@ func TestLocalRegion(t *testing.T) {
 	}
 	if got := read(addrs[2]); got != "hello" {
 		t.Fatalf("GET after restart: %q", got)
+	}
+}
+
+// `concord local --regions 3` runs three regions that replicate with each
+// other: a counter incremented in every region adds up everywhere, a
+// write in one region is read in the others, and all survive a restart.
+func TestLocalRegions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	port, raftPort, replPort := freePortRun(t, 3), freePortRun(t, 3), freePortRun(t, 3)
+	args := []string{"--regions", "3", "--port", fmt.Sprint(port), "--raft-port", fmt.Sprint(raftPort),
+		"--repl-port", fmt.Sprint(replPort), "--data-dir", dir}
+	cmd, addrs := startLocal(t, args...)
+	if len(addrs) != 3 {
+		t.Fatalf("nodes listed: %v", addrs)
+	}
+	for _, a := range addrs {
+		waitReady(t, a)
+	}
+	do := func(addr string, args ...string) reply {
+		t.Helper()
+		c, err := dialRESP(addr, "", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		r, err := c.do(args...)
+		if err != nil || r.kind == '-' {
+			t.Fatalf("%s %v: %+v %v", addr, args, r, err)
+		}
+		return r
+	}
+	for i, a := range addrs {
+		do(a, "INCRBY", "visits", fmt.Sprint(i+1))
+	}
+	do(addrs[0], "SET", "greeting", "hello")
+	waitFor := func(addr, key, want string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got := do(addr, "GET", key).str
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s on %s = %q, want %q", key, addr, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, a := range addrs {
+		waitFor(a, "visits", "6")
+		waitFor(a, "greeting", "hello")
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := waitExit(t, cmd); err != nil {
+		t.Fatalf("exit after Ctrl-C: %v", err)
+	}
+	_, addrs = startLocal(t, args...)
+	for _, a := range addrs {
+		waitReady(t, a)
+	}
+	do(addrs[2], "INCR", "visits")
+	for _, a := range addrs {
+		waitFor(a, "visits", "7")
 	}
 }

@@ -36,6 +36,7 @@ import (
 
 	"concord/crdt"
 	"concord/region"
+	"concord/replication"
 	"concord/server"
 )
 
@@ -135,14 +136,85 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 	if err != nil {
 		return nil, err
 	}
-	return &node{
+	n := &node{
 		store:    rn,
 		ready:    rn.Ready,
 		shutdown: rn.Shutdown,
 		stop:     rn.Close,
-		describe: fmt.Sprintf("region %d, incarnation %d, node %s, raft %s, durability %s",
-			c.region, c.incarnation, c.nodeID, c.raftAddr, c.durability),
-	}, nil
+		describe: fmt.Sprintf("region %d (%s), incarnation %d, node %s, raft %s, durability %s",
+			c.region, c.name(), c.incarnation, c.nodeID, c.raftAddr, c.durability),
+	}
+	if !c.replicates() {
+		return n, nil
+	}
+	repl, err := startReplication(c, rn, log, reg)
+	if err != nil {
+		rn.Close()
+		return nil, err
+	}
+	n.store = &replicatedNode{Node: rn, repl: repl}
+	n.shutdown = func(ctx context.Context) error {
+		repl.Close()
+		return rn.Shutdown(ctx)
+	}
+	n.stop = func() error {
+		repl.Close()
+		return rn.Close()
+	}
+	n.describe += fmt.Sprintf(", replication %s with %d peer region(s)", c.replAddr, len(c.peerRegions))
+	return n, nil
+}
+
+// startReplication serves this node's replication address and ships the
+// region's log to the peer regions while the node leads.
+func startReplication(c *config, rn *region.Node, log *slog.Logger, reg prometheus.Registerer) (*replication.Manager, error) {
+	tlsConf, err := c.loadTLS()
+	if err != nil {
+		return nil, err
+	}
+	var ln net.Listener
+	if c.replAddr != "" {
+		if ln, err = net.Listen("tcp", c.replAddr); err != nil {
+			return nil, fmt.Errorf("repl-addr: %w", err)
+		}
+	}
+	m, err := replication.Start(replication.Config{
+		Region:   rn,
+		Name:     c.name(),
+		Listener: ln,
+		Peers:    c.peerRegions,
+		TLS:      tlsConf,
+		Logger:   log.With("component", "replication"),
+	})
+	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
+		return nil, err
+	}
+	if reg != nil {
+		if err := m.Register(reg); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// replicatedNode is a region node that also replicates with other
+// regions: INFO's replication section gains the peer regions.
+type replicatedNode struct {
+	*region.Node
+	repl *replication.Manager
+}
+
+// InfoFields implements server.Replica.
+func (r *replicatedNode) InfoFields(section string) [][2]string {
+	fields := r.Node.InfoFields(section)
+	if section == "replication" {
+		fields = append(fields, r.repl.InfoFields(r.Node.Leader())...)
+	}
+	return fields
 }
 
 // regionConfig translates c into the region's configuration.
@@ -158,8 +230,10 @@ func regionConfig(c *config, log *slog.Logger, reg prometheus.Registerer) (regio
 		Peers:      c.peers,
 		Durability: c.durability,
 		Origin:     crdt.Origin{Region: c.region, Incarnation: c.incarnation},
-		// No other region exists until cross-region replication does.
-		Solo:              true,
+		// A region without peers folds counter increments as it goes;
+		// with peers they stay separate until every region has them.
+		Solo:              len(c.peerRegions) == 0,
+		ReplLog:           crdt.LogLimits{MaxBytes: int(c.replLogSize)},
 		Timing:            c.timing,
 		SnapshotThreshold: c.snapshotThreshold,
 		TLS:               tlsConf,

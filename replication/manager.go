@@ -1,0 +1,195 @@
+package replication
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+
+	pb "concord/proto"
+)
+
+// Config configures a node's replication: the service it serves and the
+// shippers it runs while it leads its region.
+type Config struct {
+	Region Region
+	// Name is the local region's name, shown to peers.
+	Name string
+	// Listener accepts replication streams from other regions (every node
+	// serves them). Nil serves nothing: the node only ships.
+	Listener net.Listener
+	// Peers are the other regions.
+	Peers []Peer
+	// TLS, if set, secures replication both ways with mutual TLS: it must
+	// hold this node's certificate and the CA that signs the peers'.
+	TLS *tls.Config
+	// Sender tunes every shipper.
+	Sender SenderConfig
+	// Dial, if set, replaces the TCP dialer (tests route links through a
+	// fault-injecting proxy this way).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// Keepalive is how often an idle stream is probed; a peer that does not
+	// answer within the same time is considered gone. 0 means 5 s.
+	Keepalive time.Duration
+	Logger    *slog.Logger
+	Clock     func() time.Time
+}
+
+// Manager runs a node's replication.
+type Manager struct {
+	cfg      Config
+	service  *Service
+	server   *grpc.Server
+	shippers []*Shipper
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	serveErr chan error
+}
+
+// Start serves the replication service on cfg.Listener and starts one
+// shipper per peer.
+func Start(cfg Config) (*Manager, error) {
+	if cfg.Region == nil {
+		return nil, errors.New("replication: Region is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Keepalive == 0 {
+		cfg.Keepalive = 5 * time.Second
+	}
+	self := cfg.Region.Origin().Region
+	allowed := map[uint32]bool{}
+	for _, p := range cfg.Peers {
+		if p.Region == self {
+			return nil, fmt.Errorf("replication: peer %q has this region's own id %d", p.Name, self)
+		}
+		if allowed[p.Region] {
+			return nil, fmt.Errorf("replication: peer region %d listed twice", p.Region)
+		}
+		if len(p.Addrs) == 0 {
+			return nil, fmt.Errorf("replication: peer region %d has no address", p.Region)
+		}
+		allowed[p.Region] = true
+	}
+	m := &Manager{cfg: cfg, serveErr: make(chan error, 1)}
+	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
+	if cfg.Listener != nil {
+		opts := []grpc.ServerOption{
+			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
+			grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.Keepalive, Timeout: cfg.Keepalive}),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.Keepalive / 2, PermitWithoutStream: true}),
+		}
+		if cfg.TLS != nil {
+			sc := cfg.TLS.Clone()
+			sc.ClientAuth = tls.RequireAndVerifyClientCert
+			if sc.ClientCAs == nil {
+				sc.ClientCAs = sc.RootCAs
+			}
+			opts = append(opts, grpc.Creds(credentials.NewTLS(sc)))
+		}
+		m.server = grpc.NewServer(opts...)
+		pb.RegisterReplicationServer(m.server, m.service)
+		go func() { m.serveErr <- m.server.Serve(cfg.Listener) }()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	for _, p := range cfg.Peers {
+		sh := newShipper(cfg.Region, cfg.Name, p, cfg.Sender, m.dial, cfg.Logger, cfg.Clock)
+		m.shippers = append(m.shippers, sh)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			sh.run(ctx)
+		}()
+	}
+	return m, nil
+}
+
+func (m *Manager) dial(addr string) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if m.cfg.TLS != nil {
+		creds = credentials.NewTLS(m.cfg.TLS.Clone())
+	}
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: m.cfg.Keepalive, Timeout: m.cfg.Keepalive, PermitWithoutStream: true}),
+	}
+	if m.cfg.Dial != nil {
+		opts = append(opts, grpc.WithContextDialer(m.cfg.Dial))
+	}
+	return grpc.NewClient("passthrough:///"+addr, opts...)
+}
+
+// Close stops the shippers and the service.
+func (m *Manager) Close() error {
+	m.cancel()
+	if m.server != nil {
+		// Streams never end on their own: stop them rather than wait.
+		m.server.Stop()
+	}
+	m.wg.Wait()
+	return nil
+}
+
+// Peers returns every peer's status as this node sees it, by region id.
+func (m *Manager) Peers() []PeerStatus {
+	out := make([]PeerStatus, 0, len(m.shippers))
+	for _, sh := range m.shippers {
+		out = append(out, sh.Status())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Peer.Region < out[j].Peer.Region })
+	return out
+}
+
+// Received returns, per sending region, what this node received.
+func (m *Manager) Received() map[uint32]ReceiverStats { return m.service.ReceiverTotals() }
+
+// InfoFields returns the fields replication adds to INFO's replication
+// section, shipping figures as this node sees them (a follower ships
+// nothing: its peers show state=follower).
+func (m *Manager) InfoFields(leader bool) [][2]string {
+	now := m.cfg.Clock().UnixMilli()
+	fields := [][2]string{{"concord_peer_regions", strconv.Itoa(len(m.shippers))}}
+	recv := m.Received()
+	for i, p := range m.Peers() {
+		state := p.State.String()
+		if !leader {
+			state = "follower"
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "region=%d,name=%s,addr=%s,state=%s,acked_pos=%d,lag_records=%d,lag_ms=%d",
+			p.Peer.Region, p.Peer.Name, p.Addr, state, p.AckedPos, p.LagRecords, lagMs(now, p.OldestUnacked))
+		fmt.Fprintf(&b, ",rtt_ms=%d,clock_offset_ms=%d,batches_sent=%d,bytes_sent=%d,transfers=%d",
+			p.RTTMs, p.ClockOffsetMs, p.BatchesSent, p.BytesSent, p.Transfers)
+		if r, ok := recv[p.Peer.Region]; ok {
+			fmt.Fprintf(&b, ",batches_received=%d,batches_merged=%d", r.Batches, r.Merged)
+		}
+		fields = append(fields, [2]string{"peer_region" + strconv.Itoa(i), b.String()})
+	}
+	return fields
+}
+
+// lagMs is how long ago the oldest unacknowledged batch was written.
+func lagMs(now, oldest int64) int64 {
+	if oldest == 0 || oldest > now {
+		return 0
+	}
+	return now - oldest
+}

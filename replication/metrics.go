@@ -1,0 +1,104 @@
+package replication
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Register adds the manager's measurements to reg. They are read from the
+// shippers and streams at scrape time, so they cost nothing between
+// scrapes. Shipping figures are this node's: they restart from zero on the
+// node that takes over as leader.
+func (m *Manager) Register(reg prometheus.Registerer) error {
+	return reg.Register(&collector{m: m})
+}
+
+var (
+	peerLabels = []string{"peer_region", "peer"}
+
+	descState = prometheus.NewDesc("concord_replication_state",
+		"1 for the state of this node's stream to the peer region, 0 for the others.", append(peerLabels, "state"), nil)
+	descLag = prometheus.NewDesc("concord_replication_lag_seconds",
+		"Age of the oldest write shipped to the peer and not yet acknowledged as applied there (0 when caught up).", peerLabels, nil)
+	descLagRecords = prometheus.NewDesc("concord_replication_lag_records",
+		"Records of the replication log not yet known to be at the peer.", peerLabels, nil)
+	descAcked = prometheus.NewDesc("concord_replication_acked_position",
+		"Replication log position up to which the peer has applied everything.", peerLabels, nil)
+	descRTT = prometheus.NewDesc("concord_replication_rtt_seconds",
+		"Round trip of the latest acknowledged message, apply time at the peer included.", peerLabels, nil)
+	descOffset = prometheus.NewDesc("concord_replication_clock_offset_seconds",
+		"Peer region's wall clock minus this node's, estimated from the latest acknowledgement (clock skew).", peerLabels, nil)
+	descSent = prometheus.NewDesc("concord_replication_batches_sent_total",
+		"Effect batches shipped to the peer by this node.", peerLabels, nil)
+	descBytes = prometheus.NewDesc("concord_replication_bytes_sent_total",
+		"Bytes of effect batches shipped to the peer by this node (before compression).", peerLabels, nil)
+	descSkipped = prometheus.NewDesc("concord_replication_records_skipped_total",
+		"Log records not shipped because the peer already held them.", peerLabels, nil)
+	descTransfers = prometheus.NewDesc("concord_replication_transfers_total",
+		"State transfers to the peer completed.", peerLabels, nil)
+	descTransferBytes = prometheus.NewDesc("concord_replication_transfer_bytes_total",
+		"Snapshot bytes sent to the peer in state transfers.", peerLabels, nil)
+	descResets = prometheus.NewDesc("concord_replication_resets_total",
+		"Streams to the peer abandoned because it stopped answering.", peerLabels, nil)
+	descRecv = prometheus.NewDesc("concord_replication_batches_received_total",
+		"Effect batches received from the peer region by this node.", peerLabels, nil)
+	descRecvMerged = prometheus.NewDesc("concord_replication_batches_merged_total",
+		"Received batches merged (the rest were already held).", peerLabels, nil)
+	descRecvJoined = prometheus.NewDesc("concord_replication_transfers_received_total",
+		"State transfers from the peer joined.", peerLabels, nil)
+)
+
+type collector struct{ m *Manager }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descState, descLag, descLagRecords, descAcked, descRTT, descOffset,
+		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	now := c.m.cfg.Clock().UnixMilli()
+	names := map[uint32]string{}
+	for _, p := range c.m.Peers() {
+		l := []string{strconv.FormatUint(uint64(p.Peer.Region), 10), p.Peer.Name}
+		names[p.Peer.Region] = p.Peer.Name
+		for _, s := range []SenderState{Disconnected, Handshaking, Streaming, Transferring} {
+			v := 0.0
+			if p.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, v, append(l, s.String())...)
+		}
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, l...)
+		}
+		counter := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+		}
+		gauge(descLag, float64(lagMs(now, p.OldestUnacked))/1000)
+		gauge(descLagRecords, float64(p.LagRecords))
+		gauge(descAcked, float64(p.AckedPos))
+		if p.LastAckMs != 0 {
+			gauge(descRTT, float64(p.RTTMs)/1000)
+			gauge(descOffset, float64(p.ClockOffsetMs)/1000)
+		}
+		counter(descSent, p.BatchesSent)
+		counter(descBytes, p.BytesSent)
+		counter(descSkipped, p.RecordsSkipped)
+		counter(descTransfers, p.Transfers)
+		counter(descTransferBytes, p.TransferBytes)
+		counter(descResets, p.Resets)
+	}
+	for region, r := range c.m.Received() {
+		name := names[region]
+		if name == "" {
+			name = r.PeerName
+		}
+		l := []string{strconv.FormatUint(uint64(region), 10), name}
+		ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(r.Batches), l...)
+		ch <- prometheus.MustNewConstMetric(descRecvMerged, prometheus.CounterValue, float64(r.Merged), l...)
+		ch <- prometheus.MustNewConstMetric(descRecvJoined, prometheus.CounterValue, float64(r.Joined), l...)
+	}
+}
