@@ -448,8 +448,9 @@ func (s *Sender) fillBatches() {
 		recs, err := s.log.Read(s.scratch[:0], s.next, s.cfg.BatchRecords, s.cfg.BatchBytes)
 		if errors.Is(err, crdt.ErrTrimmed) {
 			// The log moved past the stream while it was slow: what the peer
-			// lacks is gone from the log.
-			s.inflight = s.inflight[:0]
+			// lacks is gone from the log. Messages already sent stay in
+			// flight: the peer applies and acknowledges them in order before
+			// anything sent from now on, and each Ack must find its flight.
 			s.startFromVV()
 			return
 		}

@@ -1,0 +1,820 @@
+package replication
+
+// Unit tests of the Sender and Receiver cores, driven by hand: every
+// message is passed between them (or altered, or withheld) by the test.
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"concord/crdt"
+	pb "concord/proto"
+)
+
+var (
+	originA = crdt.Origin{Region: 1, Incarnation: 1}
+	originB = crdt.Origin{Region: 2, Incarnation: 1}
+	originC = crdt.Origin{Region: 3, Incarnation: 1}
+)
+
+func newTestReplica(o crdt.Origin, limits crdt.LogLimits) *crdt.Replica {
+	return crdt.NewReplica(crdt.NewKeyspace(o, crdt.Options{}), limits)
+}
+
+func viewOf(rep **crdt.Replica) Viewer { return func(fn func(*crdt.Replica)) { fn(*rep) } }
+
+// rig is one stream from src (region A) to dst (region B).
+type rig struct {
+	t        *testing.T
+	src, dst *crdt.Replica
+	s        *Sender
+	r        *Receiver
+	now      int64 // both regions' clock, ms
+	stamp    int64
+}
+
+func newRig(t *testing.T, cfg SenderConfig, srcLimits crdt.LogLimits) *rig {
+	g := &rig{t: t, src: newTestReplica(originA, srcLimits), dst: newTestReplica(originB, crdt.LogLimits{}),
+		now: simEpoch, stamp: simEpoch}
+	g.s = NewSender(cfg, viewOf(&g.src), originA, "a", originB.Region)
+	g.s.Tick(g.now)
+	return g
+}
+
+// write applies a local write to rep.
+func (g *rig) write(rep *crdt.Replica, args ...string) {
+	g.t.Helper()
+	g.stamp++
+	rs := rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(g.stamp), Seed: uint64(g.stamp)}, []crdt.Command{{Args: simArgs(args...)}})
+	if rs[0].Kind == crdt.KindError {
+		g.t.Fatalf("%q: %s", args, rs[0].Str)
+	}
+}
+
+func (g *rig) writes(rep *crdt.Replica, n int, key string) {
+	for i := 0; i < n; i++ {
+		g.write(rep, "INCRBY", key, "1")
+	}
+}
+
+func (g *rig) tick(ms int64) {
+	g.now += ms
+	g.s.Tick(g.now)
+}
+
+// ready returns the sender's messages, failing on a reset.
+func (g *rig) ready() []*pb.Push {
+	g.t.Helper()
+	if g.s.NeedsSnapshot() {
+		data, vv := viewOf(&g.src).Snapshot()
+		g.s.SetSnapshot(data, vv)
+	}
+	msgs, reset := g.s.Ready()
+	if reset {
+		g.t.Fatalf("unexpected reset (state %s)", g.s.State())
+	}
+	return msgs
+}
+
+// connect opens a stream and completes the handshake.
+func (g *rig) connect() {
+	g.t.Helper()
+	g.s.Connected()
+	msgs := g.ready()
+	if len(msgs) != 1 || msgs[0].GetHello() == nil {
+		g.t.Fatalf("Connected: got %v, want one Hello", msgs)
+	}
+	g.r = NewReceiver(originB, "b", viewOf(&g.dst))
+	w, err := g.r.Hello(msgs[0].GetHello(), g.now)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	if err := g.s.Step(w); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// deliver hands one message to the receiver, applies its proposal to dst
+// and returns the acknowledgement.
+func (g *rig) deliver(m *pb.Push) *pb.Pull {
+	g.t.Helper()
+	p, err := g.r.Step(m)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	ack, err := g.r.Done(applyProposal(g.dst, p), g.now)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return ack
+}
+
+func applyProposal(rep *crdt.Replica, p Proposal) Applied {
+	var a Applied
+	if p.Chunk != nil {
+		a.Staged, a.Joined, a.Err = rep.StageChunk(*p.Chunk)
+		return a
+	}
+	for _, b := range p.Batches {
+		out, _ := rep.Merge(b)
+		a.Outcomes = append(a.Outcomes, out)
+	}
+	return a
+}
+
+// pump runs the stream until the sender has nothing more to send.
+func (g *rig) pump() (msgs int) {
+	g.t.Helper()
+	for i := 0; i < 10_000; i++ {
+		batch := g.ready()
+		if len(batch) == 0 {
+			return msgs
+		}
+		for _, m := range batch {
+			msgs++
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				g.t.Fatal(err)
+			}
+		}
+	}
+	g.t.Fatal("pump: no end")
+	return msgs
+}
+
+func (g *rig) requireConverged() {
+	g.t.Helper()
+	if a, b := g.src.Keyspace().Digest(), g.dst.Keyspace().Digest(); a != b {
+		g.t.Fatalf("digests differ: src vv %v, dst vv %v", g.src.Keyspace().Version(), g.dst.Keyspace().Version())
+	}
+}
+
+func hello(mut func(h *pb.Hello)) *pb.Hello {
+	h := &pb.Hello{MinProtocol: MinProtocol, MaxProtocol: MaxProtocol, Region: originA.Region,
+		Incarnation: 1, Name: "a", ToRegion: originB.Region, WallMs: simEpoch}
+	if mut != nil {
+		mut(h)
+	}
+	return h
+}
+
+func TestReceiverHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hello *pb.Hello
+		err   error
+		proto uint32
+	}{
+		{"same version", hello(nil), nil, 1},
+		{"newer sender 1..2", hello(func(h *pb.Hello) { h.MaxProtocol = 2 }), nil, 1},
+		{"much newer sender 1..9", hello(func(h *pb.Hello) { h.MaxProtocol = 9 }), nil, 1},
+		{"sender 2..3: no overlap", hello(func(h *pb.Hello) { h.MinProtocol, h.MaxProtocol = 2, 3 }), ErrVersion, 0},
+		{"sender 0..0: too old", hello(func(h *pb.Hello) { h.MinProtocol, h.MaxProtocol = 0, 0 }), ErrVersion, 0},
+		{"wrong to_region", hello(func(h *pb.Hello) { h.ToRegion = 7 }), ErrProtocol, 0},
+		{"sender claims our region", hello(func(h *pb.Hello) { h.Region = originB.Region }), ErrProtocol, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := newTestReplica(originB, crdt.LogLimits{})
+			r := NewReceiver(originB, "b", viewOf(&dst))
+			w, err := r.Hello(tc.hello, simEpoch)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Hello: err %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				return
+			}
+			if got := w.GetWelcome().Protocol; got != tc.proto {
+				t.Fatalf("Welcome protocol %d, want %d", got, tc.proto)
+			}
+			if _, err := r.Hello(tc.hello, simEpoch); !errors.Is(err, ErrProtocol) {
+				t.Fatalf("second Hello: %v", err)
+			}
+		})
+	}
+}
+
+// A newer sender (speaking 1..2) talks to this receiver: the stream runs
+// at protocol 1 and carries everything.
+func TestNewerSenderStreams(t *testing.T) {
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	g.writes(g.src, 5, "k")
+	g.s.Connected()
+	h := g.ready()[0].GetHello()
+	h.MaxProtocol = 2 // what a newer build would offer
+	g.r = NewReceiver(originB, "b", viewOf(&g.dst))
+	w, err := g.r.Hello(h, g.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.s.Step(w); err != nil {
+		t.Fatal(err)
+	}
+	g.pump()
+	g.requireConverged()
+}
+
+func TestReceiverRefusesBeforeHello(t *testing.T) {
+	dst := newTestReplica(originB, crdt.LogLimits{})
+	r := NewReceiver(originB, "b", viewOf(&dst))
+	_, err := r.Step(&pb.Push{Msg: &pb.Push_Batches{Batches: &pb.Batches{FirstPos: 1, LastPos: 1}}})
+	if !errors.Is(err, ErrProtocol) {
+		t.Fatalf("Batches before Hello: %v", err)
+	}
+}
+
+func TestSenderWelcomeChecks(t *testing.T) {
+	welcome := func(mut func(w *pb.Welcome)) *pb.Pull {
+		w := &pb.Welcome{Protocol: 1, Region: originB.Region, Incarnation: 1, Name: "b", Vv: &pb.VersionVector{}}
+		if mut != nil {
+			mut(w)
+		}
+		return &pb.Pull{Msg: &pb.Pull_Welcome{Welcome: w}}
+	}
+	for _, tc := range []struct {
+		name string
+		msg  *pb.Pull
+		err  error
+	}{
+		{"ok", welcome(nil), nil},
+		{"protocol 2 is newer than this build", welcome(func(w *pb.Welcome) { w.Protocol = 2 }), ErrVersion},
+		{"protocol 0", welcome(func(w *pb.Welcome) { w.Protocol = 0 }), ErrVersion},
+		{"reached another region", welcome(func(w *pb.Welcome) { w.Region = 3 }), ErrProtocol},
+		{"unsorted version vector", welcome(func(w *pb.Welcome) {
+			w.Vv = &pb.VersionVector{Entries: []*pb.VVEntry{{Region: 3, Incarnation: 1, Seq: 1}, {Region: 1, Incarnation: 1, Seq: 1}}}
+		}), ErrProtocol},
+		{"ack instead of welcome", &pb.Pull{Msg: &pb.Pull_Ack{Ack: &pb.Ack{Pos: 1}}}, ErrProtocol},
+		{"empty message", &pb.Pull{}, ErrProtocol},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+			g.s.Connected()
+			g.ready()
+			err := g.s.Step(tc.msg)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("Step: %v, want %v", err, tc.err)
+			}
+			if err != nil {
+				if g.s.State() != Disconnected {
+					t.Fatalf("after an error the sender is %s, want disconnected", g.s.State())
+				}
+				return
+			}
+			if g.s.State() != Streaming {
+				t.Fatalf("state %s", g.s.State())
+			}
+			if err := g.s.Step(welcome(nil)); !errors.Is(err, ErrProtocol) {
+				t.Fatalf("second Welcome: %v", err)
+			}
+		})
+	}
+}
+
+func TestSenderAckChecks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mut  func(a *pb.Ack)
+	}{
+		{"position ahead", func(a *pb.Ack) { a.Pos++ }},
+		{"position behind", func(a *pb.Ack) { a.Pos-- }},
+		{"unsorted vv", func(a *pb.Ack) {
+			a.Vv = &pb.VersionVector{Entries: []*pb.VVEntry{{Region: 2, Incarnation: 1, Seq: 1}, {Region: 2, Incarnation: 1, Seq: 2}}}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newRig(t, SenderConfig{BatchRecords: 2}, crdt.LogLimits{})
+			g.writes(g.src, 4, "k")
+			g.connect()
+			msgs := g.ready()
+			if len(msgs) != 2 {
+				t.Fatalf("%d messages", len(msgs))
+			}
+			ack := g.deliver(msgs[0])
+			tc.mut(ack.GetAck())
+			if err := g.s.Step(ack); !errors.Is(err, ErrProtocol) {
+				t.Fatalf("Step: %v, want ErrProtocol", err)
+			}
+			if g.s.State() != Disconnected {
+				t.Fatalf("state %s", g.s.State())
+			}
+		})
+	}
+	t.Run("nothing in flight", func(t *testing.T) {
+		g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+		g.writes(g.src, 2, "k")
+		g.connect()
+		ack := g.deliver(g.ready()[0])
+		if err := g.s.Step(ack); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.s.Step(ack); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("repeated Ack: %v", err)
+		}
+	})
+	t.Run("while handshaking", func(t *testing.T) {
+		g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+		g.s.Connected()
+		if err := g.s.Step(&pb.Pull{Msg: &pb.Pull_Ack{Ack: &pb.Ack{}}}); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("Ack before Welcome: %v", err)
+		}
+	})
+	t.Run("chunk ack for another transfer", func(t *testing.T) {
+		g := newRig(t, SenderConfig{ChunkBytes: 64}, crdt.LogLimits{MaxRecords: 2})
+		g.writes(g.src, 10, "k")
+		g.connect()
+		msgs := g.ready()
+		if msgs[0].GetChunk() == nil {
+			t.Fatalf("want a chunk, got %v", msgs[0])
+		}
+		ack := g.deliver(msgs[0])
+		ack.GetAck().TransferId++
+		if err := g.s.Step(ack); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("Step: %v, want ErrProtocol", err)
+		}
+	})
+}
+
+// Ack positions only grow: a repeated or reordered Batches message is a
+// protocol error at the receiver.
+func TestReceiverRefusesOutOfOrderPositions(t *testing.T) {
+	g := newRig(t, SenderConfig{BatchRecords: 1}, crdt.LogLimits{})
+	g.writes(g.src, 4, "k")
+	g.connect()
+	msgs := g.ready()
+	g.deliver(msgs[0])
+	g.deliver(msgs[1])
+	for _, m := range []*pb.Push{msgs[0], msgs[1]} {
+		r := *g.r // each refusal on a copy: the error ends the stream
+		if _, err := r.Step(m); !errors.Is(err, ErrProtocol) {
+			t.Fatalf("positions %d after %d: %v", m.GetBatches().FirstPos, msgs[1].GetBatches().LastPos, err)
+		}
+	}
+	// A lost message is not detected by position; the gap it leaves is
+	// refused when merged, and Done ends the stream.
+	p, err := g.r.Step(msgs[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := applyProposal(g.dst, p)
+	if a.Outcomes[0] != crdt.Rejected {
+		t.Fatalf("outcome %v", a.Outcomes)
+	}
+	if _, err := g.r.Done(a, g.now); err == nil {
+		t.Fatal("Done accepted a refused batch")
+	}
+}
+
+func TestTimeouts(t *testing.T) {
+	cfg := SenderConfig{HelloTimeout: 100, AckTimeout: 300}
+	t.Run("hello", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.s.Connected()
+		g.ready()
+		g.tick(100)
+		if _, reset := g.s.Ready(); reset {
+			t.Fatal("reset at exactly the timeout")
+		}
+		g.tick(1)
+		if _, reset := g.s.Ready(); !reset {
+			t.Fatal("no reset after the hello timeout")
+		}
+		if g.s.State() != Disconnected || g.s.Stats().Resets != 1 {
+			t.Fatalf("state %s, resets %d", g.s.State(), g.s.Stats().Resets)
+		}
+	})
+	t.Run("ack", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.writes(g.src, 3, "k")
+		g.connect()
+		if len(g.ready()) == 0 {
+			t.Fatal("nothing sent")
+		}
+		g.tick(300)
+		if _, reset := g.s.Ready(); reset {
+			t.Fatal("reset at exactly the timeout")
+		}
+		g.tick(1)
+		if _, reset := g.s.Ready(); !reset {
+			t.Fatal("no reset after the ack timeout")
+		}
+		if g.s.State() != Disconnected {
+			t.Fatalf("state %s", g.s.State())
+		}
+		// A new stream resends what was never acknowledged.
+		g.connect()
+		g.pump()
+		g.requireConverged()
+	})
+	t.Run("idle stream does not time out", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.connect()
+		g.tick(10_000)
+		if msgs, reset := g.s.Ready(); reset || len(msgs) != 0 {
+			t.Fatalf("idle stream: %d messages, reset %v", len(msgs), reset)
+		}
+	})
+}
+
+func TestWindow(t *testing.T) {
+	g := newRig(t, SenderConfig{MaxInFlight: 3, BatchRecords: 2}, crdt.LogLimits{})
+	g.writes(g.src, 20, "k")
+	g.connect()
+	msgs := g.ready()
+	if len(msgs) != 3 {
+		t.Fatalf("first Ready: %d messages, want MaxInFlight=3", len(msgs))
+	}
+	for i, m := range msgs {
+		b := m.GetBatches()
+		if n := len(b.Batches); n != 2 || b.FirstPos != uint64(2*i+1) || b.LastPos != uint64(2*i+2) {
+			t.Fatalf("message %d: positions %d..%d with %d batches", i, b.FirstPos, b.LastPos, n)
+		}
+	}
+	if more := g.ready(); len(more) != 0 {
+		t.Fatalf("window full, yet %d more messages", len(more))
+	}
+	if st := g.s.Stats(); st.InFlight != 3 || st.LagRecords != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := g.s.Step(g.deliver(msgs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if more := g.ready(); len(more) != 1 || more[0].GetBatches().FirstPos != 7 {
+		t.Fatalf("after one ack: %v", more)
+	}
+	if st := g.s.Stats(); st.AckedPos != 2 || st.InFlight != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestBatchBytesBound(t *testing.T) {
+	g := newRig(t, SenderConfig{BatchBytes: 100, DeflateMin: -1}, crdt.LogLimits{})
+	for i := 0; i < 10; i++ {
+		g.write(g.src, "SET", fmt.Sprintf("k%d", i), strings.Repeat("v", 40))
+	}
+	g.connect()
+	for _, m := range g.ready() {
+		size := 0
+		for _, b := range m.GetBatches().Batches {
+			size += len(b)
+		}
+		if len(m.GetBatches().Batches) > 1 && size > 100 {
+			t.Fatalf("message of %d bytes in %d batches, bound 100", size, len(m.GetBatches().Batches))
+		}
+	}
+}
+
+func TestDeflateRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 17, 300} {
+		var batches [][]byte
+		size := 0
+		for i := 0; i < n; i++ {
+			b := bytes.Repeat([]byte{byte(i)}, rng.IntN(200))
+			b = append(b, []byte(fmt.Sprintf("batch %d", i))...)
+			batches = append(batches, b)
+			size += len(b)
+		}
+		z, ok := deflateBatches(batches, size)
+		if !ok {
+			t.Fatalf("%d batches did not compress", n)
+		}
+		got, err := inflateBatches(z, MaxMessageBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("%d batches back, want %d", len(got), n)
+		}
+		for i := range got {
+			if !bytes.Equal(got[i], batches[i]) {
+				t.Fatalf("batch %d differs", i)
+			}
+		}
+	}
+	// Incompressible data is sent as is.
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(rng.Uint32())
+	}
+	if _, ok := deflateBatches([][]byte{noise}, len(noise)); ok {
+		t.Fatal("random bytes were deflated")
+	}
+}
+
+func TestInflateRefusesBombsAndGarbage(t *testing.T) {
+	// 8 MiB of zeros compress to about 8 KiB.
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestCompression)
+	zeros := make([]byte, 1<<20)
+	for i := 0; i < 8; i++ {
+		w.Write(zeros)
+	}
+	w.Close()
+	if _, err := inflateBatches(z.Bytes(), 1<<20); !errors.Is(err, errInflate) {
+		t.Fatalf("bomb: %v", err)
+	}
+	// Exactly at the limit is fine.
+	one, _ := deflateBatches([][]byte{bytes.Repeat([]byte("x"), 1000)}, 1000)
+	if _, err := inflateBatches(one, 1002); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if _, err := inflateBatches(one, 1001); !errors.Is(err, errInflate) {
+		t.Fatalf("one byte over: %v", err)
+	}
+	for name, bad := range map[string][]byte{
+		"not deflate":   []byte("definitely not deflate"),
+		"length beyond": mustDeflate(append(appendUvarint(nil, 100), "short"...)),
+		"bad uvarint":   mustDeflate([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}),
+	} {
+		if _, err := inflateBatches(bad, 1<<20); !errors.Is(err, errInflate) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	// Through the receiver: the stream is refused.
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	g.connect()
+	_, err := g.r.Step(&pb.Push{Msg: &pb.Push_Batches{Batches: &pb.Batches{FirstPos: 1, LastPos: 1, Deflated: []byte("junk")}}})
+	if !errors.Is(err, errInflate) {
+		t.Fatalf("receiver: %v", err)
+	}
+}
+
+func appendUvarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func mustDeflate(raw []byte) []byte {
+	var z bytes.Buffer
+	w, _ := flate.NewWriter(&z, flate.BestSpeed)
+	w.Write(raw)
+	w.Close()
+	return z.Bytes()
+}
+
+// With compression on for every message, the receiver gets the same
+// batches.
+func TestDeflatedStream(t *testing.T) {
+	g := newRig(t, SenderConfig{DeflateMin: 1, BatchRecords: 16}, crdt.LogLimits{})
+	for i := 0; i < 50; i++ {
+		g.write(g.src, "SET", fmt.Sprintf("key:%d", i%7), strings.Repeat("value ", 20))
+	}
+	g.connect()
+	deflated := 0
+	for {
+		msgs := g.ready()
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			if m.GetBatches().Deflated != nil {
+				deflated++
+				if m.GetBatches().Batches != nil {
+					t.Fatal("both deflated and plain batches")
+				}
+			}
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if deflated == 0 {
+		t.Fatal("nothing was deflated")
+	}
+	g.requireConverged()
+}
+
+// Records the peer holds are left out; a read of nothing but held records
+// sends nothing and counts as acknowledged.
+func TestSkipsHeldRecords(t *testing.T) {
+	g := newRig(t, SenderConfig{BatchRecords: 4}, crdt.LogLimits{})
+	c := newTestReplica(originC, crdt.LogLimits{})
+	// A holds 4 of its own, then 4 of C's (merged), then 4 of its own.
+	g.writes(g.src, 4, "a")
+	var cBatches [][]byte
+	for i := 0; i < 4; i++ {
+		g.write(c, "INCRBY", "c", "1")
+		rec, _ := c.Log().Record(c.Log().Next() - 1)
+		cBatches = append(cBatches, rec.Data)
+		if out, err := g.src.Merge(rec.Data); out != crdt.Merged {
+			t.Fatal(out, err)
+		}
+	}
+	g.writes(g.src, 4, "a")
+	// B already holds C's batches.
+	for _, b := range cBatches {
+		g.dst.Merge(b)
+	}
+	g.connect()
+	var sent []uint64
+	for {
+		msgs := g.ready()
+		if len(msgs) == 0 {
+			break
+		}
+		for _, m := range msgs {
+			b := m.GetBatches()
+			for _, data := range b.Batches {
+				o, first, _, _ := crdt.BatchHeader(data)
+				if o == originC {
+					t.Fatalf("sent C's batch %d, which the peer holds", first)
+				}
+			}
+			sent = append(sent, b.FirstPos, b.LastPos)
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if fmt.Sprint(sent) != "[1 4 9 12]" {
+		t.Fatalf("sent positions %v, want [1 4 9 12] (5..8 held)", sent)
+	}
+	st := g.s.Stats()
+	if st.RecordsSkipped != 4 || st.AckedPos != 12 || st.LagRecords != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	g.requireConverged()
+
+	// The receiver also drops what its region holds by the time it reads
+	// the message (another stream brought it).
+	g.writes(g.src, 2, "a")
+	msgs := g.ready()
+	for i := 1; i <= 2; i++ {
+		rec, _ := g.src.Log().Record(g.src.Log().Next() - uint64(3-i))
+		g.dst.Merge(rec.Data)
+	}
+	p, err := g.r.Step(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Batches) != 0 || g.r.Stats().Skipped != 2 {
+		t.Fatalf("proposal %d batches, receiver stats %+v", len(p.Batches), g.r.Stats())
+	}
+}
+
+// A peer lacking records the log trimmed gets a state transfer in chunks,
+// joins it, and streaming resumes from there.
+func TestTrimmedLogTransfers(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 64, MaxInFlight: 4}, crdt.LogLimits{MaxRecords: 5})
+	for i := 0; i < 30; i++ {
+		g.write(g.src, "SADD", "s", fmt.Sprintf("m%d", i))
+	}
+	g.connect()
+	if g.s.State() != Transferring || !g.s.NeedsSnapshot() {
+		t.Fatalf("state %s, needs snapshot %v", g.s.State(), g.s.NeedsSnapshot())
+	}
+	n := g.pump()
+	st := g.s.Stats()
+	if st.Transfers != 1 || g.s.State() != Streaming || n < 5 {
+		t.Fatalf("after %d messages: state %s, stats %+v", n, g.s.State(), st)
+	}
+	g.requireConverged()
+	if g.dst.Stats.Chunks < 5 || g.dst.Stats.Transfers != 1 {
+		t.Fatalf("receiver %+v", g.dst.Stats)
+	}
+	// Streaming resumes: new writes arrive as batches.
+	g.writes(g.src, 3, "after")
+	msgs := g.ready()
+	if len(msgs) != 1 || len(msgs[0].GetBatches().GetBatches()) != 3 {
+		t.Fatalf("after the transfer: %v", msgs)
+	}
+	g.s.Step(g.deliver(msgs[0]))
+	g.requireConverged()
+}
+
+// A transfer interrupted mid-way resumes: the Hello names the transfer,
+// the Welcome says how much is staged, the sender continues from there.
+func TestTransferResumes(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 32, MaxInFlight: 2}, crdt.LogLimits{MaxRecords: 3})
+	for i := 0; i < 20; i++ {
+		g.write(g.src, "HSET", "h", fmt.Sprintf("f%d", i), "v")
+	}
+	g.connect()
+	msgs := g.ready()
+	if len(msgs) != 2 {
+		t.Fatalf("%d chunks", len(msgs))
+	}
+	if err := g.s.Step(g.deliver(msgs[0])); err != nil {
+		t.Fatal(err)
+	}
+	g.deliver(msgs[1]) // staged, but its ack is lost with the stream
+	id := msgs[0].GetChunk().TransferId
+	if n, ok := g.dst.Staged(id); !ok || n != 64 {
+		t.Fatalf("staged %d %v", n, ok)
+	}
+	g.s.Disconnected()
+
+	g.s.Connected()
+	h := g.ready()[0].GetHello()
+	if h.TransferId != id {
+		t.Fatalf("Hello names transfer %x, want %x", h.TransferId, id)
+	}
+	g.r = NewReceiver(originB, "b", viewOf(&g.dst))
+	w, err := g.r.Hello(h, g.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wl := w.GetWelcome(); wl.TransferId != id || wl.TransferOffset != 64 {
+		t.Fatalf("Welcome names %x at %d", wl.TransferId, wl.TransferOffset)
+	}
+	if err := g.s.Step(w); err != nil {
+		t.Fatal(err)
+	}
+	if next := g.ready(); next[0].GetChunk().Offset != 64 {
+		t.Fatalf("resumed at %d, want 64", next[0].GetChunk().Offset)
+	} else {
+		for _, m := range next {
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	g.pump()
+	g.requireConverged()
+	if g.s.Stats().Transfers != 1 {
+		t.Fatalf("stats %+v", g.s.Stats())
+	}
+}
+
+// The log trims past the stream while messages are in flight: the sender
+// switches to a transfer, and the acknowledgements of what it had already
+// sent must not break the stream.
+func TestTrimmedWhileInFlight(t *testing.T) {
+	g := newRig(t, SenderConfig{MaxInFlight: 2, BatchRecords: 2, ChunkBytes: 64}, crdt.LogLimits{MaxRecords: 6})
+	g.writes(g.src, 4, "k")
+	g.connect()
+	first := g.ready() // positions 1..2 and 3..4 in flight
+	if len(first) != 2 {
+		t.Fatalf("%d messages", len(first))
+	}
+	g.writes(g.src, 20, "k") // the log now holds 19..24 only
+	var acks []*pb.Pull
+	for _, m := range first {
+		acks = append(acks, g.deliver(m))
+	}
+	if err := g.s.Step(acks[0]); err != nil {
+		t.Fatal(err)
+	}
+	// The window has room: the sender reads position 5, finds it trimmed
+	// and turns to a state transfer.
+	more := g.ready()
+	if g.s.State() != Transferring {
+		t.Fatalf("state %s after the trim", g.s.State())
+	}
+	if err := g.s.Step(acks[1]); err != nil {
+		t.Fatalf("ack of a message sent before the trim: %v", err)
+	}
+	for _, m := range more {
+		if err := g.s.Step(g.deliver(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.pump()
+	g.requireConverged()
+}
+
+// The sender's region joins a transfer from C mid-stream, so its log has a
+// gap for C (C:1..3 came by state, C:4 as a batch). The live stream ships
+// C:4 to a peer lacking C:1..3: the receiver's region refuses it, Done ends
+// the stream, and the next stream starts with a transfer.
+func TestGapAfterSenderJoinedTransfer(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 1 << 20}, crdt.LogLimits{})
+	g.writes(g.src, 2, "a")
+	g.connect()
+	g.pump()
+	c := newTestReplica(originC, crdt.LogLimits{})
+	g.writes(c, 3, "c")
+	data, _ := viewOf(&c).Snapshot()
+	if _, joined, err := g.src.StageChunk(crdt.Chunk{ID: 9, Data: data, Final: true}); !joined || err != nil {
+		t.Fatal(joined, err)
+	}
+	g.writes(c, 1, "c")
+	rec, _ := c.Log().Record(c.Log().Next() - 1)
+	if out, _ := g.src.Merge(rec.Data); out != crdt.Merged {
+		t.Fatal(out)
+	}
+	msgs := g.ready()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	p, err := g.r.Step(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.r.Done(applyProposal(g.dst, p), g.now); err == nil {
+		t.Fatal("the receiver acknowledged a batch its region refused")
+	}
+	g.s.Disconnected()
+	g.connect()
+	if !g.s.NeedsSnapshot() {
+		t.Fatalf("state %s: a peer lacking C:1..3 must get a transfer", g.s.State())
+	}
+	g.pump()
+	g.requireConverged()
+}

@@ -1,0 +1,357 @@
+package replication
+
+// The simulation's workload and its reference model. The model is written
+// without crdt's merge logic: it folds every acknowledged (applied) local
+// write of every region into plain Go maps, and the regions' final state
+// must read back as the model says. Keys are split into classes by prefix so
+// that each class has a rule simple enough to state independently:
+//
+//	c:K   INCRBY only                  value = sum of all increments
+//	f:K   INCRBYFLOAT (quarters) only  value = sum (exact in binary)
+//	s:K   SADD only                    members = union of all adds
+//	w:K   SET only                     value = the write with the greatest tag
+//	hc:K  HINCRBY only                 field = sum
+//	hw:K  HSET only                    field = the write with the greatest tag
+//	zi:K  ZINCRBY (integers) only      score = sum
+//	zw:K  ZADD only                    score = the write with the greatest tag
+//	m:K   every write type, DEL, EXPIRE, removes: checked by digest only
+//
+// A tag is (HLC time, region, incarnation, seq), compared here field by
+// field; the time and seq of each write are read back after its apply.
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+
+	"concord/crdt"
+)
+
+type simWrite struct {
+	tag crdt.Tag
+	val string
+}
+
+// tagLess orders tags by time, region, incarnation, seq.
+func tagLess(a, b crdt.Tag) bool {
+	if a.Time != b.Time {
+		return a.Time < b.Time
+	}
+	if a.Dot.Origin.Region != b.Dot.Origin.Region {
+		return a.Dot.Origin.Region < b.Dot.Origin.Region
+	}
+	if a.Dot.Origin.Incarnation != b.Dot.Origin.Incarnation {
+		return a.Dot.Origin.Incarnation < b.Dot.Origin.Incarnation
+	}
+	return a.Dot.Seq < b.Dot.Seq
+}
+
+type simModel struct {
+	sums   map[string]int64             // c:K, and "hc:K\x00F", "zi:K\x00M"
+	floats map[string]float64           // f:K
+	sets   map[string]map[string]bool   // s:K
+	lww    map[string]simWrite          // w:K, "hw:K\x00F", "zw:K\x00M"
+	hist   map[string][]simWrite        // every LWW write, by key
+	kinds  map[string]string            // model key -> class
+	fields map[string]map[string]string // hc/hw/zi/zw key -> field -> model key
+	n      int
+}
+
+func newSimModel() *simModel {
+	return &simModel{sums: map[string]int64{}, floats: map[string]float64{}, sets: map[string]map[string]bool{},
+		lww: map[string]simWrite{}, hist: map[string][]simWrite{}, kinds: map[string]string{},
+		fields: map[string]map[string]string{}}
+}
+
+func keyClass(key string) string {
+	if i := strings.IndexByte(key, ':'); i > 0 {
+		return key[:i]
+	}
+	return ""
+}
+
+// tracked reports whether a command writes a key the model follows.
+func (m *simModel) tracked(args [][]byte) bool {
+	if len(args) < 2 {
+		return false
+	}
+	switch keyClass(string(args[1])) {
+	case "c", "f", "s", "w", "hc", "hw", "zi", "zw", "skew":
+		return true
+	}
+	return false
+}
+
+// gen returns a random local write unit for region g.
+func (m *simModel) gen(s *sim, g *simRegion) []crdt.Command {
+	n := 1
+	if s.rng.Float64() < s.cfg.multiProb {
+		n = 2 + s.rng.IntN(3)
+	}
+	cmds := make([]crdt.Command, n)
+	for i := range cmds {
+		cmds[i] = crdt.Command{DB: 0, Args: simArgs(m.genOne(s, g, n > 1)...)}
+	}
+	return cmds
+}
+
+func (m *simModel) genOne(s *sim, g *simRegion, multi bool) []string {
+	r := s.rng
+	k := strconv.Itoa(r.IntN(s.cfg.keys))
+	m.n++
+	uniq := fmt.Sprintf("%s-%d", g.name, m.n)
+	field := "f" + strconv.Itoa(r.IntN(4))
+	member := "m" + strconv.Itoa(r.IntN(12))
+	delta := strconv.Itoa(r.IntN(201) - 100)
+	classes := []string{"c", "f", "s", "hc", "zi", "m", "m", "w", "hw", "zw"}
+	if multi {
+		classes = classes[:7] // LWW tags are read back per single-command unit
+	}
+	switch classes[r.IntN(len(classes))] {
+	case "c":
+		return []string{"INCRBY", "c:" + k, delta}
+	case "f":
+		return []string{"INCRBYFLOAT", "f:" + k, strconv.FormatFloat(float64(r.IntN(81)-40)/4, 'f', -1, 64)}
+	case "s":
+		return []string{"SADD", "s:" + k, member}
+	case "hc":
+		return []string{"HINCRBY", "hc:" + k, field, delta}
+	case "zi":
+		// Never 0: crdt turns a ZINCRBY that leaves the score unchanged
+		// into a ZADD (an overwrite), which loses concurrent increments
+		// (TestKnownZIncrByZeroIsAnOverwrite).
+		if delta == "0" {
+			delta = "1"
+		}
+		return []string{"ZINCRBY", "zi:" + k, delta, member}
+	case "w":
+		return []string{"SET", "w:" + k, uniq}
+	case "hw":
+		return []string{"HSET", "hw:" + k, field, uniq}
+	case "zw":
+		return []string{"ZADD", "zw:" + k, strconv.Itoa(r.IntN(1000)), member}
+	}
+	key := "m:" + k
+	switch r.IntN(14) {
+	case 0:
+		return []string{"SET", key, uniq}
+	case 1:
+		return []string{"INCRBY", key, delta}
+	case 2:
+		return []string{"INCRBYFLOAT", key, "0.1"}
+	case 3:
+		return []string{"HSET", key, field, uniq}
+	case 4:
+		return []string{"HINCRBY", key, field, delta}
+	case 5:
+		return []string{"HDEL", key, field}
+	case 6:
+		return []string{"SADD", key, member}
+	case 7:
+		return []string{"SREM", key, member}
+	case 8:
+		return []string{"ZADD", key, delta, member}
+	case 9:
+		return []string{"ZINCRBY", key, delta, member}
+	case 10:
+		return []string{"ZREM", key, member}
+	case 11:
+		return []string{"DEL", key}
+	case 12:
+		return []string{"EXPIRE", key, "864000"} // ten days: far beyond any run
+	}
+	return []string{"SET", key, uniq, "EX", "864000"}
+}
+
+func sub(key, field string) string { return key + "\x00" + field }
+
+func (m *simModel) note(key, class string) { m.kinds[key] = class }
+
+func (m *simModel) noteField(key, field, mk string) {
+	if m.fields[key] == nil {
+		m.fields[key] = map[string]string{}
+	}
+	m.fields[key][field] = mk
+}
+
+func (m *simModel) lwwWrite(mk string, w simWrite) {
+	m.hist[mk] = append(m.hist[mk], w)
+	if cur, ok := m.lww[mk]; !ok || tagLess(cur.tag, w.tag) {
+		m.lww[mk] = w
+	}
+}
+
+// record folds one acknowledged write into the model. tag is the write's
+// tag (zero for units of several commands, which the generator keeps to
+// commutative classes).
+func (m *simModel) record(g *simRegion, args [][]byte, tag crdt.Tag) {
+	if !m.tracked(args) {
+		return
+	}
+	cmd, key := strings.ToUpper(string(args[0])), string(args[1])
+	class := keyClass(key)
+	switch {
+	case cmd == "INCRBY" && class == "c":
+		d, _ := strconv.ParseInt(string(args[2]), 10, 64)
+		m.sums[key] += d
+		m.note(key, class)
+	case cmd == "INCRBYFLOAT" && class == "f":
+		d, _ := strconv.ParseFloat(string(args[2]), 64)
+		m.floats[key] += d
+		m.note(key, class)
+	case cmd == "SADD" && class == "s":
+		if m.sets[key] == nil {
+			m.sets[key] = map[string]bool{}
+		}
+		for _, a := range args[2:] {
+			m.sets[key][string(a)] = true
+		}
+		m.note(key, class)
+	case cmd == "SET" && (class == "w" || class == "skew"):
+		m.lwwWrite(key, simWrite{tag: tag, val: string(args[2])})
+		m.note(key, "w")
+	case cmd == "HINCRBY" && class == "hc":
+		d, _ := strconv.ParseInt(string(args[3]), 10, 64)
+		mk := sub(key, string(args[2]))
+		m.sums[mk] += d
+		m.noteField(key, string(args[2]), mk)
+		m.note(key, class)
+	case cmd == "HSET" && class == "hw":
+		mk := sub(key, string(args[2]))
+		m.lwwWrite(mk, simWrite{tag: tag, val: string(args[3])})
+		m.noteField(key, string(args[2]), mk)
+		m.note(key, class)
+	case cmd == "ZINCRBY" && class == "zi":
+		d, _ := strconv.ParseInt(string(args[2]), 10, 64)
+		mk := sub(key, string(args[3]))
+		m.sums[mk] += d
+		m.noteField(key, string(args[3]), mk)
+		m.note(key, class)
+	case cmd == "ZADD" && class == "zw":
+		mk := sub(key, string(args[3]))
+		m.lwwWrite(mk, simWrite{tag: tag, val: string(args[2])})
+		m.noteField(key, string(args[3]), mk)
+		m.note(key, class)
+	default:
+		panic(fmt.Sprintf("model: untracked write %q", args))
+	}
+}
+
+func simRead(g *simRegion, args ...string) crdt.Reply {
+	return g.rep.Keyspace().Read(0, g.clock(), 0, simArgs(args...))
+}
+
+func replyString(r crdt.Reply) (string, bool) {
+	switch r.Kind {
+	case crdt.KindBulk, crdt.KindStatus:
+		return string(r.Str), true
+	case crdt.KindDouble:
+		return strconv.FormatFloat(r.Float, 'g', -1, 64), true
+	case crdt.KindInt:
+		return strconv.FormatInt(r.Int, 10), true
+	}
+	return "", false
+}
+
+func replyFloat(r crdt.Reply) (float64, bool) {
+	if r.Kind == crdt.KindDouble {
+		return r.Float, true
+	}
+	s, ok := replyString(r)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
+
+// check reads every model key back from every region.
+func (m *simModel) check(regs []*simRegion) error {
+	var errs []string
+	bad := func(g *simRegion, format string, args ...any) {
+		if len(errs) < 12 {
+			errs = append(errs, g.name+": "+fmt.Sprintf(format, args...))
+		}
+	}
+	for _, g := range regs {
+		for _, key := range sortedKeys(m.kinds) {
+			switch class := m.kinds[key]; class {
+			case "c":
+				got, _ := replyString(simRead(g, "GET", key))
+				if want := strconv.FormatInt(m.sums[key], 10); got != want {
+					bad(g, "GET %s = %q, want the sum of increments %s", key, got, want)
+				}
+			case "f":
+				got, ok := replyFloat(simRead(g, "GET", key))
+				if want := m.floats[key]; !ok || got != want {
+					bad(g, "GET %s = %v, want the sum of increments %v", key, got, want)
+				}
+			case "s":
+				r := simRead(g, "SMEMBERS", key)
+				var got []string
+				for _, e := range r.Elems {
+					got = append(got, string(e.Str))
+				}
+				sort.Strings(got)
+				want := sortedKeys(m.sets[key])
+				if strings.Join(got, ",") != strings.Join(want, ",") {
+					bad(g, "SMEMBERS %s = %v, want the union %v", key, got, want)
+				}
+			case "w":
+				got, _ := replyString(simRead(g, "GET", key))
+				if want := m.lww[key]; got != want.val {
+					bad(g, "GET %s = %q, want %q (tag %v, of %d writes)", key, got, want.val, want.tag, len(m.hist[key]))
+				}
+			case "hc", "hw", "zi", "zw":
+				for _, f := range sortedKeys(m.fields[key]) {
+					mk := m.fields[key][f]
+					var r crdt.Reply
+					if class[0] == 'h' {
+						r = simRead(g, "HGET", key, f)
+					} else {
+						r = simRead(g, "ZSCORE", key, f)
+					}
+					switch class {
+					case "hc":
+						got, _ := replyString(r)
+						if want := strconv.FormatInt(m.sums[mk], 10); got != want {
+							bad(g, "HGET %s %s = %q, want the sum %s", key, f, got, want)
+						}
+					case "zi":
+						got, ok := replyFloat(r)
+						if want := float64(m.sums[mk]); !ok || got != want {
+							bad(g, "ZSCORE %s %s = %v, want the sum %v", key, f, got, want)
+						}
+					case "hw":
+						got, _ := replyString(r)
+						if want := m.lww[mk]; got != want.val {
+							bad(g, "HGET %s %s = %q, want %q (tag %v)", key, f, got, want.val, want.tag)
+						}
+					case "zw":
+						got, ok := replyFloat(r)
+						want, _ := strconv.ParseFloat(m.lww[mk].val, 64)
+						if !ok || got != want || math.IsNaN(got) {
+							bad(g, "ZSCORE %s %s = %v, want %v (tag %v)", key, f, got, want, m.lww[mk].tag)
+						}
+					}
+				}
+				if n := simRead(g, map[byte]string{'h': "HLEN", 'z': "ZCARD"}[class[0]], key).Int; int(n) != len(m.fields[key]) {
+					bad(g, "%s has %d fields, want %d", key, n, len(m.fields[key]))
+				}
+			}
+		}
+		// No key of a modelled class exists that the model does not know.
+		for _, e := range simRead(g, "KEYS", "*").Elems {
+			k := string(e.Str)
+			if m.tracked([][]byte{nil, e.Str}) && m.kinds[k] == "" {
+				bad(g, "key %q exists but no acknowledged write made it", k)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("state differs from the reference model:\n  %s", strings.Join(errs, "\n  "))
+	}
+	return nil
+}
