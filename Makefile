@@ -1,6 +1,7 @@
 # Concord's front door: `make help` lists the targets.
 GO      ?= go
 PORT    ?= 6379
+REGIONS ?= 3
 NODES   ?= 1
 FUZZTIME ?= 30s
 
@@ -12,8 +13,8 @@ help: ## list targets
 build: ## build bin/concord
 	$(GO) build -o bin/concord ./cmd/concord
 
-run: ## start a local region: NODES=1 (default) or 3 or 5, RESP on 127.0.0.1:PORT (6379) and up, data in .concord/
-	$(GO) run ./cmd/concord local --nodes $(NODES) --port $(PORT)
+run: ## start a local deployment: REGIONS=3 (default) replicating regions of NODES=1 (or 3, 5) nodes, RESP on 127.0.0.1:PORT (6379) and up, data in .concord/
+	$(GO) run ./cmd/concord local --regions $(REGIONS) --nodes $(NODES) --port $(PORT)
 
 test: ## unit, property, server and Redis-compatibility tests
 	$(GO) test -count=1 -timeout 20m ./...
@@ -42,5 +43,5 @@ fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 proto: ## regenerate proto/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc; the generated code is committed)
 	cd proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto
 
-clean: ## remove build output and the local region's data
+clean: ## remove build output and the local deployment's data
 	rm -rf bin .concord

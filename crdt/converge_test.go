@@ -708,7 +708,7 @@ func TestConvergeMixed(t *testing.T)   { runSimProperty(t) }
 // TestConvergeFloatCounters: fractional INCRBYFLOAT and HINCRBYFLOAT,
 // mixed with integer increments, overwrites, and APPEND/SETRANGE that turn
 // counters into numeric or non-numeric text and back. Increments fold in
-// dot order with Redis's long-double arithmetic and %.17Lf formatting,
+// tag order with Redis's long-double arithmetic and %.17Lf formatting,
 // which the model does not re-implement: this test checks convergence only
 // (identical digests and values on every replica, snapshots, joins,
 // op-based delivery), not the values against the model.

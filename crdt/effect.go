@@ -45,6 +45,13 @@ const (
 	EffFlushDB
 	// EffFlushAll observed-removes every key of every database.
 	EffFlushAll
+	// EffFold replaces a causally stable prefix of one item's pieces (base
+	// values, increments and an earlier fold group) by one fold group,
+	// without changing what reads return (fold.go). Int is the value type
+	// (TypeString, TypeHash with the hash field in Field, TypeZSet with the
+	// member in Field); Value holds the fold's threshold tag and the
+	// stable vector it was computed from (encodeFoldValue).
+	EffFold
 
 	effKindEnd // first unused value
 )
@@ -173,6 +180,10 @@ func encodeEffect(e *encoder, f *Effect) {
 	case EffZAdd, EffZIncr:
 		e.bytes(f.Field)
 		e.float(f.Float)
+	case EffFold:
+		e.bytes(f.Field)
+		e.varint(f.Int)
+		e.bytes(f.Value)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -274,6 +285,13 @@ func decodeEffect(d *decoder) (Effect, error) {
 	case EffZAdd, EffZIncr:
 		f.Field = d.bytes()
 		f.Float = d.float()
+	case EffFold:
+		f.Field = d.bytes()
+		f.Int = d.varint()
+		f.Value = d.bytes()
+		if d.err == nil && !validFoldEffect(&f) {
+			return f, ErrEffect
+		}
 	}
 	if d.err == nil && !validEffect(&f) {
 		return f, ErrEffect

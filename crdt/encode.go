@@ -36,6 +36,9 @@ func (e *encoder) vv(v VersionVector) {
 type decoder struct {
 	b   []byte
 	err error
+	// legacy is set while reading a format-1 snapshot: increments were
+	// sorted by dot then, and no value held a fold group (fold.go).
+	legacy bool
 }
 
 func (d *decoder) fail() {

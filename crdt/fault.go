@@ -20,6 +20,17 @@ const (
 	// faultNonIdempotent: Keyspace.Merge re-applies a batch the version
 	// vector already covers instead of skipping it.
 	faultNonIdempotent
+	// faultFoldIgnoresStable: fold ops (fold.go) treat every piece as
+	// causally stable, so they fold increments some regions have not seen.
+	faultFoldIgnoresStable
+	// faultFoldJoinByCover: Join keeps a fold group only if the other side
+	// has not seen all its pieces, as if it were one piece identified by
+	// them, so a state that still holds the pieces unfolded loses them.
+	faultFoldJoinByCover
+	// faultFoldWinnerTag: a fold group takes its register winner's tag (as
+	// solo compaction of zsets does) instead of the greatest tag of the
+	// pieces it stands for.
+	faultFoldWinnerTag
 )
 
 func (f fault) String() string {
@@ -32,6 +43,12 @@ func (f fault) String() string {
 		return "removeWins"
 	case faultNonIdempotent:
 		return "nonIdempotent"
+	case faultFoldIgnoresStable:
+		return "foldIgnoresStable"
+	case faultFoldJoinByCover:
+		return "foldJoinByCover"
+	case faultFoldWinnerTag:
+		return "foldWinnerTag"
 	}
 	return "fault?"
 }

@@ -62,7 +62,7 @@ func seedBatches() []*Batch {
 			{Kind: EffStrSet, Key: []byte{}, Value: bytes.Repeat([]byte("x"), 300)},
 		}}}},
 	)
-	return out
+	return append(out, foldSeedBatches()...) // fold_test.go
 }
 
 // seedSnapshots returns snapshots of states built by short simulated runs
@@ -81,7 +81,7 @@ func seedSnapshots() [][]byte {
 			}
 		}
 	}
-	return out
+	return append(out, foldSeedSnapshots()...) // fold_test.go
 }
 
 // simState runs a short simulation and returns replica 0's final state.

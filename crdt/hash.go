@@ -12,11 +12,13 @@ import "sort"
 // while the hash changes, and HGETALL/HRANDFIELD see a deterministic order.
 type hashValue struct {
 	fields dict[*numeric]
-	// dirty holds the fields compact may fold (content beyond one base
-	// value), so solo-mode compaction after each write costs O(changed
-	// fields) instead of O(hash size). It is derived state: not encoded, and
-	// rebuilt by decode and join. Iterating it in map order is harmless
-	// because each field compacts independently.
+	// dirty holds exactly the fields compact or a fold op may fold (more
+	// than one piece, or an increment: numeric.needsCompact), so solo-mode
+	// compaction after each write costs O(changed fields) instead of O(hash
+	// size), and the fold backlog is counted in O(1). It is derived state:
+	// not encoded, and rebuilt by decode and join. Iterating it in map order
+	// is harmless because each field compacts independently (fold ops sort
+	// it).
 	dirty map[string]struct{}
 }
 

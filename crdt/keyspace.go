@@ -20,6 +20,9 @@ type entry struct {
 	// atime is the node-local last access (OBJECT IDLETIME), see expire.go.
 	// Not replicated state: never encoded, digested or joined.
 	atime atomic.Uint32
+	// unf is how many of its items hold unfolded pieces, as last counted
+	// by trackUnfolded (fold.go). Derived, node-local state.
+	unf uint32
 }
 
 // Type returns the visible type: the only one, or on a cross-region type
@@ -135,6 +138,9 @@ type db struct {
 	// expires indexes the keys of keys that have a TTL (active expiry
 	// samples it; INFO reports its size). Derived, node-local state.
 	expires dict[*entry]
+	// unfolded holds the keys whose content a fold op could shrink (see
+	// fold.go); not maintained in solo mode. Derived, node-local state.
+	unfolded map[string]struct{}
 }
 
 // Stats counts events where a conflict rule fired. They are not replicated
@@ -160,6 +166,10 @@ type Keyspace struct {
 	Stats Stats
 
 	applyTx Tx // scratch for Apply, reused to keep allocations off the write path
+
+	// unfolded counts the items (string values, hash fields, zset members)
+	// holding unfolded pieces: the fold backlog, see Unfolded.
+	unfolded int
 }
 
 // Options configures a Keyspace.
@@ -180,7 +190,12 @@ func NewKeyspace(self Origin, opts Options) *Keyspace {
 // stable at once); folded values simply act as plain writes afterwards. A
 // snapshot records the flag, so a restored keyspace needs it set again from
 // configuration.
-func (ks *Keyspace) SetSolo(solo bool) { ks.solo = solo }
+func (ks *Keyspace) SetSolo(solo bool) {
+	if ks.solo && !solo {
+		ks.rebuildUnfolded() // solo mode does not keep the fold candidates
+	}
+	ks.solo = solo
+}
 
 // Solo reports whether the keyspace is the only origin.
 func (ks *Keyspace) Solo() bool { return ks.solo }
@@ -244,6 +259,7 @@ func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 						c.compact(ks.vv)
 					}
 				}
+				ks.recountUnfolded(e)
 			}
 		}
 		clear(tx.touched) // drop references to entries
@@ -307,6 +323,8 @@ func (ks *Keyspace) Merge(b *Batch) error {
 // It returns the entry the effect wrote (nil if none).
 func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	switch f.Kind {
+	case EffFold:
+		return ks.applyFold(f, c)
 	case EffFlushAll:
 		for i := range ks.dbs {
 			ks.flushDB(i, c)
@@ -379,6 +397,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 // store puts e back in d, or moves it out if it has no content left.
 func (ks *Keyspace) store(d *db, e *entry) {
 	d.trackExpire(e)
+	ks.trackUnfolded(d, e)
 	if len(e.vals) > 0 {
 		if _, ok := d.keys.Get(e.key); !ok {
 			d.keys.Set(e.key, e)
@@ -463,6 +482,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 				ks.Stats.TypeConflicts++
 			}
 			if len(a.vals) == 0 && len(a.ttl()) == 0 {
+				ks.trackUnfolded(d, a)
 				d.keys.Delete(k)
 				d.expires.Delete(k)
 				delete(d.ghosts, k)
@@ -500,8 +520,12 @@ func (ks *Keyspace) peekEntry(d *db, key string) *entry {
 	return e
 }
 
-// snapshotFormat versions the snapshot encoding.
-const snapshotFormat = 1
+// snapshotFormat versions the snapshot encoding. Format 2 added fold groups
+// (fold.go) and sorts increments by tag; Restore still reads format 1.
+const (
+	snapshotFormat       = 2
+	snapshotFormatLegacy = 1
+)
 
 // Snapshot returns the whole state's encoding. Keys are written in slot
 // order with their slot numbers, so a restored node keeps SCAN cursors and
@@ -619,9 +643,11 @@ func decodeTTL(d *decoder) mvreg[int64] {
 // Restore decodes a snapshot made by Snapshot.
 func Restore(src []byte) (*Keyspace, error) {
 	d := &decoder{b: src}
-	if v := d.byte1(); d.err == nil && v != snapshotFormat {
+	v := d.byte1()
+	if d.err == nil && v != snapshotFormat && v != snapshotFormatLegacy {
 		return nil, ErrFormat
 	}
+	d.legacy = v == snapshotFormatLegacy
 	ks := &Keyspace{self: d.origin()}
 	ks.solo = d.byte1() == 1
 	ks.vv = d.vv()
@@ -681,7 +707,11 @@ func Restore(src []byte) (*Keyspace, error) {
 				db.keys.slots[p.slot] = dictSlot[*entry]{key: p.e.key, val: p.e, used: true}
 				db.keys.index[p.e.key] = dictRef[*entry]{val: p.e, slot: int32(p.slot)}
 			}
-			db.keys.Each(func(_ string, e *entry) bool { db.trackExpire(e); return true })
+			db.keys.Each(func(_ string, e *entry) bool {
+				db.trackExpire(e)
+				ks.trackUnfolded(db, e)
+				return true
+			})
 		}
 		// The free stack must name exactly the unused slots.
 		nf := d.count(1)

@@ -272,14 +272,23 @@ func (a mDot) less(b mDot) bool {
 }
 
 type zsetInc struct {
-	dot mDot
-	d   float64
+	time HLC
+	dot  mDot
+	d    float64
+}
+
+// before orders increments by tag: time, then origin and sequence.
+func (a zsetInc) before(b zsetInc) bool {
+	if a.time != b.time {
+		return a.time < b.time
+	}
+	return a.dot.less(b.dot)
 }
 
 // zsetAcc is a zset member's score: the latest alive ZADD (or 0) with
-// every alive increment added in dot order (origin, then sequence), in
-// float64 as ZINCRBY does, so fractional increments are computed exactly
-// as the documented fold gives them.
+// every alive increment added in tag order (time, then origin and
+// sequence), in float64 as ZINCRBY does, so fractional increments are
+// computed exactly as the documented fold gives them.
 type zsetAcc struct {
 	base    *mOp
 	baseVal float64
@@ -296,7 +305,7 @@ func (a *zsetAcc) write(op *mOp, f float64) {
 // predicted) folded in at their dots.
 func (a *zsetAcc) fold(extra ...zsetInc) float64 {
 	incs := append(append([]zsetInc(nil), a.incs...), extra...)
-	sort.Slice(incs, func(i, j int) bool { return incs[i].dot.less(incs[j].dot) })
+	sort.Slice(incs, func(i, j int) bool { return incs[i].before(incs[j]) })
 	s := a.baseVal
 	for _, x := range incs {
 		s += x.d
@@ -416,7 +425,7 @@ func (m *model) eval(key string, in func(*mOp) bool, now int64) keyView {
 			if c.e.kind == mZAdd {
 				a.write(c.op, c.e.f)
 			} else {
-				a.incs = append(a.incs, zsetInc{mDot{c.op.origin, c.op.seq}, c.e.f})
+				a.incs = append(a.incs, zsetInc{c.op.time, mDot{c.op.origin, c.op.seq}, c.e.f})
 			}
 		}
 	}
@@ -602,7 +611,7 @@ func nonzero(d draws, label string) string {
 
 // score draws a zset score or increment: mostly a small integer, sometimes
 // a fraction with no exact binary form, so sums depend on the order they
-// are added in (the model folds them in dot order, as documented).
+// are added in (the model folds them in tag order, as documented).
 func score(d draws, label string) string {
 	if chance(d, 30, label+"frac") {
 		return []string{"0.1", "-0.2", "0.3", "1.7", "-2.9", "0.05"}[d.intn(6, label+"frac#")]
@@ -1467,11 +1476,10 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 				}
 				if incr {
 					// The reply is the member's fold with this increment
-					// at its dot: with fractional increments of other
-					// origins it can differ from the score seen plus the
-					// increment in the last bits.
+					// at its tag, which is greater than that of every op
+					// the origin has seen.
 					c.add(mEff{kind: mZIncr, key: key, sub: mem, f: score})
-					last = v.zacc[mem].fold(zsetInc{m.next, score})
+					last = v.zacc[mem].fold(zsetInc{^HLC(0), m.next, score})
 				} else {
 					c.add(mEff{kind: mZAdd, key: key, sub: mem, f: score})
 				}

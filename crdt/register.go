@@ -172,10 +172,15 @@ type inc[D any] struct {
 	Delta D
 }
 
-// incList holds the increments no overwrite has observed yet, sorted by dot
-// (origin, then sequence). Values are folded in this order, so every
-// replica adds floating-point increments in the same order, and one origin's
-// increments are folded in the order it issued them (as Redis would).
+// incList holds the increments no overwrite has observed yet, sorted by tag
+// (HLC time, then origin, then sequence). Values are folded in this order,
+// so every replica adds floating-point increments in the same order, and one
+// origin's increments are folded in the order it issued them (as Redis
+// would). Tag order extends causality (an op's time exceeds that of every op
+// its region had applied), so increments a region has not seen yet always
+// sort after every increment that is causally stable: folding a stable
+// prefix into one value (fold.go) leaves every later sum unchanged, digit
+// for digit.
 type incList[D any] []inc[D]
 
 func dotLess(a, b Dot) bool {
@@ -185,10 +190,11 @@ func dotLess(a, b Dot) bool {
 	return a.Seq < b.Seq
 }
 
-// add inserts an increment (an increment with the same dot is replaced).
+// add inserts an increment (an increment with the same tag, hence the same
+// dot, is replaced).
 func (l incList[D]) add(t Tag, d D) incList[D] {
-	i := sort.Search(len(l), func(i int) bool { return !dotLess(l[i].Tag.Dot, t.Dot) })
-	if i < len(l) && l[i].Tag.Dot == t.Dot {
+	i := sort.Search(len(l), func(i int) bool { return l[i].Tag.Compare(t) >= 0 })
+	if i < len(l) && l[i].Tag == t {
 		l[i] = inc[D]{Tag: t, Delta: d}
 		return l
 	}
@@ -238,16 +244,13 @@ func (l incList[D]) join(mine VersionVector, o incList[D], theirs VersionVector)
 			out = append(out, y)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return dotLess(out[i].Tag.Dot, out[j].Tag.Dot) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Tag.Compare(out[j].Tag) < 0 })
 	return out
 }
 
 func (l incList[D]) maxTag() Tag {
-	var m Tag
-	for _, x := range l {
-		if x.Tag.After(m) {
-			m = x.Tag
-		}
+	if len(l) == 0 {
+		return Tag{}
 	}
-	return m
+	return l[len(l)-1].Tag
 }

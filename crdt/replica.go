@@ -19,6 +19,7 @@ type Replica struct {
 	ks     *Keyspace
 	log    *EffectLog
 	staged []*staging // transfers being received, oldest first
+	fixed  bool       // the origin has been decided (see origin.go); replicated
 
 	Stats ReplicaStats
 }
@@ -200,8 +201,13 @@ func (r *Replica) dropStaging(id uint64) {
 	r.staged = kept
 }
 
-// replicaFormat versions the replica snapshot's header.
-const replicaFormat = 1
+// replicaFormat versions the replica snapshot's header. Format 2 adds a
+// flags byte after the format (bit 0: the origin is fixed); format 1 is
+// still read (see legacyFixed).
+const (
+	replicaFormat   = 2
+	replicaFormatV1 = 1
+)
 
 // Snapshot returns the replica's encoding as parts to be written one after
 // the other: a header holding the log and the staged transfers, then the
@@ -209,6 +215,7 @@ const replicaFormat = 1
 func (r *Replica) Snapshot() [][]byte {
 	e := &encoder{}
 	e.byte1(replicaFormat)
+	e.byte1(r.flags())
 	r.log.encode(e)
 	e.uvarint(uint64(len(r.staged)))
 	for _, s := range r.staged {
@@ -230,8 +237,15 @@ func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
 	}
 	hd := &decoder{b: d.b[:n]}
 	rest := d.b[n:]
-	if v := hd.byte1(); hd.err == nil && v != replicaFormat {
+	v := hd.byte1()
+	if hd.err == nil && v != replicaFormat && v != replicaFormatV1 {
 		return nil, ErrFormat
+	}
+	var flags byte
+	if v == replicaFormat {
+		if flags = hd.byte1(); flags&^replicaFlagsKnown != 0 {
+			return nil, ErrCorrupt
+		}
 	}
 	log := decodeEffectLog(hd, limits)
 	r := &Replica{log: log}
@@ -250,5 +264,10 @@ func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
 		return nil, err
 	}
 	r.ks = ks
+	if v == replicaFormat {
+		r.fixed = flags&flagOriginFixed != 0
+	} else {
+		r.fixed = legacyFixed(ks)
+	}
 	return r, nil
 }

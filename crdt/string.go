@@ -31,8 +31,12 @@ func deltaOf(f *Effect) delta {
 // The visible value is
 //   - the register's winner, verbatim, when there are no increments;
 //   - otherwise the winner (or "0" if the register is empty) with every
-//     increment folded onto it in dot order, one step at a time exactly as
+//     increment folded onto it in tag order, one step at a time exactly as
 //     Redis would apply them one command after another (see foldStep).
+//
+// A fold op (fold.go) may have replaced a causally stable prefix of these
+// pieces by one fold group, which then takes part in the register as a
+// base value (usually the only one).
 //
 // With increments, it is cached in ext.vis and recomputed whenever the
 // content changes, never on read, so concurrent readers see immutable
@@ -40,13 +44,15 @@ func deltaOf(f *Effect) delta {
 // the most common keys, and every byte per key counts.
 type numeric struct {
 	base mvreg[[]byte]
-	ext  *numericIncs // nil until the first increment
+	ext  *numericIncs // nil until the first increment or fold
 }
 
-// numericIncs holds a counter's pending increments and the folded value.
+// numericIncs holds a counter's pending increments, its fold group and the
+// folded value.
 type numericIncs struct {
 	incs incList[delta]
 	vis  []byte
+	grp  *foldGroup[[]byte] // nil unless a fold op left one
 }
 
 func (n *numeric) incs() incList[delta] {
@@ -56,23 +62,66 @@ func (n *numeric) incs() incList[delta] {
 	return n.ext.incs
 }
 
+// group returns the fold group (nil if none).
+func (n *numeric) group() *foldGroup[[]byte] {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.grp
+}
+
+func (n *numeric) setGroup(g *foldGroup[[]byte]) {
+	if g == nil && n.ext == nil {
+		return
+	}
+	if n.ext == nil {
+		n.ext = &numericIncs{}
+	}
+	n.ext.grp = g
+}
+
 // empty reports whether no content is left.
-func (n *numeric) empty() bool { return len(n.base) == 0 && len(n.incs()) == 0 }
+func (n *numeric) empty() bool { return len(n.base) == 0 && len(n.incs()) == 0 && n.group() == nil }
+
+// pieces counts the base values, the fold group and the increments.
+func (n *numeric) pieces() int {
+	c := len(n.base) + len(n.incs())
+	if n.group() != nil {
+		c++
+	}
+	return c
+}
+
+// baseValue returns the register's winner: the greatest tag among the base
+// values and the fold group.
+func (n *numeric) baseValue() ([]byte, bool) {
+	w, ok := n.base.winner()
+	if g := n.group(); g != nil && (!ok || g.Tag.After(w.Tag)) {
+		return g.Val, true
+	}
+	return w.Val, ok
+}
 
 // value returns the visible value (nil if empty).
 func (n *numeric) value() []byte {
 	if n.ext != nil && len(n.ext.incs) > 0 {
 		return n.ext.vis
 	}
-	if w, ok := n.base.winner(); ok {
-		return w.Val
+	v, _ := n.baseValue()
+	return v
+}
+
+// dropGroup removes the fold group if c observed every piece it stands for.
+func (n *numeric) dropGroup(c Context) {
+	if g := n.group(); g != nil && g.removedBy(c) {
+		n.ext.grp = nil
 	}
-	return nil
 }
 
 // set overwrites: the observed base values and increments go, v is written.
 // v is copied: an effect's bytes may alias a client's request buffer.
 func (n *numeric) set(t Tag, v []byte, c Context) {
+	n.dropGroup(c)
 	n.base = n.base.write(t, bytes.Clone(v), c)
 	if n.ext != nil {
 		n.ext.incs = n.ext.incs.remove(c)
@@ -86,21 +135,24 @@ func (n *numeric) incr(t Tag, d delta) {
 		n.ext = &numericIncs{}
 	}
 	x := n.ext
-	last := len(x.incs) == 0 || dotLess(x.incs[len(x.incs)-1].Tag.Dot, t.Dot)
+	last := len(x.incs) == 0 || t.After(x.incs[len(x.incs)-1].Tag)
 	wasEmpty := n.empty()
 	cur := n.value()
 	x.incs = x.incs.add(t, d)
 	if last && !wasEmpty {
-		// The fold is a left fold in dot order, so an increment that sorts
-		// last continues it from the current value: no refold needed.
+		// The fold is a left fold in tag order, so an increment that sorts
+		// last (every local one does) continues it from the current value:
+		// no refold needed.
 		x.vis = foldStep(cur, d)
 		return
 	}
 	n.refresh()
 }
 
-// removeObserved drops the base values and increments c covers.
+// removeObserved drops the base values and increments c covers, and the
+// fold group if c observed all of it.
 func (n *numeric) removeObserved(c Context) {
+	n.dropGroup(c)
 	n.base = n.base.remove(c)
 	if n.ext != nil {
 		n.ext.incs = n.ext.incs.remove(c)
@@ -109,6 +161,9 @@ func (n *numeric) removeObserved(c Context) {
 }
 
 func (n *numeric) join(mine VersionVector, o *numeric, theirs VersionVector) {
+	// The fold groups first: their rule looks at the individual pieces
+	// each side holds before the join.
+	g := joinGroups(n.group(), mine, n.holdsCovered, o.group(), theirs, o.holdsCovered)
 	n.base = n.base.join(mine, o.base, theirs)
 	if incs := n.incs().join(mine, o.incs(), theirs); len(incs) > 0 {
 		if n.ext == nil {
@@ -118,13 +173,33 @@ func (n *numeric) join(mine VersionVector, o *numeric, theirs VersionVector) {
 	} else if n.ext != nil {
 		n.ext.incs = nil
 	}
+	n.setGroup(g)
 	n.refresh()
+}
+
+// holdsCovered reports whether an individual piece (a base value or an
+// increment) has a dot v covers.
+func (n *numeric) holdsCovered(v VersionVector) bool {
+	for _, x := range n.base {
+		if v.Covers(x.Tag.Dot) {
+			return true
+		}
+	}
+	for _, x := range n.incs() {
+		if v.Covers(x.Tag.Dot) {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *numeric) maxTag() Tag {
 	t := n.base.maxTag()
 	if u := n.incs().maxTag(); u.After(t) {
 		t = u
+	}
+	if g := n.group(); g != nil && g.Tag.After(t) {
+		t = g.Tag
 	}
 	return t
 }
@@ -134,11 +209,11 @@ func (n *numeric) maxTag() Tag {
 // arrive that observed only part of it. The folded value takes the greatest
 // tag so the key's position in the type-conflict rule does not move.
 //
-// This is only sound when every replica compacts the same content (solo
-// mode, or a stable vector agreed by all): a state that still holds the
-// pieces must not be joined with one that folded them, since the join would
-// treat the folded value and the pieces as distinct writes each side had
-// already removed.
+// This is only sound when no other replica exists (solo mode): a state that
+// still holds the pieces must not be joined with one that compacted them,
+// since the join would treat the folded value and the pieces as distinct
+// writes each side had already removed. With several regions, the fold op
+// (fold.go) does this job.
 func (n *numeric) compact(stable VersionVector) {
 	if !n.needsCompact() {
 		return
@@ -153,6 +228,9 @@ func (n *numeric) compact(stable VersionVector) {
 			return
 		}
 	}
+	if g := n.group(); g != nil && !stable.Dominates(g.Cover) {
+		return
+	}
 	t, v := n.maxTag(), n.value()
 	// Reuse the slices (ext stays allocated: a key incremented once is
 	// likely a counter): in solo mode every INCR comes through here.
@@ -160,11 +238,13 @@ func (n *numeric) compact(stable VersionVector) {
 	if n.ext != nil {
 		n.ext.incs = n.ext.incs[:0]
 		n.ext.vis = nil
+		n.ext.grp = nil
 	}
 }
 
-// needsCompact reports whether compact could fold anything.
-func (n *numeric) needsCompact() bool { return len(n.incs()) > 0 || len(n.base) > 1 }
+// needsCompact reports whether compact (or a fold op) could fold anything:
+// the content is more than one piece, or holds an increment.
+func (n *numeric) needsCompact() bool { return len(n.incs()) > 0 || n.pieces() > 1 }
 
 // refresh recomputes the cached visible value from scratch.
 func (n *numeric) refresh() {
@@ -175,9 +255,9 @@ func (n *numeric) refresh() {
 		n.ext.vis = nil
 		return
 	}
-	cur := []byte("0")
-	if w, ok := n.base.winner(); ok {
-		cur = w.Val
+	cur, ok := n.baseValue()
+	if !ok {
+		cur = []byte("0")
 	}
 	for _, x := range n.ext.incs {
 		cur = foldStep(cur, x.Delta)
@@ -243,7 +323,8 @@ func addInt64(a, b int64) (int64, bool) {
 }
 
 func (n *numeric) encode(e *encoder) {
-	e.uvarint(uint64(len(n.base)))
+	g := n.group()
+	e.uvarint(uint64(len(n.base))<<1 | boolBit(g != nil))
 	for _, x := range n.base {
 		e.tag(x.Tag)
 		e.bytes(x.Val)
@@ -259,14 +340,20 @@ func (n *numeric) encode(e *encoder) {
 			e.varint(x.Delta.i)
 		}
 	}
+	if g != nil {
+		encodeGroupHead(e, g.Tag, g.Cover)
+		e.bytes(g.Val)
+	}
 }
 
 // decodeNumeric reads what encode wrote and checks that it is canonical
-// (base sorted by tag, increments by dot, no duplicate dots, valid float
-// texts) and not empty.
+// (base sorted by tag, increments by tag, no duplicate dots, valid float
+// texts, a well-formed fold group) and not empty. A format-1 snapshot
+// (d.legacy) sorted increments by dot and had no fold groups.
 func decodeNumeric(d *decoder) *numeric {
 	n := &numeric{}
-	nb := d.count(5) // a base value takes at least 5 bytes, an increment 6
+	// A base value takes at least 5 bytes, an increment 6.
+	nb, hasGroup := d.countFlag(5)
 	for i := 0; i < nb && d.err == nil; i++ {
 		t := d.tag()
 		v := d.bytes()
@@ -295,12 +382,22 @@ func decodeNumeric(d *decoder) *numeric {
 		if n.ext == nil {
 			n.ext = &numericIncs{}
 		}
-		if i > 0 && !dotLess(n.ext.incs[i-1].Tag.Dot, t.Dot) {
+		if i > 0 && !incsInOrder(d, n.ext.incs[i-1].Tag, t) {
 			d.fail()
 		}
 		n.ext.incs = append(n.ext.incs, inc[delta]{Tag: t, Delta: x})
 	}
+	if hasGroup {
+		t, cover := decodeGroupHead(d)
+		v := d.bytes()
+		if d.err == nil {
+			n.setGroup(&foldGroup[[]byte]{Tag: t, Val: v, Cover: cover})
+		}
+	}
 	if d.err != nil {
+		return nil
+	}
+	if !finishIncs(d, n.incs()) {
 		return nil
 	}
 	if n.empty() {

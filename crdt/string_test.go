@@ -559,7 +559,7 @@ func TestStringConcurrentIncrementsAddUp(t *testing.T) {
 	shSync(t, a, b)
 	a.expect(t, `"9223372036854775812"`, "GET", "big")
 	b.expect(t, "-ERR value is not an integer or out of range", "INCR", "big")
-	// Float increments too, folded in dot order on every replica.
+	// Float increments too, folded in tag order on every replica.
 	a.expect(t, `"0.1"`, "INCRBYFLOAT", "f", "0.1")
 	b.expect(t, `"0.2"`, "INCRBYFLOAT", "f", "0.2")
 	shSync(t, a, b)

@@ -14,11 +14,13 @@ import (
 // a concurrent ZADD or ZINCRBY elsewhere keeps the member alive.
 //
 // The visible score is the base winner (the latest ZADD by tag) with the
-// surviving increments added in dot order (origin, then sequence). With one
-// origin that is the order Redis applied them in, so a chain of ZINCRBYs
-// gives the same double, bit for bit. Concurrent increments from several
-// origins all count (they add up) and are added in the same fixed order on
-// every replica. A ZADD removes the increments it observed (the counter
+// surviving increments added in tag order (time, then origin and
+// sequence). With one origin that is the order Redis applied them in, so a
+// chain of ZINCRBYs gives the same double, bit for bit. Concurrent
+// increments from several origins all count (they add up) and are added in
+// the same fixed order on every replica. A fold op (fold.go) may replace a
+// causally stable prefix of a record by one fold group, which acts as its
+// base value. A ZADD removes the increments it observed (the counter
 // rule of DESIGN §4): ZADD 10 concurrent with ZINCRBY 5 gives 15.
 //
 // When a member has no base, the fold starts from its first increment
@@ -43,17 +45,61 @@ import (
 type zmember struct {
 	base  mvreg[float64]
 	incs  incList[float64]
-	score float64 // visible score, kept in sync with base and incs
+	score float64             // visible score, kept in sync with base and incs
+	grp   *foldGroup[float64] // nil unless a fold op left one
 }
 
-func (m *zmember) present() bool { return len(m.base) > 0 || len(m.incs) > 0 }
+func (m *zmember) present() bool { return len(m.base) > 0 || len(m.incs) > 0 || m.grp != nil }
+
+// unfolded reports whether the record holds more than one piece or an
+// increment: what compaction or a fold op could reduce.
+func (m *zmember) unfolded() bool {
+	n := len(m.base)
+	if m.grp != nil {
+		n++
+	}
+	return len(m.incs) > 0 || n > 1
+}
+
+// baseWinner returns the greatest-tagged of the base values and the fold
+// group.
+func (m *zmember) baseWinner() (regVal[float64], bool) {
+	w, ok := m.base.winner()
+	if g := m.grp; g != nil && (!ok || g.Tag.After(w.Tag)) {
+		return regVal[float64]{Tag: g.Tag, Val: g.Val}, true
+	}
+	return w, ok
+}
+
+// dropGroup removes the fold group if c observed every piece it stands for.
+func (m *zmember) dropGroup(c Context) {
+	if m.grp != nil && m.grp.removedBy(c) {
+		m.grp = nil
+	}
+}
+
+// holdsCovered reports whether an individual piece (a base value or an
+// increment) has a dot v covers.
+func (m *zmember) holdsCovered(v VersionVector) bool {
+	for _, x := range m.base {
+		if v.Covers(x.Tag.Dot) {
+			return true
+		}
+	}
+	for _, x := range m.incs {
+		if v.Covers(x.Tag.Dot) {
+			return true
+		}
+	}
+	return false
+}
 
 // fold computes the visible score (see the comment at the top of this
 // file).
 func (m *zmember) fold() float64 {
 	var s float64
 	started := false
-	if w, ok := m.base.winner(); ok {
+	if w, ok := m.baseWinner(); ok {
 		s, started = w.Val, true
 	}
 	for _, x := range m.incs {
@@ -71,6 +117,9 @@ func (m *zmember) maxTag() Tag {
 	if u := m.incs.maxTag(); u.After(t) {
 		t = u
 	}
+	if m.grp != nil && m.grp.Tag.After(t) {
+		t = m.grp.Tag
+	}
 	return t
 }
 
@@ -84,11 +133,11 @@ type zsetValue struct {
 	// longMembers counts members longer than zsetListpackValue bytes
 	// (OBJECT ENCODING reports skiplist while any exists).
 	longMembers int
-	// unfolded holds the members whose record has increments or several
-	// base values: the only ones compact has work to do on, so that solo
-	// mode, which compacts after every write, stays O(1) per member
-	// written. Compaction of one member does not depend on another, so
-	// the map's iteration order cannot show.
+	// unfolded holds exactly the members whose record has increments or
+	// several pieces (zmember.unfolded): the only ones compact or a fold
+	// op has work to do on, so that solo mode, which compacts after every
+	// write, stays O(1) per member written. Compaction of one member does
+	// not depend on another, so the map's iteration order cannot show.
 	unfolded map[string]struct{}
 }
 
@@ -154,6 +203,7 @@ func (z *zsetValue) apply(f *Effect, t Tag, c Context) {
 		if !ok {
 			m = &zmember{}
 		}
+		m.dropGroup(c)
 		m.incs = m.incs.remove(c)
 		m.base = m.base.write(t, f.Float, c)
 	case EffZIncr:
@@ -168,6 +218,7 @@ func (z *zsetValue) apply(f *Effect, t Tag, c Context) {
 		if !ok {
 			return
 		}
+		m.dropGroup(c)
 		m.base = m.base.remove(c)
 		m.incs = m.incs.remove(c)
 	default:
@@ -190,11 +241,13 @@ func (z *zsetValue) update(key string, m *zmember, had bool) {
 		}
 		return
 	}
-	if len(m.incs) > 0 || len(m.base) > 1 {
+	if m.unfolded() {
 		if z.unfolded == nil {
 			z.unfolded = make(map[string]struct{})
 		}
 		z.unfolded[key] = struct{}{}
+	} else if z.unfolded != nil {
+		delete(z.unfolded, key)
 	}
 	s := m.fold()
 	if had {
@@ -225,6 +278,7 @@ func (z *zsetValue) removeObserved(c Context) {
 		return true
 	})
 	for i, m := range recs {
+		m.dropGroup(c)
 		m.base = m.base.remove(c)
 		m.incs = m.incs.remove(c)
 		z.update(keys[i], m, true)
@@ -277,6 +331,9 @@ func (z *zsetValue) join(mine VersionVector, other value, theirs VersionVector) 
 		if !ok {
 			b = &zmember{}
 		}
+		// Fold groups first: their rule looks at the individual pieces
+		// each side holds before the join.
+		a.grp = joinGroups(a.grp, mine, a.holdsCovered, b.grp, theirs, b.holdsCovered)
 		a.base = a.base.join(mine, b.base, theirs)
 		a.incs = a.incs.join(mine, b.incs, theirs)
 		z.update(k, a, had)
@@ -291,7 +348,7 @@ func (z *zsetValue) encode(e *encoder) {
 	for _, k := range keys {
 		m, _ := z.members.Get(k)
 		e.str(k)
-		e.uvarint(uint64(len(m.base)))
+		e.uvarint(uint64(len(m.base))<<1 | boolBit(m.grp != nil))
 		for _, x := range m.base {
 			e.tag(x.Tag)
 			e.float(x.Val)
@@ -301,12 +358,18 @@ func (z *zsetValue) encode(e *encoder) {
 			e.tag(x.Tag)
 			e.float(x.Delta)
 		}
+		if m.grp != nil {
+			encodeGroupHead(e, m.grp.Tag, m.grp.Cover)
+			e.float(m.grp.Val)
+		}
 	}
 }
 
 // decodeZset reads what encode wrote. It rejects anything encode could not
-// have produced (unsorted members or tags, empty records, NaN, infinite
-// increments), so a decoded value is canonical and its index well-ordered.
+// have produced (unsorted members or tags, duplicate dots, empty records,
+// NaN, infinite increments, malformed fold groups), so a decoded value is
+// canonical and its index well-ordered. A format-1 snapshot (d.legacy)
+// sorted increments by dot and had no fold groups.
 func decodeZset(d *decoder) value {
 	z := newZsetValue()
 	n := d.count(3)
@@ -319,7 +382,7 @@ func decodeZset(d *decoder) value {
 		}
 		prev = k
 		m := &zmember{}
-		nb := d.count(12)
+		nb, hasGroup := d.countFlag(12)
 		for j := 0; j < nb && d.err == nil; j++ {
 			t := d.tag()
 			v := d.float()
@@ -333,11 +396,23 @@ func decodeZset(d *decoder) value {
 		for j := 0; j < ni && d.err == nil; j++ {
 			t := d.tag()
 			v := d.float()
-			if math.IsNaN(v) || math.IsInf(v, 0) || (j > 0 && !dotLess(m.incs[j-1].Tag.Dot, t.Dot)) {
+			if math.IsNaN(v) || math.IsInf(v, 0) || (j > 0 && !incsInOrder(d, m.incs[j-1].Tag, t)) {
 				d.fail()
 				break
 			}
 			m.incs = append(m.incs, inc[float64]{Tag: t, Delta: v})
+		}
+		if hasGroup && d.err == nil {
+			t, cover := decodeGroupHead(d)
+			if v := d.float(); d.err == nil {
+				if math.IsNaN(v) {
+					d.fail()
+				}
+				m.grp = &foldGroup[float64]{Tag: t, Val: v, Cover: cover}
+			}
+		}
+		if d.err == nil && !finishIncs(d, m.incs) {
+			break
 		}
 		if d.err == nil && !m.present() {
 			d.fail()
@@ -366,7 +441,8 @@ func (z *zsetValue) replay(emit func(Effect)) {
 //
 // The folded value keeps the base winner's tag (or, without a base, the
 // latest increment's). This is sound only where no replica still holds the
-// unfolded records — which is how the keyspace uses it (solo mode).
+// unfolded records — which is how the keyspace uses it (solo mode); with
+// several regions the fold op (fold.go) does this job.
 func (z *zsetValue) compact(stable VersionVector) {
 	for k := range z.unfolded {
 		if m, ok := z.members.Get(k); ok && !zFold(m, stable) {
@@ -389,17 +465,21 @@ func zFold(m *zmember, stable VersionVector) bool {
 			return false
 		}
 	}
-	if len(m.incs) == 0 && len(m.base) <= 1 {
+	if m.grp != nil && !stable.Dominates(m.grp.Cover) {
+		return false
+	}
+	if !m.unfolded() {
 		return true
 	}
 	var t Tag
-	if w, ok := m.base.winner(); ok {
+	if w, ok := m.baseWinner(); ok {
 		t = w.Tag
 	} else {
 		t = m.incs.maxTag()
 	}
 	m.base = mvreg[float64]{{Tag: t, Val: m.score}}
 	m.incs = nil
+	m.grp = nil
 	return true
 }
 

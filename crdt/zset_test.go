@@ -828,9 +828,11 @@ func TestZSetConcurrentIncrementsAddUp(t *testing.T) {
 	zSameState(t, reps)
 }
 
-func TestZSetIncrementsFoldInDotOrder(t *testing.T) {
-	// Concurrent float increments are added in dot order on every replica,
-	// whatever order they arrive in: ((0.1 + 0.2) + 0.3), not 0.1 + 0.5.
+func TestZSetIncrementsFoldInTagOrder(t *testing.T) {
+	// Concurrent float increments are added in tag order on every replica,
+	// whatever order they arrive in: ((0.1 + 0.2) + 0.3), not 0.1 + 0.5
+	// (the three replicas' clocks agree, so their tags order them by
+	// region).
 	reps := zNewReplicas(3)
 	for i, d := range []string{"0.1", "0.2", "0.3"} {
 		reps[i].do(t, "ZINCRBY", "k", d, "m")

@@ -155,8 +155,8 @@ func (ForwardReply_Status) EnumDescriptor() ([]byte, []int) {
 type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// format is 1 for entries holding only client commands, 2 for entries
-	// holding remote batches or transfer chunks (a node that only knows
-	// format 1 stops rather than skip them).
+	// holding remote batches, transfer chunks or an incarnation unit (a node
+	// that only knows format 1 stops rather than skip them).
 	Format uint32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
 	// time is the leader's hybrid logical clock reading (crdt.HLC); apply
 	// uses max(time, last applied time + 1) for each op.
@@ -169,7 +169,13 @@ type Entry struct {
 	// lost and regained leadership): its units then provably never apply,
 	// which lets waiters answer TRYAGAIN once they see a later term. 0 means
 	// unchecked.
-	Term          uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	Term uint64 `protobuf:"varint,5,opt,name=term,proto3" json:"term,omitempty"`
+	// gated is set by every leader that decides the region's origin through
+	// the log (incarnation units): while the replica's origin is not fixed,
+	// apply refuses the entry's units with TRYAGAIN instead of applying them
+	// under an origin that may reissue dots other regions hold. Entries of
+	// earlier versions lack it and apply as they always did.
+	Gated         bool `protobuf:"varint,6,opt,name=gated,proto3" json:"gated,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -239,6 +245,13 @@ func (x *Entry) GetTerm() uint64 {
 	return 0
 }
 
+func (x *Entry) GetGated() bool {
+	if x != nil {
+		return x.Gated
+	}
+	return false
+}
+
 // Unit is one atomic group of commands (a single command, or later a
 // transaction or script), tagged with who waits for its replies.
 type Unit struct {
@@ -257,7 +270,18 @@ type Unit struct {
 	Remote [][]byte `protobuf:"bytes,4,rep,name=remote,proto3" json:"remote,omitempty"`
 	// chunk: a piece of a state transfer from another region. Its replies
 	// are the bytes now staged and 1 if the transfer was joined, else 0.
-	Chunk         *TransferChunk `protobuf:"bytes,5,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	Chunk *TransferChunk `protobuf:"bytes,5,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// incarnation (with renew, renew_from): fix the region's origin at
+	// (region, incarnation), raised if needed above every incarnation of the
+	// region the state holds ops of (and, for a renewal, above the current
+	// one). Refused (an error reply) if the origin is fixed already, unless
+	// renew is set: a renewal moves a fixed origin to a new, higher
+	// incarnation. With renew_from set, only if the current incarnation is
+	// still renew_from (the proposer's view); otherwise it changes nothing.
+	// The reply is the incarnation the region has afterwards.
+	Incarnation   uint32 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Renew         bool   `protobuf:"varint,7,opt,name=renew,proto3" json:"renew,omitempty"`
+	RenewFrom     uint32 `protobuf:"varint,8,opt,name=renew_from,json=renewFrom,proto3" json:"renew_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -325,6 +349,27 @@ func (x *Unit) GetChunk() *TransferChunk {
 		return x.Chunk
 	}
 	return nil
+}
+
+func (x *Unit) GetIncarnation() uint32 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *Unit) GetRenew() bool {
+	if x != nil {
+		return x.Renew
+	}
+	return false
+}
+
+func (x *Unit) GetRenewFrom() uint32 {
+	if x != nil {
+		return x.RenewFrom
+	}
+	return 0
 }
 
 // TransferChunk mirrors crdt.Chunk.
@@ -805,19 +850,24 @@ var File_region_proto protoreflect.FileDescriptor
 
 const file_region_proto_rawDesc = "" +
 	"\n" +
-	"\fregion.proto\x12\x11concord.region.v1\"\x8a\x01\n" +
+	"\fregion.proto\x12\x11concord.region.v1\"\xa0\x01\n" +
 	"\x05Entry\x12\x16\n" +
 	"\x06format\x18\x01 \x01(\rR\x06format\x12\x12\n" +
 	"\x04time\x18\x02 \x01(\x04R\x04time\x12\x12\n" +
 	"\x04seed\x18\x03 \x01(\x04R\x04seed\x12-\n" +
 	"\x05units\x18\x04 \x03(\v2\x17.concord.region.v1.UnitR\x05units\x12\x12\n" +
-	"\x04term\x18\x05 \x01(\x04R\x04term\"\xba\x01\n" +
+	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x14\n" +
+	"\x05gated\x18\x06 \x01(\bR\x05gated\"\x91\x02\n" +
 	"\x04Unit\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\tR\bproposer\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x126\n" +
 	"\bcommands\x18\x03 \x03(\v2\x1a.concord.region.v1.CommandR\bcommands\x12\x16\n" +
 	"\x06remote\x18\x04 \x03(\fR\x06remote\x126\n" +
-	"\x05chunk\x18\x05 \x01(\v2 .concord.region.v1.TransferChunkR\x05chunk\"a\n" +
+	"\x05chunk\x18\x05 \x01(\v2 .concord.region.v1.TransferChunkR\x05chunk\x12 \n" +
+	"\vincarnation\x18\x06 \x01(\rR\vincarnation\x12\x14\n" +
+	"\x05renew\x18\a \x01(\bR\x05renew\x12\x1d\n" +
+	"\n" +
+	"renew_from\x18\b \x01(\rR\trenewFrom\"a\n" +
 	"\rTransferChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +

@@ -146,6 +146,7 @@ type Push struct {
 	//	*Push_Hello
 	//	*Push_Batches
 	//	*Push_Chunk
+	//	*Push_Ping
 	Msg           isPush_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -215,6 +216,15 @@ func (x *Push) GetChunk() *Chunk {
 	return nil
 }
 
+func (x *Push) GetPing() *Ping {
+	if x != nil {
+		if x, ok := x.Msg.(*Push_Ping); ok {
+			return x.Ping
+		}
+	}
+	return nil
+}
+
 type isPush_Msg interface {
 	isPush_Msg()
 }
@@ -231,11 +241,17 @@ type Push_Chunk struct {
 	Chunk *Chunk `protobuf:"bytes,3,opt,name=chunk,proto3,oneof"`
 }
 
+type Push_Ping struct {
+	Ping *Ping `protobuf:"bytes,4,opt,name=ping,proto3,oneof"`
+}
+
 func (*Push_Hello) isPush_Msg() {}
 
 func (*Push_Batches) isPush_Msg() {}
 
 func (*Push_Chunk) isPush_Msg() {}
+
+func (*Push_Ping) isPush_Msg() {}
 
 // Pull is a message from receiver to sender.
 type Pull struct {
@@ -630,6 +646,63 @@ func (x *Batches) GetTimeMs() int64 {
 	return 0
 }
 
+// Ping keeps an idle stream measured: the receiver answers it, in turn
+// with everything else, with an Ack carrying its current version vector
+// (which causal-stability garbage collection needs even when nothing is
+// shipped), and the round trip and clock offset stay fresh.
+type Ping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// pos is echoed in the Ack.
+	Pos           uint64 `protobuf:"varint,1,opt,name=pos,proto3" json:"pos,omitempty"`
+	WallMs        int64  `protobuf:"varint,2,opt,name=wall_ms,json=wallMs,proto3" json:"wall_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ping) Reset() {
+	*x = Ping{}
+	mi := &file_replication_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ping) ProtoMessage() {}
+
+func (x *Ping) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ping.ProtoReflect.Descriptor instead.
+func (*Ping) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Ping) GetPos() uint64 {
+	if x != nil {
+		return x.Pos
+	}
+	return 0
+}
+
+func (x *Ping) GetWallMs() int64 {
+	if x != nil {
+		return x.WallMs
+	}
+	return 0
+}
+
 // Chunk is a piece of a state transfer: bytes [offset, offset+len(data))
 // of the sender's keyspace snapshot (crdt.Keyspace.Snapshot). The receiver
 // stages chunks in its replicated state and joins the whole snapshot in one
@@ -649,7 +722,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_replication_proto_msgTypes[7]
+	mi := &file_replication_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +734,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[7]
+	mi := &file_replication_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +747,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{7}
+	return file_replication_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Chunk) GetTransferId() uint64 {
@@ -743,7 +816,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_replication_proto_msgTypes[8]
+	mi := &file_replication_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -755,7 +828,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_replication_proto_msgTypes[8]
+	mi := &file_replication_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -768,7 +841,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_replication_proto_rawDescGZIP(), []int{8}
+	return file_replication_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Ack) GetPos() uint64 {
@@ -830,11 +903,12 @@ const file_replication_proto_rawDesc = "" +
 	"\aVVEntry\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\rR\x06region\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\rR\vincarnation\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\xb8\x01\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"\xec\x01\n" +
 	"\x04Push\x125\n" +
 	"\x05hello\x18\x01 \x01(\v2\x1d.concord.replication.v1.HelloH\x00R\x05hello\x12;\n" +
 	"\abatches\x18\x02 \x01(\v2\x1f.concord.replication.v1.BatchesH\x00R\abatches\x125\n" +
-	"\x05chunk\x18\x03 \x01(\v2\x1d.concord.replication.v1.ChunkH\x00R\x05chunkB\x05\n" +
+	"\x05chunk\x18\x03 \x01(\v2\x1d.concord.replication.v1.ChunkH\x00R\x05chunk\x122\n" +
+	"\x04ping\x18\x04 \x01(\v2\x1c.concord.replication.v1.PingH\x00R\x04pingB\x05\n" +
 	"\x03msg\"{\n" +
 	"\x04Pull\x12;\n" +
 	"\awelcome\x18\x01 \x01(\v2\x1f.concord.replication.v1.WelcomeH\x00R\awelcome\x12/\n" +
@@ -866,7 +940,10 @@ const file_replication_proto_rawDesc = "" +
 	"\abatches\x18\x03 \x03(\fR\abatches\x12\x1a\n" +
 	"\bdeflated\x18\x04 \x01(\fR\bdeflated\x12\x17\n" +
 	"\awall_ms\x18\x05 \x01(\x03R\x06wallMs\x12\x17\n" +
-	"\atime_ms\x18\x06 \x01(\x03R\x06timeMs\"\x99\x01\n" +
+	"\atime_ms\x18\x06 \x01(\x03R\x06timeMs\"1\n" +
+	"\x04Ping\x12\x10\n" +
+	"\x03pos\x18\x01 \x01(\x04R\x03pos\x12\x17\n" +
+	"\awall_ms\x18\x02 \x01(\x03R\x06wallMs\"\x99\x01\n" +
 	"\x05Chunk\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\x04R\n" +
 	"transferId\x12\x16\n" +
@@ -900,7 +977,7 @@ func file_replication_proto_rawDescGZIP() []byte {
 	return file_replication_proto_rawDescData
 }
 
-var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_replication_proto_goTypes = []any{
 	(*VersionVector)(nil), // 0: concord.replication.v1.VersionVector
 	(*VVEntry)(nil),       // 1: concord.replication.v1.VVEntry
@@ -909,25 +986,27 @@ var file_replication_proto_goTypes = []any{
 	(*Hello)(nil),         // 4: concord.replication.v1.Hello
 	(*Welcome)(nil),       // 5: concord.replication.v1.Welcome
 	(*Batches)(nil),       // 6: concord.replication.v1.Batches
-	(*Chunk)(nil),         // 7: concord.replication.v1.Chunk
-	(*Ack)(nil),           // 8: concord.replication.v1.Ack
+	(*Ping)(nil),          // 7: concord.replication.v1.Ping
+	(*Chunk)(nil),         // 8: concord.replication.v1.Chunk
+	(*Ack)(nil),           // 9: concord.replication.v1.Ack
 }
 var file_replication_proto_depIdxs = []int32{
-	1, // 0: concord.replication.v1.VersionVector.entries:type_name -> concord.replication.v1.VVEntry
-	4, // 1: concord.replication.v1.Push.hello:type_name -> concord.replication.v1.Hello
-	6, // 2: concord.replication.v1.Push.batches:type_name -> concord.replication.v1.Batches
-	7, // 3: concord.replication.v1.Push.chunk:type_name -> concord.replication.v1.Chunk
-	5, // 4: concord.replication.v1.Pull.welcome:type_name -> concord.replication.v1.Welcome
-	8, // 5: concord.replication.v1.Pull.ack:type_name -> concord.replication.v1.Ack
-	0, // 6: concord.replication.v1.Welcome.vv:type_name -> concord.replication.v1.VersionVector
-	0, // 7: concord.replication.v1.Ack.vv:type_name -> concord.replication.v1.VersionVector
-	2, // 8: concord.replication.v1.Replication.Stream:input_type -> concord.replication.v1.Push
-	3, // 9: concord.replication.v1.Replication.Stream:output_type -> concord.replication.v1.Pull
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	1,  // 0: concord.replication.v1.VersionVector.entries:type_name -> concord.replication.v1.VVEntry
+	4,  // 1: concord.replication.v1.Push.hello:type_name -> concord.replication.v1.Hello
+	6,  // 2: concord.replication.v1.Push.batches:type_name -> concord.replication.v1.Batches
+	8,  // 3: concord.replication.v1.Push.chunk:type_name -> concord.replication.v1.Chunk
+	7,  // 4: concord.replication.v1.Push.ping:type_name -> concord.replication.v1.Ping
+	5,  // 5: concord.replication.v1.Pull.welcome:type_name -> concord.replication.v1.Welcome
+	9,  // 6: concord.replication.v1.Pull.ack:type_name -> concord.replication.v1.Ack
+	0,  // 7: concord.replication.v1.Welcome.vv:type_name -> concord.replication.v1.VersionVector
+	0,  // 8: concord.replication.v1.Ack.vv:type_name -> concord.replication.v1.VersionVector
+	2,  // 9: concord.replication.v1.Replication.Stream:input_type -> concord.replication.v1.Push
+	3,  // 10: concord.replication.v1.Replication.Stream:output_type -> concord.replication.v1.Pull
+	10, // [10:11] is the sub-list for method output_type
+	9,  // [9:10] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_replication_proto_init() }
@@ -939,6 +1018,7 @@ func file_replication_proto_init() {
 		(*Push_Hello)(nil),
 		(*Push_Batches)(nil),
 		(*Push_Chunk)(nil),
+		(*Push_Ping)(nil),
 	}
 	file_replication_proto_msgTypes[3].OneofWrappers = []any{
 		(*Pull_Welcome)(nil),
@@ -950,7 +1030,7 @@ func file_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replication_proto_rawDesc), len(file_replication_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

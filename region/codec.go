@@ -12,9 +12,9 @@ import (
 
 // Entry formats. Format 1 entries hold only client commands; format 2 is
 // written only for an entry holding a remote batch or a transfer chunk
-// unit (cross-region replication), so a region that never replicates
-// writes entries nodes of the previous version read. This version applies
-// both.
+// unit (cross-region replication) or an incarnation unit, so a region
+// that never replicates writes entries nodes of the previous version read
+// once its origin is fixed. This version applies both.
 const (
 	entryFormatV1 = 1
 	entryFormatV2 = 2
@@ -97,11 +97,17 @@ func resultFromPB(u *pb.UnitResult) crdt.Result {
 // chunk rather than commands.
 func isReplUnit(u *pb.Unit) bool { return len(u.Remote) > 0 || u.Chunk != nil }
 
+// isIncarnationUnit reports whether u fixes or renews the region's origin.
+func isIncarnationUnit(u *pb.Unit) bool { return u.Incarnation != 0 || u.Renew || u.RenewFrom != 0 }
+
+// needsV2 reports whether u can only be written in a format-2 entry.
+func needsV2(u *pb.Unit) bool { return isReplUnit(u) || isIncarnationUnit(u) }
+
 // entryFormat is the format an entry holding units must be written in: 1
 // unless a unit needs format 2.
 func entryFormat(units []*pb.Unit) uint32 {
 	for _, u := range units {
-		if isReplUnit(u) {
+		if needsV2(u) {
 			return entryFormatV2
 		}
 	}
@@ -136,8 +142,8 @@ func decodeEntry(data []byte) (*pb.Entry, error) {
 	switch e.Format {
 	case entryFormatV1:
 		for i, u := range e.Units {
-			if isReplUnit(u) {
-				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote or chunk unit (unit %d)", i)
+			if needsV2(u) {
+				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote, chunk or incarnation unit (unit %d)", i)
 			}
 		}
 	case entryFormatV2:
@@ -152,8 +158,11 @@ func decodeEntry(data []byte) (*pb.Entry, error) {
 			if u.Chunk != nil {
 				kinds++
 			}
+			if isIncarnationUnit(u) {
+				kinds++
+			}
 			if kinds > 1 {
-				return nil, fmt.Errorf("region: corrupt log entry: unit %d mixes commands, remote batches and a chunk", i)
+				return nil, fmt.Errorf("region: corrupt log entry: unit %d mixes commands, remote batches, a chunk and an incarnation", i)
 			}
 		}
 	default:

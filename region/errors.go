@@ -25,6 +25,10 @@ var (
 	// ErrInDoubt: leadership was lost with the write in flight and its
 	// fate could not be learned in time: it may or may not be applied.
 	ErrInDoubt = &Error{"ERR the region's leader changed with the write in flight; it may or may not have been applied"}
+	// ErrOriginNotFixed: the region has not decided its origin yet (it
+	// has just started from empty state and its leader is taking a new
+	// incarnation, one round trip); the write was not applied.
+	ErrOriginNotFixed = &Error{"TRYAGAIN the region is taking a new incarnation (it started from empty state); the write was not applied, retry"}
 	// ErrShutdown: the node is shutting down.
 	ErrShutdown = &Error{"ERR server is shutting down"}
 )

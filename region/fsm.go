@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,9 @@ type fsm struct {
 	// are configuration too.
 	solo   bool
 	limits crdt.LogLimits
+	// region is the region id (configuration, the same on every node):
+	// incarnation units fix the origin at (region, incarnation).
+	region uint32
 
 	// seen is rep.Stats as last reported to metrics (guarded by mu).
 	seen crdt.ReplicaStats
@@ -50,7 +55,7 @@ type fsm struct {
 // restored keyspaces), in a replica whose log is bounded by limits.
 func newFSM(ks *crdt.Keyspace, limits crdt.LogLimits, reg *registry, m *Metrics) *fsm {
 	return &fsm{rep: crdt.NewReplica(ks, limits), solo: ks.Solo(), limits: limits,
-		reg: reg, metrics: m, progress: make(chan struct{})}
+		region: ks.Origin().Region, reg: reg, metrics: m, progress: make(chan struct{})}
 }
 
 // unitSeed derives unit i's seed from the entry's, so units of one entry do
@@ -103,18 +108,25 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			continue
 		}
 		for i, u := range e.Units {
-			var replies []crdt.Reply
+			var res crdt.Result
 			switch {
+			case isIncarnationUnit(u):
+				res.Replies = f.applyIncarnation(u)
+			case e.Gated && !f.rep.OriginFixed():
+				// No origin decided yet: applying would tag the write with
+				// one whose dots other regions may hold. Every node refuses
+				// it alike; nothing changed, so the client may retry.
+				res.Err = ErrOriginNotFixed
 			case len(u.Remote) > 0:
-				replies = f.mergeRemote(u.Remote)
+				res.Replies = f.mergeRemote(u.Remote)
 			case u.Chunk != nil:
-				replies = f.stageChunk(u.Chunk)
+				res.Replies = f.stageChunk(u.Chunk)
 			default:
 				st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
-				replies = f.rep.Apply(st, commandsFromPB(u.Commands))
+				res.Replies = f.rep.Apply(st, commandsFromPB(u.Commands))
 			}
 			if u.Proposer != "" {
-				outs = append(outs, outcome{unitKey{u.Proposer, u.Id}, crdt.Result{Replies: replies}})
+				outs = append(outs, outcome{unitKey{u.Proposer, u.Id}, res})
 			}
 		}
 	}
@@ -147,6 +159,48 @@ func (f *fsm) mergeRemote(batches [][]byte) []crdt.Reply {
 		replies[j] = crdt.Int(int64(out))
 	}
 	return replies
+}
+
+// applyIncarnation applies an incarnation unit: it fixes the replica's
+// origin at (region, n), or, with Renew, moves a fixed one to (region, n)
+// (with RenewFrom, only if the current incarnation is still RenewFrom). n
+// is the unit's incarnation raised, if needed, above every incarnation of
+// this region the state holds ops of and, once fixed, above the current
+// one, so the origin taken is always fresh and never goes back. A pure
+// function of the replicated state and the unit (the leader's clock went
+// into the unit), so every node takes the same origin. The reply is the
+// incarnation the region has afterwards, or an error reply if the unit was
+// refused (the origin is fixed already and this is no renewal; no
+// incarnation is left).
+func (f *fsm) applyIncarnation(u *pb.Unit) []crdt.Reply {
+	ks := f.rep.Keyspace()
+	fixed := f.rep.OriginFixed()
+	if fixed && !u.Renew {
+		return []crdt.Reply{crdt.Err("ERR the region's origin is fixed already (" + ks.Origin().String() + ")")}
+	}
+	if fixed && u.RenewFrom != 0 && ks.Origin().Incarnation != u.RenewFrom {
+		// Decided on a view the log has moved past: the origin it meant to
+		// leave is left already.
+		return []crdt.Reply{crdt.Int(int64(ks.Origin().Incarnation))}
+	}
+	next := max(uint64(u.Incarnation), 1)
+	for _, e := range ks.Version() {
+		if e.Origin.Region == f.region && uint64(e.Origin.Incarnation) >= next {
+			next = uint64(e.Origin.Incarnation) + 1
+		}
+	}
+	// The current origin counts only once fixed: before that it comes from
+	// each node's configuration, not from the replicated state.
+	if cur := ks.Origin(); fixed && cur.Region == f.region && uint64(cur.Incarnation) >= next {
+		next = uint64(cur.Incarnation) + 1
+	}
+	if next > math.MaxUint32 {
+		return []crdt.Reply{crdt.Err("ERR no incarnation left above " + strconv.FormatUint(next-1, 10))}
+	}
+	if err := f.rep.FixOrigin(crdt.Origin{Region: f.region, Incarnation: uint32(next)}); err != nil {
+		return []crdt.Reply{crdt.Err("ERR " + err.Error())} // unreachable: next is fresh
+	}
+	return []crdt.Reply{crdt.Int(int64(next))}
 }
 
 // stageChunk stages a transfer chunk: replies are the bytes now staged and
@@ -258,6 +312,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		var ks *crdt.Keyspace
 		if ks, err = crdt.Restore(data[16:]); err == nil {
 			rep = crdt.NewReplica(ks, f.limits)
+			// Written before origins were fixed through the log: a state
+			// that took writes keeps the origin it took them under (as
+			// crdt does for its own format-1 replica snapshots).
+			if ks.Version().Get(ks.Origin()) > 0 {
+				err = rep.FixOrigin(ks.Origin())
+			}
 		}
 	case snapshotMagic[n]:
 		rep, err = crdt.RestoreReplica(data[16:], f.limits)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -58,6 +59,13 @@ type Node struct {
 	leadingMu sync.Mutex
 	leading   bool
 	leadingCh chan struct{}
+
+	// startedTerm is the latest term whose first entry establish has
+	// proposed; startedCh is closed and replaced when it advances. The
+	// batcher proposes nothing of a term before that entry (awaitStarted).
+	startMu     sync.Mutex
+	startedTerm uint64
+	startedCh   chan struct{}
 
 	peerInfo   sync.Map // leader: follower id -> peerInfo, from HELLO
 	leaderRESP sync.Map // follower: leader id -> RESP address, from HELLO
@@ -112,6 +120,7 @@ func Open(cfg Config) (*Node, error) {
 		stop:  make(chan struct{}),
 
 		leadingCh: make(chan struct{}),
+		startedCh: make(chan struct{}),
 
 		raftUp: make(chan struct{}),
 	}
@@ -174,8 +183,16 @@ func Open(cfg Config) (*Node, error) {
 	n.tr = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &raftLayer{m: n.mux, advertise: tcpAddr(cfg.RaftAddr)},
 		MaxPool: 4,
-		Timeout: 5 * time.Second,
-		Logger:  hlog,
+		// 1 disables hashicorp/raft's pipelined replication. With the
+		// default (2) its channels are unbuffered, and once a follower
+		// answers with a newer term or a failure the pipeline can deadlock
+		// (decodeResponses blocked on doneCh, the sender on inprogressCh):
+		// the leader stops sending that follower entries while heartbeats
+		// keep it from campaigning, and Raft.Shutdown (Close) never
+		// returns. Seen in cmd/concord's TestMultiRegionLeaderChanges.
+		MaxRPCsInFlight: 1,
+		Timeout:         5 * time.Second,
+		Logger:          hlog,
 	})
 
 	ks := crdt.NewKeyspace(cfg.Origin, crdt.Options{Solo: cfg.Solo})
@@ -315,21 +332,216 @@ func (n *Node) watchLeadership(notify <-chan bool, obs <-chan raft.Observation) 
 	}
 }
 
-// establish makes a new leader ready to serve reads. It commits an empty
-// entry of its own: once that is applied, the local view holds every entry
+// establish makes a new leader ready to serve reads. It commits an entry
+// of its own first: once that is applied, the local view holds every entry
 // of earlier terms (so every write an earlier leader acknowledged), and the
 // commit index from then on always names an entry the FSM sees (raft keeps
 // its election no-op from the FSM, so a read index pointing at it would
-// never be reached).
+// never be reached). If the region's origin is not fixed yet (a region
+// that started from empty state), or its incarnation is below the
+// configured floor, that entry carries the incarnation unit that fixes or
+// renews it, ahead of every write of the term; should that not have
+// happened once it is applied, the leader proposes the unit again until
+// it has.
 func (n *Node) establish(term uint64) {
-	data, _ := gproto.Marshal(&pb.Entry{Format: entryFormatV1, Term: term})
-	if err := n.raft.Apply(data, 10*time.Second).Error(); err != nil {
+	if err := n.startTerm(term).Error(); err != nil {
 		n.log.Warn("leader could not commit its first entry", "term", term, "err", err)
 		return
 	}
 	if n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
 		n.lease.setReady(term)
 		n.renewLease()
+		n.ensureOrigin(term)
+	}
+}
+
+// startTerm proposes the first entry of term: empty, or holding the
+// incarnation unit originUnit asks for. A leader whose state is behind may
+// propose a unit that an earlier entry made pointless; apply then refuses
+// it (or, for a renewal, finds the incarnation it meant to leave left
+// already), harmlessly.
+func (n *Node) startTerm(term uint64) raft.ApplyFuture {
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	e := &pb.Entry{Format: entryFormatV1, Term: term, Gated: true}
+	if u := n.originUnit(); u != nil {
+		e.Units = []*pb.Unit{u}
+		e.Format = entryFormat(e.Units)
+	}
+	data, _ := gproto.Marshal(e)
+	f := n.raft.Apply(data, 10*time.Second)
+	if term > n.startedTerm {
+		n.startedTerm = term
+		close(n.startedCh)
+		n.startedCh = make(chan struct{})
+	}
+	return f
+}
+
+// awaitStarted holds the batcher of a node that has just become leader
+// until establish has proposed the term's first entry, so the entries the
+// batcher proposes come after it in the log: in a region that started from
+// empty state, the unit fixing the origin then precedes every write and no
+// write meets apply's refusal (ErrOriginNotFixed). It waits at most a
+// second: the order is what spares clients a retry, apply's refusal is
+// what keeps the region safe whatever the order.
+func (n *Node) awaitStarted() {
+	var timeout <-chan time.Time
+	for n.raft.State() == raft.Leader {
+		term := n.raft.CurrentTerm()
+		n.startMu.Lock()
+		started, ch := n.startedTerm >= term, n.startedCh
+		n.startMu.Unlock()
+		if started {
+			return
+		}
+		if timeout == nil {
+			timeout = time.After(time.Second)
+		}
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Millisecond): // leadership may have moved on
+		case <-timeout:
+			return
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// originUnit is the incarnation unit this node's state calls for, nil if
+// none: one fixing the origin if it is not fixed, or one renewing it if
+// its incarnation is below the configured floor (an operator raised the
+// floor, as after restoring the region from a backup: see docs/region.md).
+func (n *Node) originUnit() *pb.Unit {
+	n.fsm.mu.RLock()
+	fixed, cur := n.fsm.rep.OriginFixed(), n.fsm.rep.Keyspace().Origin()
+	n.fsm.mu.RUnlock()
+	switch {
+	case !fixed:
+		return n.incarnationUnit(false)
+	case cur.Incarnation < n.cfg.Origin.Incarnation:
+		u := n.incarnationUnit(true)
+		u.RenewFrom = cur.Incarnation
+		return u
+	}
+	return nil
+}
+
+// ensureOrigin proposes incarnation units while this node leads in term
+// and its state still calls for one (the first entry's unit was refused or
+// made no change, which takes a state holding every incarnation up to the
+// limit, or a leader whose view was behind).
+func (n *Node) ensureOrigin(term uint64) {
+	backoff := 100 * time.Millisecond
+	for n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term {
+		u := n.originUnit()
+		if u == nil {
+			return
+		}
+		var r crdt.Result
+		select {
+		case r = <-n.proposeOne(u):
+		case <-n.stop:
+			return
+		}
+		if n.originUnit() == nil {
+			return
+		}
+		n.log.Warn("could not fix or renew the region's origin; retrying", "term", term, "err", r.Err, "replies", r.Replies)
+		select {
+		case <-time.After(backoff):
+		case <-n.stop:
+			return
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// incarnationEpoch is where incarnations taken from the clock count from.
+var incarnationEpoch = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// clockIncarnation is the incarnation the clock reading t suggests: seconds
+// since 2020-01-01 UTC, which grows from one start of the region to the
+// next (uint32 seconds last until 2156).
+func clockIncarnation(t time.Time) uint32 {
+	s := t.Sub(incarnationEpoch) / time.Second
+	switch {
+	case s < 1:
+		return 1
+	case s > math.MaxUint32:
+		return math.MaxUint32
+	}
+	return uint32(s)
+}
+
+// incarnationUnit is the unit that fixes the origin (or, with renew, moves
+// it) at the incarnation this node suggests: the configured one (a floor)
+// or its clock's, whichever is higher. Apply raises it above every
+// incarnation the state holds ops of and above the current one.
+func (n *Node) incarnationUnit(renew bool) *pb.Unit {
+	inc := max(n.cfg.Origin.Incarnation, clockIncarnation(n.cfg.Clock()))
+	return &pb.Unit{Incarnation: inc, Renew: renew}
+}
+
+// RenewIncarnation moves the region to a new incarnation, higher than its
+// current one, through the log: later writes carry the new origin and
+// number their dots from 1, while the ops of the old origin stay what they
+// are (to every region, those of another origin).
+//
+// Call it when the region learns that its state is behind its own origin:
+// another region holds dots of the region's current origin beyond what the
+// region has applied (a batch of its own origin that it had not applied
+// comes back and is refused, crdt.ErrOwnBatch, counted in
+// crdt.ReplicaStats.OwnAhead; or a peer's version vector holds a higher
+// sequence for this origin than the region's own). That is a region
+// restored from an old backup, or one that lost writes it had already
+// shipped; without a renewal it would reissue those dots and the other
+// regions would skip its new writes as duplicates. A region that starts
+// over from empty state does not need it: it takes a new incarnation by
+// itself before its first write.
+//
+// It may be called on any node, and renews the incarnation this node has
+// applied: if the region has moved past it meanwhile (another renewal), it
+// changes nothing more, so callers that notice the same thing at once
+// cause one renewal. It returns nil once this node has applied an
+// incarnation above the one it had when called (Origin reports it), or the
+// error of the write path (TRYAGAIN ones are retryable, see
+// Error.Retryable), or ctx's. Renewals are cheap but not free: each adds
+// an origin to every region's version vectors.
+func (n *Node) RenewIncarnation(ctx context.Context) error {
+	u := n.incarnationUnit(true)
+	if n.OriginFixed() {
+		u.RenewFrom = n.Origin().Incarnation
+	}
+	var r crdt.Result
+	select {
+	case r = <-n.proposeOne(u):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if r.Err != nil {
+		return r.Err
+	}
+	if len(r.Replies) != 1 || r.Replies[0].Kind != crdt.KindInt {
+		if len(r.Replies) == 1 && r.Replies[0].IsError() {
+			return &Error{string(r.Replies[0].Str)}
+		}
+		return fmt.Errorf("region: renewal answered %d replies", len(r.Replies))
+	}
+	inc := uint32(r.Replies[0].Int)
+	for {
+		_, changed := n.Progress()
+		if n.Origin().Incarnation >= inc {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.stop:
+			return ErrShutdown
+		}
 	}
 }
 

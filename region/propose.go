@@ -217,11 +217,12 @@ func (n *Node) routeAway(s *submission) {
 // proposeEntry stamps and proposes one entry; a goroutine waits for raft's
 // verdict. Replies arrive through apply; this only handles failures.
 func (n *Node) proposeEntry(group []*submission) {
+	n.awaitStarted()
 	n.rngMu.Lock()
 	seed := n.rng.Uint64()
 	n.rngMu.Unlock()
 	term := n.raft.CurrentTerm()
-	e := &pb.Entry{Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed, Term: term}
+	e := &pb.Entry{Time: uint64(crdt.HLCFromMillis(n.cfg.Clock().UnixMilli())), Seed: seed, Term: term, Gated: true}
 	kept := group[:0]
 	for _, s := range group {
 		if s.remote != nil && s.remoteTerm != 0 && s.remoteTerm != term {

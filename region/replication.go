@@ -20,14 +20,32 @@ import (
 // (a batch the version vector covers is a Duplicate), so a caller may
 // resend anything whose outcome it does not know.
 
-// Origin returns the origin this region's writes carry: the keyspace's,
-// which a restored snapshot may have set (the region keeps the origin its
-// state was built under). Safe from any goroutine; it takes the state's
-// read lock briefly, so it must not be called from inside Read or ReplView.
+// Origin returns the origin this region's writes carry, as this node has
+// applied it: the keyspace's, which the log decides (an incarnation unit
+// fixes it when the region starts from empty state, RenewIncarnation moves
+// it) and a restored snapshot carries. Until the origin is fixed (see
+// OriginFixed) it is the configured one, which this version's writes never
+// carry: apply refuses them until the fix. It changes then and at each
+// renewal, so
+// whatever is derived from it (a replication stream's handshake) should
+// be re-read rather than kept. Safe from any goroutine; it takes the
+// state's read lock briefly, so it must not be called from inside Read or
+// ReplView.
 func (n *Node) Origin() crdt.Origin {
 	n.fsm.mu.RLock()
 	defer n.fsm.mu.RUnlock()
 	return n.fsm.rep.Keyspace().Origin()
+}
+
+// OriginFixed reports whether this node has applied the decision of the
+// region's origin (crdt.Replica.OriginFixed). A region that started from
+// empty state fixes it with its leader's first entry, one round trip after
+// the election; writes applied before that are refused (TRYAGAIN). Same
+// locking as Origin.
+func (n *Node) OriginFixed() bool {
+	n.fsm.mu.RLock()
+	defer n.fsm.mu.RUnlock()
+	return n.fsm.rep.OriginFixed()
 }
 
 // ReplView runs fn with the node's replica under the state's read lock:

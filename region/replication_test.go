@@ -168,8 +168,8 @@ func TestRemoteBatchesMergeEverywhere(t *testing.T) {
 			fol = r.nodes[f[0]]
 		}
 		lead := r.nodes[l]
-		if o := lead.Origin(); o != (crdt.Origin{Region: 1, Incarnation: 1}) {
-			t.Fatalf("Origin() = %v", o)
+		if o := lead.Origin(); o.Region != 1 || o.Incarnation <= 1 || !lead.OriginFixed() {
+			t.Fatalf("Origin() = %v (fixed %v), want region 1 at an incarnation taken above the configured 1", o, lead.OriginFixed())
 		}
 		if leading, _ := lead.LeaderWatch(); !leading {
 			t.Fatal("the leader's LeaderWatch reports false")

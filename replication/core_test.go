@@ -408,12 +408,18 @@ func TestTimeouts(t *testing.T) {
 		g.pump()
 		g.requireConverged()
 	})
-	t.Run("idle stream does not time out", func(t *testing.T) {
+	t.Run("idle stream pings and does not time out", func(t *testing.T) {
 		g := newRig(t, cfg, crdt.LogLimits{})
 		g.connect()
 		g.tick(10_000)
+		msgs, reset := g.s.Ready()
+		if reset || len(msgs) != 1 || msgs[0].GetPing() == nil {
+			t.Fatalf("idle stream: %v, reset %v", msgs, reset)
+		}
+		// Nothing more until the ping is answered.
+		g.tick(100)
 		if msgs, reset := g.s.Ready(); reset || len(msgs) != 0 {
-			t.Fatalf("idle stream: %d messages, reset %v", len(msgs), reset)
+			t.Fatalf("second ping while one is in flight: %v, reset %v", msgs, reset)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,8 +44,11 @@ type Config struct {
 	// Keepalive is how often an idle stream is probed; a peer that does not
 	// answer within the same time is considered gone. 0 means 5 s.
 	Keepalive time.Duration
-	Logger    *slog.Logger
-	Clock     func() time.Time
+	// GCInterval is how often the leader folds causally stable counter
+	// increments (0 means 2 s; negative disables collection).
+	GCInterval time.Duration
+	Logger     *slog.Logger
+	Clock      func() time.Time
 }
 
 // Manager runs a node's replication.
@@ -56,6 +60,10 @@ type Manager struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	serveErr chan error
+
+	gcEvery  time.Duration
+	folded   atomic.Uint64 // items folded by units this node proposed
+	gcRounds atomic.Uint64 // fold units this node proposed
 }
 
 // Start serves the replication service on cfg.Listener and starts one
@@ -87,7 +95,10 @@ func Start(cfg Config) (*Manager, error) {
 		}
 		allowed[p.Region] = true
 	}
-	m := &Manager{cfg: cfg, serveErr: make(chan error, 1)}
+	m := &Manager{cfg: cfg, serveErr: make(chan error, 1), gcEvery: gcInterval}
+	if cfg.GCInterval > 0 {
+		m.gcEvery = cfg.GCInterval
+	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
@@ -117,6 +128,10 @@ func Start(cfg Config) (*Manager, error) {
 			defer m.wg.Done()
 			sh.run(ctx)
 		}()
+	}
+	if f, ok := cfg.Region.(Folder); ok && cfg.GCInterval >= 0 {
+		m.wg.Add(1)
+		go m.gcLoop(ctx, f)
 	}
 	return m, nil
 }
@@ -166,7 +181,9 @@ func (m *Manager) Received() map[uint32]ReceiverStats { return m.service.Receive
 // nothing: its peers show state=follower).
 func (m *Manager) InfoFields(leader bool) [][2]string {
 	now := m.cfg.Clock().UnixMilli()
-	fields := [][2]string{{"concord_peer_regions", strconv.Itoa(len(m.shippers))}}
+	fields := [][2]string{{"concord_peer_regions", strconv.Itoa(len(m.shippers))},
+		{"concord_gc_backlog", strconv.Itoa(m.backlog())},
+		{"concord_gc_folded", strconv.FormatUint(m.folded.Load(), 10)}}
 	recv := m.Received()
 	for i, p := range m.Peers() {
 		state := p.State.String()

@@ -45,6 +45,10 @@ var (
 		"Effect batches received from the peer region by this node.", peerLabels, nil)
 	descRecvMerged = prometheus.NewDesc("concord_replication_batches_merged_total",
 		"Received batches merged (the rest were already held).", peerLabels, nil)
+	descBacklog = prometheus.NewDesc("concord_gc_backlog",
+		"Counters, hash fields and sorted-set members holding increments not yet folded (garbage collection waits for every region to have them).", nil, nil)
+	descFolded = prometheus.NewDesc("concord_gc_folded_total",
+		"Items folded by garbage-collection units this node proposed as leader.", nil, nil)
 	descRecvJoined = prometheus.NewDesc("concord_replication_transfers_received_total",
 		"State transfers from the peer joined.", peerLabels, nil)
 )
@@ -53,13 +57,16 @@ type collector struct{ m *Manager }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descLag, descLagRecords, descAcked, descRTT, descOffset,
-		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined} {
+		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined,
+		descBacklog, descFolded} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.cfg.Clock().UnixMilli()
+	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(c.m.backlog()))
+	ch <- prometheus.MustNewConstMetric(descFolded, prometheus.CounterValue, float64(c.m.folded.Load()))
 	names := map[uint32]string{}
 	for _, p := range c.m.Peers() {
 		l := []string{strconv.FormatUint(uint64(p.Peer.Region), 10), p.Peer.Name}

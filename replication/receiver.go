@@ -138,6 +138,10 @@ func (r *Receiver) Step(m *pb.Push) (Proposal, error) {
 		ch := &crdt.Chunk{ID: c.TransferId, Offset: c.Offset, Data: c.Data, Final: c.Final}
 		r.pending = append(r.pending, pendingAck{echo: c.WallMs, chunk: ch})
 		return Proposal{Chunk: ch}, nil
+	case *pb.Push_Ping:
+		// Nothing to apply: acknowledged in its turn with the vector then.
+		r.pending = append(r.pending, pendingAck{pos: msg.Ping.Pos, echo: msg.Ping.WallMs})
+		return Proposal{}, nil
 	case *pb.Push_Hello:
 		return Proposal{}, fmt.Errorf("%w: second Hello", ErrProtocol)
 	}

@@ -43,6 +43,10 @@ type SenderConfig struct {
 	// DeflateMin is the payload size from which Batches are compressed;
 	// negative disables compression.
 	DeflateMin int
+	// PingInterval is how long a stream may stay idle before the sender
+	// pings, so the peer's version vector, the round trip and the clock
+	// offset stay fresh.
+	PingInterval int64
 }
 
 // Defaults. Batches of about 64 effects with several messages in flight
@@ -56,6 +60,7 @@ const (
 	DefaultHelloTimeout = 10_000
 	DefaultAckTimeout   = 30_000
 	DefaultDeflateMin   = 4 << 10
+	DefaultPingInterval = 1_000
 )
 
 func (c SenderConfig) withDefaults() SenderConfig {
@@ -79,6 +84,9 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	}
 	if c.DeflateMin == 0 {
 		c.DeflateMin = DefaultDeflateMin
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
 	}
 	return c
 }
@@ -138,8 +146,15 @@ type Sender struct {
 	wantSnapshot bool
 	xferSeq      uint64
 
-	out     []*pb.Push
-	scratch []crdt.LogRecord
+	out      []*pb.Push
+	scratch  []crdt.LogRecord
+	lastSent int64 // when the latest message was sent
+
+	// reports are version vectors the peer reported, at most one per
+	// reportSpacing ms, oldest first: causal-stability GC needs one the
+	// local region has caught up with, which the newest rarely is while
+	// writes flow.
+	reports []report
 
 	stats SenderStats
 }
@@ -151,7 +166,45 @@ type flight struct {
 	sentMs  int64
 	timeMs  int64 // HLC milliseconds of its newest batch (0: none)
 	chunk   bool
+	ping    bool
 	offset  uint64 // chunk: end offset
+}
+
+type report struct {
+	ms int64
+	vv crdt.VersionVector
+}
+
+// Bounds of the report history: 64 reports 250 ms apart cover 16 s of
+// replication lag.
+const (
+	reportSpacing = 250
+	maxReports    = 64
+)
+
+// noteReport records a version vector the peer reported as applied.
+func (s *Sender) noteReport(vv crdt.VersionVector) {
+	if n := len(s.reports); n > 0 && (s.now-s.reports[n-1].ms < reportSpacing || s.reports[n-1].vv.Equal(vv)) {
+		return
+	}
+	if len(s.reports) == maxReports {
+		copy(s.reports, s.reports[1:])
+		s.reports = s.reports[:maxReports-1]
+	}
+	s.reports = append(s.reports, report{ms: s.now, vv: vv.Clone()})
+}
+
+// Applied returns the newest version vector the peer reported as applied
+// in its region that local dominates, and false if none does. Every op the
+// peer issued before it reached that vector is then applied locally too:
+// the condition causal-stability garbage collection needs of each peer.
+func (s *Sender) Applied(local crdt.VersionVector) (crdt.VersionVector, bool) {
+	for i := len(s.reports) - 1; i >= 0; i-- {
+		if local.Dominates(s.reports[i].vv) {
+			return s.reports[i].vv.Clone(), true
+		}
+	}
+	return nil, false
 }
 
 // transfer is a state snapshot being shipped.
@@ -303,6 +356,7 @@ func (s *Sender) welcome(w *pb.Welcome) error {
 	s.protocol = w.Protocol
 	s.peerInc = w.Incarnation
 	s.peerVV = vv
+	s.noteReport(vv)
 	s.stats.ClockOffsetMs = w.WallMs - s.now // includes the one-way delay; refined by acks
 	if s.xfer != nil && w.TransferId == s.xfer.id && w.TransferOffset > 0 && w.TransferOffset <= uint64(len(s.xfer.data)) {
 		// The peer staged part of this transfer: resume it.
@@ -391,6 +445,7 @@ func (s *Sender) ack(a *pb.Ack) error {
 	}
 	s.inflight = s.inflight[1:]
 	s.peerVV = s.peerVV.Merge(vv)
+	s.noteReport(vv)
 	s.stats.LastAckMs = s.now
 	if a.EchoWallMs > 0 && a.EchoWallMs <= s.now {
 		rtt := s.now - a.EchoWallMs
@@ -425,8 +480,12 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 		}
 	case Streaming:
 		s.fillBatches()
+		s.maybePing()
 	case Transferring:
 		s.fillChunks()
+	}
+	if len(s.out) > 0 {
+		s.lastSent = s.now
 	}
 	if len(s.inflight) > 0 && s.now-s.inflight[0].sentMs > s.cfg.AckTimeout {
 		reset = true
@@ -497,6 +556,15 @@ func (s *Sender) fillBatches() {
 		s.stats.BatchesSent += uint64(len(batches))
 		s.stats.BytesSent += uint64(size)
 	}
+}
+
+// maybePing pings an idle stream.
+func (s *Sender) maybePing() {
+	if len(s.inflight) > 0 || len(s.out) > 0 || s.now-s.lastSent < s.cfg.PingInterval {
+		return
+	}
+	s.out = append(s.out, &pb.Push{Msg: &pb.Push_Ping{Ping: &pb.Ping{Pos: s.acked, WallMs: s.now}}})
+	s.inflight = append(s.inflight, flight{ping: true, lastPos: s.acked, coverTo: s.acked, sentMs: s.now})
 }
 
 // fillChunks ships the snapshot while the window allows.

@@ -79,6 +79,9 @@ func deflateBatches(batches [][]byte, size int) ([]byte, bool) {
 	return buf.Bytes(), true
 }
 
+// maxBatchesPerMessage bounds the batches one compressed message may carry.
+const maxBatchesPerMessage = 65536
+
 // errInflate reports a Batches message whose compressed payload is bad.
 var errInflate = errors.New("replication: bad deflated batches")
 
@@ -97,7 +100,9 @@ func inflateBatches(z []byte, limit int64) ([][]byte, error) {
 	var out [][]byte
 	for len(data) > 0 {
 		n, k := binary.Uvarint(data)
-		if k <= 0 || n > uint64(len(data)-k) {
+		// An empty batch is never sent, and a cap on the count keeps a few
+		// compressed bytes from becoming millions of slice headers.
+		if k <= 0 || n == 0 || n > uint64(len(data)-k) || len(out) >= maxBatchesPerMessage {
 			return nil, errInflate
 		}
 		out = append(out, data[k:k+int(n)])

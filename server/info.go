@@ -199,10 +199,27 @@ func (s *Server) infoReplication() []string {
 		}
 		lines = appendFields(nil, fields)
 	}
+	o := s.origin()
 	return append(lines,
-		"concord_region:"+strconv.FormatUint(uint64(s.opts.Origin.Region), 10),
-		"concord_incarnation:"+strconv.FormatUint(uint64(s.opts.Origin.Incarnation), 10),
+		"concord_region:"+strconv.FormatUint(uint64(o.Region), 10),
+		"concord_incarnation:"+strconv.FormatUint(uint64(o.Incarnation), 10),
 	)
+}
+
+// OriginReporter is implemented by a Store whose origin is decided at run
+// time (a region takes a new incarnation when it starts from empty state,
+// and may renew it): INFO then shows the store's current origin instead of
+// Options.Origin.
+type OriginReporter interface {
+	Origin() crdt.Origin
+}
+
+// origin is the origin INFO shows: the store's if it reports one.
+func (s *Server) origin() crdt.Origin {
+	if r, ok := s.store.(OriginReporter); ok {
+		return r.Origin()
+	}
+	return s.opts.Origin
 }
 
 // appendFields renders a store's INFO fields as "name:value" lines.

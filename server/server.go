@@ -32,7 +32,9 @@ type Options struct {
 	ProtoMaxBulkLen        int64 // default 512 MB
 	ClientQueryBufferLimit int64 // default 1 GB
 	Timeout                int   // close clients idle this many seconds; 0 never
-	// Origin is the node's region and incarnation (shown by INFO).
+	// Origin is the node's region and incarnation, shown by INFO unless
+	// the store reports its own (OriginReporter): a region decides its
+	// incarnation at run time, the configured one is only a floor.
 	Origin crdt.Origin
 	// ConcordVersion is the build's version (shown by INFO).
 	ConcordVersion string

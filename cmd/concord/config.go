@@ -151,7 +151,7 @@ var directives = []*directive{
 	{name: "region", args: "<id>", help: "this node's region id",
 		set: func(c *config, v []string) error { return setUint32(&c.region, v[0]) },
 		get: func(c *config) string { return strconv.FormatUint(uint64(c.region), 10) }},
-	{name: "incarnation", args: "<n>", help: "the region's incarnation; raise it when the region's state is not provably current",
+	{name: "incarnation", args: "<n>", help: "floor of the region's incarnation: a region starting from empty state takes one at least this (or its clock's, if higher) and keeps it; one below the floor is renewed, so raise it above INFO's concord_incarnation when restoring a backup",
 		set: func(c *config, v []string) error { return setUint32(&c.incarnation, v[0]) },
 		get: func(c *config) string { return strconv.FormatUint(uint64(c.incarnation), 10) }},
 	{name: "loglevel", args: "debug|info|warn|error", help: "least severe level logged",

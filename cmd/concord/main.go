@@ -27,6 +27,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -141,8 +142,8 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		ready:    rn.Ready,
 		shutdown: rn.Shutdown,
 		stop:     rn.Close,
-		describe: fmt.Sprintf("region %d (%s), incarnation %d, node %s, raft %s, durability %s",
-			c.region, c.name(), c.incarnation, c.nodeID, c.raftAddr, c.durability),
+		describe: fmt.Sprintf("region %d (%s), incarnation %s, node %s, raft %s, durability %s",
+			c.region, c.name(), incarnationText(rn, c.incarnation), c.nodeID, c.raftAddr, c.durability),
 	}
 	if !c.replicates() {
 		return n, nil
@@ -163,6 +164,17 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 	}
 	n.describe += fmt.Sprintf(", replication %s with %d peer region(s)", c.replAddr, len(c.peerRegions))
 	return n, nil
+}
+
+// incarnationText describes a region node's incarnation at startup: the
+// one its restored state holds, or, until the node has applied the entry
+// that fixed it (a region starting from empty state takes one with its
+// leader's first entry), the configured floor; INFO shows the current one.
+func incarnationText(rn *region.Node, floor uint32) string {
+	if rn.OriginFixed() {
+		return strconv.FormatUint(uint64(rn.Origin().Incarnation), 10)
+	}
+	return fmt.Sprintf("floor %d", floor)
 }
 
 // startReplication serves this node's replication address and ships the
