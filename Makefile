@@ -5,7 +5,7 @@ REGIONS ?= 3
 NODES   ?= 1
 FUZZTIME ?= 30s
 
-.PHONY: help build run test verify compat bench bench-region fuzz proto clean
+.PHONY: help build run test verify compat bench bench-region bench-repl fuzz proto clean
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,11 +27,14 @@ verify: ## gofmt check, go vet, tests with -race
 compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
 	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
 
-bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times (about 15 min)
+bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times, replication lag and catch-up (about 20 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord
 
 bench-region: build ## only the region part of bench: regions beside redis-server with appendfsync, and failover times (about 10 min)
-	$(GO) run ./cmd/benchcmp -concord bin/concord -single=false
+	$(GO) run ./cmd/benchcmp -concord bin/concord -single=false -repl=false
+
+bench-repl: build ## only the replication part of bench: lag between two regions, rate steps, catch-up of 1M keys (about 5 min)
+	$(GO) run ./cmd/benchcmp -concord bin/concord -single=false -region=false -failover 0
 
 fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 	@for pkg in $$($(GO) list ./...); do \

@@ -455,6 +455,33 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// TestWindowBytes: the byte budget closes the window before the message
+// count does, and an acknowledgement reopens it.
+func TestWindowBytes(t *testing.T) {
+	g := newRig(t, SenderConfig{MaxInFlight: 100, MaxInFlightBytes: 250, BatchRecords: 1, DeflateMin: -1}, crdt.LogLimits{})
+	for i := 0; i < 10; i++ {
+		g.write(g.src, "SET", fmt.Sprintf("k%d", i), strings.Repeat("v", 60))
+	}
+	g.connect()
+	msgs := g.ready()
+	size := 0
+	for _, m := range msgs[:len(msgs)-1] {
+		size += len(m.GetBatches().Batches[0])
+	}
+	if len(msgs) < 2 || len(msgs) >= 10 || size >= 250 {
+		t.Fatalf("%d messages sent, %d bytes before the last: the budget of 250 did not bind", len(msgs), size)
+	}
+	if more := g.ready(); len(more) != 0 {
+		t.Fatalf("budget spent, yet %d more messages", len(more))
+	}
+	if err := g.s.Step(g.deliver(msgs[0])); err != nil {
+		t.Fatal(err)
+	}
+	if more := g.ready(); len(more) == 0 {
+		t.Fatal("an acknowledgement did not reopen the window")
+	}
+}
+
 func TestBatchBytesBound(t *testing.T) {
 	g := newRig(t, SenderConfig{BatchBytes: 100, DeflateMin: -1}, crdt.LogLimits{})
 	for i := 0; i < 10; i++ {

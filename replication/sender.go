@@ -27,8 +27,11 @@ type Log interface {
 
 // SenderConfig tunes a Sender. Zero fields take the defaults.
 type SenderConfig struct {
-	// MaxInFlight is how many messages may await an acknowledgement.
-	MaxInFlight int
+	// MaxInFlight is how many messages may await an acknowledgement, and
+	// MaxInFlightBytes how many bytes of payload they may hold together
+	// (one message may pass it, so a record bigger than it still goes).
+	MaxInFlight      int
+	MaxInFlightBytes int
 	// BatchRecords and BatchBytes bound one Batches message.
 	BatchRecords int
 	BatchBytes   int
@@ -52,8 +55,14 @@ type SenderConfig struct {
 // Defaults. Batches of about 64 effects with several messages in flight
 // reached 1.6M effects/s over a loopback gRPC stream on our machines
 // (MEASURED.md); acknowledgements per message keep the window honest.
+// The window is mostly a byte budget: the shipper sends a message as soon
+// as a record is logged, so at a steady write rate messages are small and
+// many, and a window of few messages held records back a whole round trip
+// once the round trip exceeded the time it took to fill it (8 messages
+// gave 90 ms of lag p50 over a 50 ms link at 20k writes/s; docs/bench.md).
 const (
-	DefaultMaxInFlight  = 8
+	DefaultMaxInFlight      = 256
+	DefaultMaxInFlightBytes = 8 << 20
 	DefaultBatchRecords = 256
 	DefaultBatchBytes   = 256 << 10
 	DefaultChunkBytes   = 1 << 20
@@ -66,6 +75,9 @@ const (
 func (c SenderConfig) withDefaults() SenderConfig {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.MaxInFlightBytes <= 0 {
+		c.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	if c.BatchRecords <= 0 {
 		c.BatchRecords = DefaultBatchRecords
@@ -168,6 +180,19 @@ type flight struct {
 	chunk   bool
 	ping    bool
 	offset  uint64 // chunk: end offset
+	bytes   int    // payload carried
+}
+
+// windowOpen reports whether another message may be sent.
+func (s *Sender) windowOpen() bool {
+	if len(s.inflight) >= s.cfg.MaxInFlight {
+		return false
+	}
+	n := 0
+	for i := range s.inflight {
+		n += s.inflight[i].bytes
+	}
+	return n < s.cfg.MaxInFlightBytes
 }
 
 type report struct {
@@ -503,7 +528,7 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 // fillBatches reads log records from next on into Batches messages while
 // the window allows, leaving out what the peer is known to hold.
 func (s *Sender) fillBatches() {
-	for len(s.inflight) < s.cfg.MaxInFlight && s.next < s.log.Next() {
+	for s.windowOpen() && s.next < s.log.Next() {
 		recs, err := s.log.Read(s.scratch[:0], s.next, s.cfg.BatchRecords, s.cfg.BatchBytes)
 		if errors.Is(err, crdt.ErrTrimmed) {
 			// The log moved past the stream while it was slow: what the peer
@@ -552,7 +577,7 @@ func (s *Sender) fillBatches() {
 			msg.Batches = batches
 		}
 		s.out = append(s.out, &pb.Push{Msg: &pb.Push_Batches{Batches: msg}})
-		s.inflight = append(s.inflight, flight{lastPos: last, coverTo: last, sentMs: s.now, timeMs: timeMs})
+		s.inflight = append(s.inflight, flight{lastPos: last, coverTo: last, sentMs: s.now, timeMs: timeMs, bytes: size})
 		s.stats.BatchesSent += uint64(len(batches))
 		s.stats.BytesSent += uint64(size)
 	}
@@ -573,7 +598,7 @@ func (s *Sender) fillChunks() {
 	if x == nil {
 		return
 	}
-	for len(s.inflight) < s.cfg.MaxInFlight && x.sent < uint64(len(x.data)) {
+	for s.windowOpen() && x.sent < uint64(len(x.data)) {
 		end := x.sent + uint64(s.cfg.ChunkBytes)
 		if end > uint64(len(x.data)) {
 			end = uint64(len(x.data))
@@ -583,7 +608,7 @@ func (s *Sender) fillChunks() {
 			TransferId: x.id, Offset: x.sent, Data: x.data[x.sent:end], Final: final,
 			Total: uint64(len(x.data)), WallMs: s.now,
 		}}})
-		s.inflight = append(s.inflight, flight{chunk: true, offset: end, sentMs: s.now})
+		s.inflight = append(s.inflight, flight{chunk: true, offset: end, sentMs: s.now, bytes: int(end - x.sent)})
 		s.stats.TransferBytes += end - x.sent
 		x.sent = end
 		if final {

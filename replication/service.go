@@ -71,7 +71,7 @@ func NewService(region Region, name string, allow func(uint32) bool, log *slog.L
 	if clock == nil {
 		clock = time.Now
 	}
-	return &Service{region: region, name: name, allow: allow, log: log, clock: clock, depth: 64,
+	return &Service{region: region, name: name, allow: allow, log: log, clock: clock, depth: 256,
 		streams: map[*streamState]struct{}{}, totals: map[uint32]*ReceiverStats{}}
 }
 

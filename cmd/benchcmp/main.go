@@ -2,7 +2,7 @@
 // machine. It starts both on loopback, runs redis-benchmark against each in
 // alternating rounds and prints ops/s with the Concord/Redis ratios
 // (medians over rounds, because single rounds swing by tens of percent on
-// shared machines). Three parts, each selectable by a flag:
+// shared machines). Four parts, each selectable by a flag:
 //
 //   - -single: an in-memory node beside redis-server without persistence,
 //     then resident memory per key after loading the same small keys;
@@ -11,7 +11,11 @@
 //     appendfsync everysec, and with appendfsync always;
 //   - -failover N: N SIGKILLs of a 3-node region's leader while a client on
 //     a surviving node writes; the time from each kill to the client's first
-//     successful write, with where it went (taken from the nodes' logs).
+//     successful write, with where it went (taken from the nodes' logs);
+//   - -repl: two 1-node regions replicating through a delay proxy: lag
+//     from one region's acknowledgement to the other serving the write, at
+//     a steady rate with and without added delay and as the rate steps up,
+//     then the catch-up time of a new region by state transfer.
 //
 // It reports figures; it asserts nothing.
 package main
@@ -49,6 +53,9 @@ type options struct {
 	raftArgs                    []string
 	keep                        bool
 
+	repl                            bool
+	replRate, replSeconds, replKeys int
+
 	dir string // scratch space, removed at exit
 }
 
@@ -71,6 +78,10 @@ func main() {
 	flag.IntVar(&o.regionRound, "region-rounds", 5, "rounds per server in the region part (medians are reported)")
 	flag.IntVar(&o.failover, "failover", 20, "leader kills to time in a 3-node region (0 skips it)")
 	flag.DurationVar(&o.failoverTimeout, "failover-client-timeout", 250*time.Millisecond, "the failover writer's per-command timeout")
+	flag.BoolVar(&o.repl, "repl", true, "measure replication between two 1-node regions: lag, rate steps, catch-up by state transfer")
+	flag.IntVar(&o.replRate, "repl-rate", 20000, "steady write rate for the lag measurement (writes/s)")
+	flag.IntVar(&o.replSeconds, "repl-seconds", 10, "seconds per lag measurement and per rate step")
+	flag.IntVar(&o.replKeys, "repl-keys", 1000000, "keys for the catch-up-by-state-transfer measurement (0 skips it)")
 	raftArgs := flag.String("raft-args", "", "extra flags for region nodes, e.g. \"--heartbeat-timeout 200ms --election-timeout 200ms --leader-lease-timeout 100ms\"")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (data dirs and the region nodes' logs)")
 	flag.Parse()
@@ -95,6 +106,9 @@ func main() {
 	}
 	if o.failover > 0 {
 		benchFailover(&o)
+	}
+	if o.repl {
+		benchRepl(&o)
 	}
 	fmt.Printf("\nload average at end: %s\n", loadAvg())
 }
