@@ -217,7 +217,13 @@ func (sh *Shipper) session(ctx context.Context, addr string, leaderChanged <-cha
 		}
 		select {
 		case m := <-pulls:
+			// Re-read for every message: a node that has just become
+			// leader may apply the entry fixing its origin only after the
+			// Hello, and a renewal may happen mid-stream; the peer's
+			// vectors must be checked against the current origin.
+			origin := sh.region.Origin()
 			sh.mu.Lock()
+			sh.snd.SetOrigin(origin)
 			sh.snd.Tick(sh.clock().UnixMilli())
 			err := sh.snd.Step(m)
 			sh.mu.Unlock()
