@@ -1611,6 +1611,10 @@ func TestMultiRegionHostilePeer(t *testing.T) {
 		d.mustDo(b, "INCR", "hp:ctr")
 	}
 	d.waitConverged(30 * time.Second)
+	// Garbage collection done and its fold ops delivered: from here on
+	// only the hostile streams could change B's state.
+	d.waitBacklogs(60 * time.Second)
+	d.waitConverged(30 * time.Second)
 	target := d.regions[b].nodes[0]
 	rnB, _ := target.running()
 	before := viewOf(target, rnB)
