@@ -86,7 +86,7 @@ func (x Forward_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Forward_Op.Descriptor instead.
 func (Forward_Op) EnumDescriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{6, 0}
+	return file_region_proto_rawDescGZIP(), []int{8, 0}
 }
 
 type ForwardReply_Status int32
@@ -147,7 +147,7 @@ func (x ForwardReply_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardReply_Status.Descriptor instead.
 func (ForwardReply_Status) EnumDescriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{7, 0}
+	return file_region_proto_rawDescGZIP(), []int{9, 0}
 }
 
 // Entry is one Raft log entry: one or more write units stamped by the
@@ -155,8 +155,8 @@ func (ForwardReply_Status) EnumDescriptor() ([]byte, []int) {
 type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// format is 1 for entries holding only client commands, 2 for entries
-	// holding remote batches, transfer chunks or an incarnation unit (a node
-	// that only knows format 1 stops rather than skip them).
+	// holding remote batches, transfer chunks, an incarnation unit or a fold
+	// unit (a node that only knows format 1 stops rather than skip them).
 	Format uint32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
 	// time is the leader's hybrid logical clock reading (crdt.HLC); apply
 	// uses max(time, last applied time + 1) for each op.
@@ -279,9 +279,15 @@ type Unit struct {
 	// incarnation. With renew_from set, only if the current incarnation is
 	// still renew_from (the proposer's view); otherwise it changes nothing.
 	// The reply is the incarnation the region has afterwards.
-	Incarnation   uint32 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
-	Renew         bool   `protobuf:"varint,7,opt,name=renew,proto3" json:"renew,omitempty"`
-	RenewFrom     uint32 `protobuf:"varint,8,opt,name=renew_from,json=renewFrom,proto3" json:"renew_from,omitempty"`
+	Incarnation uint32 `protobuf:"varint,6,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Renew       bool   `protobuf:"varint,7,opt,name=renew,proto3" json:"renew,omitempty"`
+	RenewFrom   uint32 `protobuf:"varint,8,opt,name=renew_from,json=renewFrom,proto3" json:"renew_from,omitempty"`
+	// fold: garbage collection of counter increments (crdt.Replica.Fold)
+	// under the causally stable vector the leader computed, stamped with the
+	// entry's time and the unit's seed like a client write. It issues one op
+	// of the region's origin, logged and shipped like any write. The reply
+	// is one integer: how many items it folded (0: it issued nothing).
+	Fold          *FoldUnit `protobuf:"bytes,9,opt,name=fold,proto3" json:"fold,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -372,6 +378,130 @@ func (x *Unit) GetRenewFrom() uint32 {
 	return 0
 }
 
+func (x *Unit) GetFold() *FoldUnit {
+	if x != nil {
+		return x.Fold
+	}
+	return nil
+}
+
+// FoldUnit is a fold request.
+type FoldUnit struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// stable is the causally stable version vector (crdt.VersionVector).
+	Stable []*FoldStable `protobuf:"bytes,1,rep,name=stable,proto3" json:"stable,omitempty"`
+	// max_items bounds how many items (string values, hash fields, sorted-set
+	// members) the fold takes.
+	MaxItems      uint32 `protobuf:"varint,2,opt,name=max_items,json=maxItems,proto3" json:"max_items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FoldUnit) Reset() {
+	*x = FoldUnit{}
+	mi := &file_region_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FoldUnit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FoldUnit) ProtoMessage() {}
+
+func (x *FoldUnit) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FoldUnit.ProtoReflect.Descriptor instead.
+func (*FoldUnit) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FoldUnit) GetStable() []*FoldStable {
+	if x != nil {
+		return x.Stable
+	}
+	return nil
+}
+
+func (x *FoldUnit) GetMaxItems() uint32 {
+	if x != nil {
+		return x.MaxItems
+	}
+	return 0
+}
+
+// FoldStable is one entry of FoldUnit.stable.
+type FoldStable struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Region        uint32                 `protobuf:"varint,1,opt,name=region,proto3" json:"region,omitempty"`
+	Incarnation   uint32                 `protobuf:"varint,2,opt,name=incarnation,proto3" json:"incarnation,omitempty"`
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FoldStable) Reset() {
+	*x = FoldStable{}
+	mi := &file_region_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FoldStable) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FoldStable) ProtoMessage() {}
+
+func (x *FoldStable) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FoldStable.ProtoReflect.Descriptor instead.
+func (*FoldStable) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FoldStable) GetRegion() uint32 {
+	if x != nil {
+		return x.Region
+	}
+	return 0
+}
+
+func (x *FoldStable) GetIncarnation() uint32 {
+	if x != nil {
+		return x.Incarnation
+	}
+	return 0
+}
+
+func (x *FoldStable) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // TransferChunk mirrors crdt.Chunk.
 type TransferChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -385,7 +515,7 @@ type TransferChunk struct {
 
 func (x *TransferChunk) Reset() {
 	*x = TransferChunk{}
-	mi := &file_region_proto_msgTypes[2]
+	mi := &file_region_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +527,7 @@ func (x *TransferChunk) String() string {
 func (*TransferChunk) ProtoMessage() {}
 
 func (x *TransferChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[2]
+	mi := &file_region_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +540,7 @@ func (x *TransferChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChunk.ProtoReflect.Descriptor instead.
 func (*TransferChunk) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{2}
+	return file_region_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TransferChunk) GetId() uint64 {
@@ -452,7 +582,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_region_proto_msgTypes[3]
+	mi := &file_region_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +594,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[3]
+	mi := &file_region_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +607,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{3}
+	return file_region_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Command) GetDb() uint32 {
@@ -508,7 +638,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_region_proto_msgTypes[4]
+	mi := &file_region_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +650,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[4]
+	mi := &file_region_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +663,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{4}
+	return file_region_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Reply) GetKind() uint32 {
@@ -583,7 +713,7 @@ type UnitResult struct {
 
 func (x *UnitResult) Reset() {
 	*x = UnitResult{}
-	mi := &file_region_proto_msgTypes[5]
+	mi := &file_region_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +725,7 @@ func (x *UnitResult) String() string {
 func (*UnitResult) ProtoMessage() {}
 
 func (x *UnitResult) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[5]
+	mi := &file_region_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +738,7 @@ func (x *UnitResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnitResult.ProtoReflect.Descriptor instead.
 func (*UnitResult) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{5}
+	return file_region_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UnitResult) GetReplies() []*Reply {
@@ -645,7 +775,7 @@ type Forward struct {
 
 func (x *Forward) Reset() {
 	*x = Forward{}
-	mi := &file_region_proto_msgTypes[6]
+	mi := &file_region_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +787,7 @@ func (x *Forward) String() string {
 func (*Forward) ProtoMessage() {}
 
 func (x *Forward) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[6]
+	mi := &file_region_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +800,7 @@ func (x *Forward) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forward.ProtoReflect.Descriptor instead.
 func (*Forward) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{6}
+	return file_region_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Forward) GetOp() Forward_Op {
@@ -748,7 +878,7 @@ type ForwardReply struct {
 
 func (x *ForwardReply) Reset() {
 	*x = ForwardReply{}
-	mi := &file_region_proto_msgTypes[7]
+	mi := &file_region_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +890,7 @@ func (x *ForwardReply) String() string {
 func (*ForwardReply) ProtoMessage() {}
 
 func (x *ForwardReply) ProtoReflect() protoreflect.Message {
-	mi := &file_region_proto_msgTypes[7]
+	mi := &file_region_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +903,7 @@ func (x *ForwardReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardReply.ProtoReflect.Descriptor instead.
 func (*ForwardReply) Descriptor() ([]byte, []int) {
-	return file_region_proto_rawDescGZIP(), []int{7}
+	return file_region_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ForwardReply) GetId() uint64 {
@@ -857,7 +987,7 @@ const file_region_proto_rawDesc = "" +
 	"\x04seed\x18\x03 \x01(\x04R\x04seed\x12-\n" +
 	"\x05units\x18\x04 \x03(\v2\x17.concord.region.v1.UnitR\x05units\x12\x12\n" +
 	"\x04term\x18\x05 \x01(\x04R\x04term\x12\x14\n" +
-	"\x05gated\x18\x06 \x01(\bR\x05gated\"\x91\x02\n" +
+	"\x05gated\x18\x06 \x01(\bR\x05gated\"\xc2\x02\n" +
 	"\x04Unit\x12\x1a\n" +
 	"\bproposer\x18\x01 \x01(\tR\bproposer\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x126\n" +
@@ -867,7 +997,16 @@ const file_region_proto_rawDesc = "" +
 	"\vincarnation\x18\x06 \x01(\rR\vincarnation\x12\x14\n" +
 	"\x05renew\x18\a \x01(\bR\x05renew\x12\x1d\n" +
 	"\n" +
-	"renew_from\x18\b \x01(\rR\trenewFrom\"a\n" +
+	"renew_from\x18\b \x01(\rR\trenewFrom\x12/\n" +
+	"\x04fold\x18\t \x01(\v2\x1b.concord.region.v1.FoldUnitR\x04fold\"^\n" +
+	"\bFoldUnit\x125\n" +
+	"\x06stable\x18\x01 \x03(\v2\x1d.concord.region.v1.FoldStableR\x06stable\x12\x1b\n" +
+	"\tmax_items\x18\x02 \x01(\rR\bmaxItems\"X\n" +
+	"\n" +
+	"FoldStable\x12\x16\n" +
+	"\x06region\x18\x01 \x01(\rR\x06region\x12 \n" +
+	"\vincarnation\x18\x02 \x01(\rR\vincarnation\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"a\n" +
 	"\rTransferChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
@@ -934,35 +1073,39 @@ func file_region_proto_rawDescGZIP() []byte {
 }
 
 var file_region_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_region_proto_goTypes = []any{
 	(Forward_Op)(0),          // 0: concord.region.v1.Forward.Op
 	(ForwardReply_Status)(0), // 1: concord.region.v1.ForwardReply.Status
 	(*Entry)(nil),            // 2: concord.region.v1.Entry
 	(*Unit)(nil),             // 3: concord.region.v1.Unit
-	(*TransferChunk)(nil),    // 4: concord.region.v1.TransferChunk
-	(*Command)(nil),          // 5: concord.region.v1.Command
-	(*Reply)(nil),            // 6: concord.region.v1.Reply
-	(*UnitResult)(nil),       // 7: concord.region.v1.UnitResult
-	(*Forward)(nil),          // 8: concord.region.v1.Forward
-	(*ForwardReply)(nil),     // 9: concord.region.v1.ForwardReply
+	(*FoldUnit)(nil),         // 4: concord.region.v1.FoldUnit
+	(*FoldStable)(nil),       // 5: concord.region.v1.FoldStable
+	(*TransferChunk)(nil),    // 6: concord.region.v1.TransferChunk
+	(*Command)(nil),          // 7: concord.region.v1.Command
+	(*Reply)(nil),            // 8: concord.region.v1.Reply
+	(*UnitResult)(nil),       // 9: concord.region.v1.UnitResult
+	(*Forward)(nil),          // 10: concord.region.v1.Forward
+	(*ForwardReply)(nil),     // 11: concord.region.v1.ForwardReply
 }
 var file_region_proto_depIdxs = []int32{
 	3,  // 0: concord.region.v1.Entry.units:type_name -> concord.region.v1.Unit
-	5,  // 1: concord.region.v1.Unit.commands:type_name -> concord.region.v1.Command
-	4,  // 2: concord.region.v1.Unit.chunk:type_name -> concord.region.v1.TransferChunk
-	6,  // 3: concord.region.v1.Reply.elems:type_name -> concord.region.v1.Reply
-	6,  // 4: concord.region.v1.UnitResult.replies:type_name -> concord.region.v1.Reply
-	0,  // 5: concord.region.v1.Forward.op:type_name -> concord.region.v1.Forward.Op
-	3,  // 6: concord.region.v1.Forward.units:type_name -> concord.region.v1.Unit
-	1,  // 7: concord.region.v1.ForwardReply.status:type_name -> concord.region.v1.ForwardReply.Status
-	7,  // 8: concord.region.v1.ForwardReply.results:type_name -> concord.region.v1.UnitResult
-	6,  // 9: concord.region.v1.ForwardReply.reply:type_name -> concord.region.v1.Reply
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 1: concord.region.v1.Unit.commands:type_name -> concord.region.v1.Command
+	6,  // 2: concord.region.v1.Unit.chunk:type_name -> concord.region.v1.TransferChunk
+	4,  // 3: concord.region.v1.Unit.fold:type_name -> concord.region.v1.FoldUnit
+	5,  // 4: concord.region.v1.FoldUnit.stable:type_name -> concord.region.v1.FoldStable
+	8,  // 5: concord.region.v1.Reply.elems:type_name -> concord.region.v1.Reply
+	8,  // 6: concord.region.v1.UnitResult.replies:type_name -> concord.region.v1.Reply
+	0,  // 7: concord.region.v1.Forward.op:type_name -> concord.region.v1.Forward.Op
+	3,  // 8: concord.region.v1.Forward.units:type_name -> concord.region.v1.Unit
+	1,  // 9: concord.region.v1.ForwardReply.status:type_name -> concord.region.v1.ForwardReply.Status
+	9,  // 10: concord.region.v1.ForwardReply.results:type_name -> concord.region.v1.UnitResult
+	8,  // 11: concord.region.v1.ForwardReply.reply:type_name -> concord.region.v1.Reply
+	12, // [12:12] is the sub-list for method output_type
+	12, // [12:12] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_region_proto_init() }
@@ -976,7 +1119,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

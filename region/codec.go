@@ -11,8 +11,8 @@ import (
 )
 
 // Entry formats. Format 1 entries hold only client commands; format 2 is
-// written only for an entry holding a remote batch or a transfer chunk
-// unit (cross-region replication) or an incarnation unit, so a region
+// written only for an entry holding a remote batch, a transfer chunk or a
+// fold unit (cross-region replication) or an incarnation unit, so a region
 // that never replicates writes entries nodes of the previous version read
 // once its origin is fixed. This version applies both.
 const (
@@ -100,8 +100,34 @@ func isReplUnit(u *pb.Unit) bool { return len(u.Remote) > 0 || u.Chunk != nil }
 // isIncarnationUnit reports whether u fixes or renews the region's origin.
 func isIncarnationUnit(u *pb.Unit) bool { return u.Incarnation != 0 || u.Renew || u.RenewFrom != 0 }
 
+// isFoldUnit reports whether u folds causally stable counter pieces.
+func isFoldUnit(u *pb.Unit) bool { return u.Fold != nil }
+
 // needsV2 reports whether u can only be written in a format-2 entry.
-func needsV2(u *pb.Unit) bool { return isReplUnit(u) || isIncarnationUnit(u) }
+func needsV2(u *pb.Unit) bool { return isReplUnit(u) || isIncarnationUnit(u) || isFoldUnit(u) }
+
+// foldStableToPB and foldStableFromPB carry a fold's stable vector.
+func foldStableToPB(v crdt.VersionVector) []*pb.FoldStable {
+	out := make([]*pb.FoldStable, 0, len(v))
+	for _, e := range v {
+		out = append(out, &pb.FoldStable{Region: e.Origin.Region, Incarnation: e.Origin.Incarnation, Seq: e.Seq})
+	}
+	return out
+}
+
+// foldStableFromPB rebuilds the vector through Set, so whatever order or
+// repetition the unit holds, every node folds under the same canonical
+// vector.
+func foldStableFromPB(es []*pb.FoldStable) crdt.VersionVector {
+	var v crdt.VersionVector
+	for _, e := range es {
+		o := crdt.Origin{Region: e.Region, Incarnation: e.Incarnation}
+		if e.Seq > v.Get(o) {
+			v = v.Set(o, e.Seq)
+		}
+	}
+	return v
+}
 
 // entryFormat is the format an entry holding units must be written in: 1
 // unless a unit needs format 2.
@@ -128,6 +154,9 @@ func unitBytes(u *pb.Unit) int {
 	if u.Chunk != nil {
 		n += len(u.Chunk.Data) + 24
 	}
+	if u.Fold != nil {
+		n += 16*len(u.Fold.Stable) + 8
+	}
 	return n
 }
 
@@ -143,7 +172,7 @@ func decodeEntry(data []byte) (*pb.Entry, error) {
 	case entryFormatV1:
 		for i, u := range e.Units {
 			if needsV2(u) {
-				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote, chunk or incarnation unit (unit %d)", i)
+				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote, chunk, incarnation or fold unit (unit %d)", i)
 			}
 		}
 	case entryFormatV2:
@@ -161,8 +190,11 @@ func decodeEntry(data []byte) (*pb.Entry, error) {
 			if isIncarnationUnit(u) {
 				kinds++
 			}
+			if isFoldUnit(u) {
+				kinds++
+			}
 			if kinds > 1 {
-				return nil, fmt.Errorf("region: corrupt log entry: unit %d mixes commands, remote batches, a chunk and an incarnation", i)
+				return nil, fmt.Errorf("region: corrupt log entry: unit %d mixes commands, remote batches, a chunk, an incarnation and a fold", i)
 			}
 		}
 	default:

@@ -121,6 +121,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 				res.Replies = f.mergeRemote(u.Remote)
 			case u.Chunk != nil:
 				res.Replies = f.stageChunk(u.Chunk)
+			case u.Fold != nil:
+				st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
+				res.Replies = f.applyFold(st, u.Fold)
 			default:
 				st := crdt.Stamp{Time: crdt.HLC(e.Time), Seed: unitSeed(e.Seed, i)}
 				res.Replies = f.rep.Apply(st, commandsFromPB(u.Commands))
@@ -201,6 +204,17 @@ func (f *fsm) applyIncarnation(u *pb.Unit) []crdt.Reply {
 		return []crdt.Reply{crdt.Err("ERR " + err.Error())} // unreachable: next is fresh
 	}
 	return []crdt.Reply{crdt.Int(int64(next))}
+}
+
+// applyFold applies a fold unit: crdt.Replica.Fold under the unit's
+// stable vector, with the entry's stamp, so every node issues the same op
+// (same dot, same time, same items) and logs it for shipping; the other
+// regions apply that op when it arrives, like any write. The reply is the
+// number of items folded. A vector this state has not applied folds
+// nothing (Fold refuses it), which only a leader proposing from a view
+// ahead of the log could ask for.
+func (f *fsm) applyFold(st crdt.Stamp, u *pb.FoldUnit) []crdt.Reply {
+	return []crdt.Reply{crdt.Int(int64(f.rep.Fold(st, foldStableFromPB(u.Stable), int(u.MaxItems))))}
 }
 
 // stageChunk stages a transfer chunk: replies are the bytes now staged and

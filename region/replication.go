@@ -1,6 +1,8 @@
 package region
 
 import (
+	"math"
+
 	"concord/crdt"
 	pb "concord/proto"
 )
@@ -99,6 +101,25 @@ func (n *Node) ProposeRemote(batches [][]byte) <-chan crdt.Result {
 // delivered.
 func (n *Node) ProposeChunk(c crdt.Chunk) <-chan crdt.Result {
 	return n.proposeOne(&pb.Unit{Chunk: &pb.TransferChunk{Id: c.ID, Offset: c.Offset, Data: c.Data, Final: c.Final}})
+}
+
+// ProposeFold proposes a garbage-collection unit: every node of the region
+// runs crdt.Replica.Fold with the entry's stamp and this stable vector
+// when it applies, folding up to maxItems counters, hash fields and
+// sorted-set members whose pieces stable covers, and logs the fold op it
+// issues (under the region's origin, like a write) for shipping to the
+// other regions, which apply it when it arrives. stable must be causally
+// stable (see crdt/fold.go); it is the caller's to compute. The result
+// holds one integer reply, the number of items folded (0: nothing was
+// foldable and no op was issued), or Err as for ProposeRemote. The same
+// concurrency and ordering contract as ProposeRemote.
+func (n *Node) ProposeFold(stable crdt.VersionVector, maxItems int) <-chan crdt.Result {
+	if maxItems <= 0 || len(stable) == 0 {
+		res := make(chan crdt.Result, 1)
+		res <- crdt.Result{Replies: []crdt.Reply{crdt.Int(0)}}
+		return res
+	}
+	return n.proposeOne(&pb.Unit{Fold: &pb.FoldUnit{Stable: foldStableToPB(stable), MaxItems: uint32(min(maxItems, math.MaxUint32))}})
 }
 
 // proposeOne submits one unit through the common write path.

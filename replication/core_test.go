@@ -851,3 +851,81 @@ func TestGapAfterSenderJoinedTransfer(t *testing.T) {
 	g.pump()
 	g.requireConverged()
 }
+
+// TestSenderOwnAhead: a peer whose Welcome, or later an Ack, holds the
+// sender's own origin beyond what the sender's state has (the state went
+// back: restored from an older copy) ends the stream with an
+// OwnAheadError naming the origin and both sequences; under a new origin
+// (SetOrigin after a renewal) the handshake succeeds and the new writes
+// reach the peer, the old origin's writes included.
+func TestSenderOwnAhead(t *testing.T) {
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	full := g.src
+	g.writes(full, 5, "c")
+	g.connect()
+	g.pump()
+	g.requireConverged()
+
+	// The sender's region goes back to a copy holding 2 of its 5 writes.
+	old := newTestReplica(originA, crdt.LogLimits{})
+	g.writes(old, 2, "c")
+	g.src = old
+	g.s.Disconnected()
+	g.s.Connected()
+	msgs := g.ready()
+	g.r = NewReceiver(originB, "b", viewOf(&g.dst))
+	w, err := g.r.Hello(msgs[0].GetHello(), g.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own *OwnAheadError
+	if err := g.s.Step(w); !errors.As(err, &own) || own.Origin != originA || own.Peer != 5 || own.Local != 2 {
+		t.Fatalf("Welcome with our origin ahead: Step = %v, want an OwnAheadError for %v at 5 > 2", err, originA)
+	}
+	if g.s.State() != Disconnected || g.s.Stats().OwnAhead != 1 {
+		t.Fatalf("after OwnAheadError: state %s, OwnAhead %d", g.s.State(), g.s.Stats().OwnAhead)
+	}
+
+	// Noticed in an Ack: the peer learns of the lost writes mid-stream
+	// (here merged straight from the full copy) while the sender ships
+	// a write reissuing sequence 3.
+	g2 := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	g2.writes(g2.src, 2, "c")
+	g2.connect()
+	g2.pump()
+	src5 := newTestReplica(originA, crdt.LogLimits{})
+	g2.writes(src5, 5, "c")
+	recs, _ := src5.Log().Read(nil, 3, 10, 1<<20)
+	for _, r := range recs {
+		if out, err := g2.dst.Merge(r.Data); out != crdt.Merged {
+			t.Fatalf("merge of lost write: %v %v", out, err)
+		}
+	}
+	g2.write(g2.src, "SET", "k", "reissued") // sequence 3 again: the peer skips it
+	batch := g2.ready()
+	if len(batch) != 1 {
+		t.Fatalf("%d messages, want one batch", len(batch))
+	}
+	if err := g2.s.Step(g2.deliver(batch[0])); !errors.As(err, &own) || own.Peer != 5 || own.Local != 3 {
+		t.Fatalf("Ack with our origin ahead: Step = %v, want an OwnAheadError at 5 > 3", err)
+	}
+
+	// Renewed: a new origin, whose writes the peer takes.
+	renewed := crdt.Origin{Region: originA.Region, Incarnation: 2}
+	if err := g.src.FixOrigin(renewed); err != nil {
+		t.Fatal(err)
+	}
+	g.s.SetOrigin(renewed)
+	g.write(g.src, "INCRBY", "c", "10")
+	g.connect()
+	if h := g.s.Origin(); h != renewed {
+		t.Fatalf("sender origin %v", h)
+	}
+	g.pump()
+	if got := g.dst.Keyspace().Version().Get(renewed); got != 1 {
+		t.Fatalf("peer holds %d writes of the new origin, want 1", got)
+	}
+	if v := g.dst.Keyspace().Read(0, simEpoch, 1, simArgs("GET", "c")); string(v.Str) != "15" {
+		t.Fatalf("peer's c = %q, want 15 (5 old writes + the new one)", v.Str)
+	}
+}

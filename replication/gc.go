@@ -55,7 +55,13 @@ func minVV(a, b crdt.VersionVector) crdt.VersionVector {
 	return out
 }
 
-// gcLoop folds stable counters while this node leads.
+// gcLoop folds stable counters while this node leads. A round proposes
+// fold units under one stable vector until one folds fewer than
+// gcMaxItems; the next round waits for a vector that differs: under the
+// same vector nothing more can become foldable (every piece it covers is
+// already here, and an item refused under it waits for a later piece to
+// become stable), so a region whose peer is away proposes nothing while
+// the backlog waits for it.
 func (m *Manager) gcLoop(ctx context.Context, f Folder) {
 	defer m.wg.Done()
 	t := time.NewTicker(m.gcEvery)
@@ -68,10 +74,11 @@ func (m *Manager) gcLoop(ctx context.Context, f Folder) {
 		case <-t.C:
 		}
 		if leader, _ := m.cfg.Region.LeaderWatch(); !leader || len(m.shippers) == 0 {
+			last = nil // a new term starts afresh
 			continue
 		}
 		s, ok := m.stable()
-		if !ok || last != nil && last.Equal(s) && m.backlog() == 0 {
+		if !ok || last != nil && last.Equal(s) || m.backlog() == 0 {
 			continue
 		}
 		for i := 0; i < gcMaxUnits; i++ {
@@ -82,7 +89,8 @@ func (m *Manager) gcLoop(ctx context.Context, f Folder) {
 				return
 			}
 			if res.Err != nil || len(res.Replies) != 1 {
-				break
+				m.cfg.Logger.Debug("garbage collection unit not applied", "err", res.Err, "replies", len(res.Replies))
+				break // retried next tick under the same vector
 			}
 			m.folded.Add(uint64(res.Replies[0].Int))
 			m.gcRounds.Add(1)

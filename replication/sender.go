@@ -263,12 +263,22 @@ type SenderStats struct {
 	TransferSize   uint64 // size of the transfer in progress (0: none)
 	TransferAcked  uint64 // bytes of it staged at the peer
 	Resets         uint64 // streams the sender asked to reset
+	OwnAhead       uint64 // streams ended by an OwnAheadError
 }
 
 // NewSender returns a sender of self's log to the region peer.
 func NewSender(cfg SenderConfig, log Log, self crdt.Origin, name string, peer uint32) *Sender {
 	return &Sender{cfg: cfg.withDefaults(), log: log, self: self, name: name, peer: peer}
 }
+
+// SetOrigin changes the origin the sender's region writes under (it moves
+// when the region renews its incarnation). The caller sets it before each
+// Connected from the region's current origin: Hello announces it, and
+// the peer's vectors are checked against it (OwnAheadError).
+func (s *Sender) SetOrigin(o crdt.Origin) { s.self = o }
+
+// Origin returns the origin set by NewSender or SetOrigin.
+func (s *Sender) Origin() crdt.Origin { return s.self }
 
 // State returns the stream's state.
 func (s *Sender) State() SenderState { return s.state }
@@ -345,6 +355,40 @@ var (
 	ErrVersion  = errors.New("replication: no protocol version in common")
 )
 
+// OwnAheadError ends a stream whose peer reported (in its Welcome or an
+// Ack) a vector holding the sender's own current origin at a sequence
+// beyond the one the sender's log has applied: the peer holds writes of
+// this origin that this region lost (its state was restored from an older
+// copy). Writing on under that origin would reissue sequence numbers the
+// peer holds for other writes, and the peer would skip the new writes as
+// duplicates. The region must take a new incarnation (after making sure
+// its view is current: a leader just elected may not have applied its
+// predecessor's last writes yet) before streaming again.
+type OwnAheadError struct {
+	Origin crdt.Origin // the origin the check was made against
+	Peer   uint64      // the peer's sequence for Origin
+	Local  uint64      // the sender's log's sequence for Origin
+}
+
+func (e *OwnAheadError) Error() string {
+	return fmt.Sprintf("replication: the peer holds writes of this region's origin %s up to %d, this region only up to %d: it lost writes and needs a new incarnation",
+		e.Origin, e.Peer, e.Local)
+}
+
+// checkOwn returns an OwnAheadError if vv holds the sender's own origin
+// beyond the local vector.
+func (s *Sender) checkOwn(vv crdt.VersionVector) error {
+	peer := vv.Get(s.self)
+	if peer == 0 {
+		return nil
+	}
+	if local := s.log.Version().Get(s.self); peer > local {
+		s.stats.OwnAhead++
+		return &OwnAheadError{Origin: s.self, Peer: peer, Local: local}
+	}
+	return nil
+}
+
 // Step handles a message from the receiver. An error means the stream is
 // unusable (the caller resets it); the sender's state is then as after
 // Disconnected.
@@ -376,6 +420,9 @@ func (s *Sender) welcome(w *pb.Welcome) error {
 	}
 	vv, err := VVFromPB(w.Vv)
 	if err != nil {
+		return err
+	}
+	if err := s.checkOwn(vv); err != nil {
 		return err
 	}
 	s.protocol = w.Protocol
@@ -466,6 +513,9 @@ func (s *Sender) ack(a *pb.Ack) error {
 	}
 	vv, err := VVFromPB(a.Vv)
 	if err != nil {
+		return err
+	}
+	if err := s.checkOwn(vv); err != nil {
 		return err
 	}
 	s.inflight = s.inflight[1:]

@@ -88,7 +88,11 @@ func (sh *Shipper) run(ctx context.Context) {
 			sh.lastErr = err.Error()
 		}
 		sh.mu.Unlock()
-		if err != nil {
+		var own *OwnAheadError
+		switch {
+		case errors.As(err, &own):
+			sh.renew(ctx, own)
+		case err != nil:
 			sh.log.Debug("replication stream ended", "addr", addr, "err", err)
 			next++ // try the peer's next node
 		}
@@ -108,6 +112,55 @@ func (sh *Shipper) run(ctx context.Context) {
 	}
 }
 
+// Renewer is implemented by a Region that can move to a new incarnation
+// (region.Node.RenewIncarnation): it returns once this node has applied an
+// incarnation above the one it had when called.
+type Renewer interface {
+	RenewIncarnation(ctx context.Context) error
+}
+
+// renew handles a peer that holds writes of this region's origin beyond
+// what the region applied (OwnAheadError): once the local view is current
+// (a leader just elected may still be applying what its predecessor
+// shipped), if the origin is still the one checked and still behind, the
+// region takes a new incarnation before anything more is shipped: the
+// session has ended, and the next one says Hello under the new origin.
+// Renewals started by several shippers at once make one (RenewIncarnation
+// renews only from the incarnation its caller saw). Failures are logged;
+// the next handshake notices again.
+func (sh *Shipper) renew(ctx context.Context, e *OwnAheadError) {
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := sh.region.ReadFence(fctx)
+	cancel()
+	if err != nil {
+		sh.log.Warn("peer holds writes of this region's origin beyond its state; cannot check it now", "origin", e.Origin, "err", err)
+		return
+	}
+	if cur := sh.region.Origin(); cur != e.Origin {
+		return // renewed meanwhile
+	}
+	local := Viewer(sh.region.ReplView).Version().Get(e.Origin)
+	if local >= e.Peer {
+		return // this node had not applied its region's latest writes yet
+	}
+	r, ok := sh.region.(Renewer)
+	if !ok {
+		sh.log.Error("peer holds writes of this region's origin that the region lost, and the region cannot renew its incarnation",
+			"origin", e.Origin, "peer_seq", e.Peer, "local_seq", local)
+		return
+	}
+	sh.log.Warn("peer holds writes of this region's origin that the region lost (restored from an older state?): taking a new incarnation",
+		"origin", e.Origin, "peer_seq", e.Peer, "local_seq", local)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = r.RenewIncarnation(rctx)
+	cancel()
+	if err != nil {
+		sh.log.Warn("renewing the incarnation failed; retrying at the next handshake", "origin", e.Origin, "err", err)
+		return
+	}
+	sh.log.Warn("took a new incarnation", "from", e.Origin, "to", sh.region.Origin())
+}
+
 // errLostLeadership ends a session when this node stops leading.
 var errLostLeadership = errors.New("replication: this node no longer leads its region")
 
@@ -125,7 +178,10 @@ func (sh *Shipper) session(ctx context.Context, addr string, leaderChanged <-cha
 	if err != nil {
 		return err
 	}
+	// Read per stream: a renewal moves the origin.
+	origin := sh.region.Origin()
 	sh.mu.Lock()
+	sh.snd.SetOrigin(origin)
 	sh.addr = addr
 	sh.snd.Tick(sh.clock().UnixMilli())
 	sh.snd.Connected()
@@ -161,7 +217,13 @@ func (sh *Shipper) session(ctx context.Context, addr string, leaderChanged <-cha
 		}
 		select {
 		case m := <-pulls:
+			// Re-read for every message: a node that has just become
+			// leader may apply the entry fixing its origin only after the
+			// Hello, and a renewal may happen mid-stream; the peer's
+			// vectors must be checked against the current origin.
+			origin := sh.region.Origin()
 			sh.mu.Lock()
+			sh.snd.SetOrigin(origin)
 			sh.snd.Tick(sh.clock().UnixMilli())
 			err := sh.snd.Step(m)
 			sh.mu.Unlock()

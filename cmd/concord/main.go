@@ -213,6 +213,15 @@ func startReplication(c *config, rn *region.Node, log *slog.Logger, reg promethe
 	return m, nil
 }
 
+// replication.Start finds garbage collection and incarnation renewal by
+// type assertion on the Region it is given (the *region.Node itself, not
+// replicatedNode): keep them there.
+var (
+	_ replication.Region  = (*region.Node)(nil)
+	_ replication.Folder  = (*region.Node)(nil)
+	_ replication.Renewer = (*region.Node)(nil)
+)
+
 // replicatedNode is a region node that also replicates with other
 // regions: INFO's replication section gains the peer regions.
 type replicatedNode struct {

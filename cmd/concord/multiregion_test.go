@@ -54,6 +54,8 @@ type mrOptions struct {
 	// skew, if set, gives region r's nodes a clock this far from real time
 	// (for stamps and for replication's wall clock).
 	skew func(r int) time.Duration
+	// gcInterval is replication's GCInterval (0: its default).
+	gcInterval time.Duration
 }
 
 // mrDeployment is R regions of N nodes in this process.
@@ -338,10 +340,11 @@ func (n *mrNode) start() error {
 	}
 	mgr, err := replication.Start(replication.Config{
 		Region: node, Name: reg.name, Listener: replLn, Peers: peers,
-		Sender:    d.opts.sender,
-		Keepalive: 500 * time.Millisecond,
-		Logger:    log.With("component", "replication"),
-		Clock:     reg.clock,
+		Sender:     d.opts.sender,
+		Keepalive:  500 * time.Millisecond,
+		GCInterval: d.opts.gcInterval,
+		Logger:     log.With("component", "replication"),
+		Clock:      reg.clock,
 	})
 	if err != nil {
 		replLn.Close()
@@ -1607,6 +1610,10 @@ func TestMultiRegionHostilePeer(t *testing.T) {
 		d.mustDo(a, "SET", fmt.Sprintf("hp:%d", i), i)
 		d.mustDo(b, "INCR", "hp:ctr")
 	}
+	d.waitConverged(30 * time.Second)
+	// Garbage collection done and its fold ops delivered: from here on
+	// only the hostile streams could change B's state.
+	d.waitBacklogs(60 * time.Second)
 	d.waitConverged(30 * time.Second)
 	target := d.regions[b].nodes[0]
 	rnB, _ := target.running()
