@@ -824,3 +824,33 @@ func TestGapAfterSenderJoinedTransfer(t *testing.T) {
 	g.pump()
 	g.requireConverged()
 }
+
+// A ZINCRBY whose result equals the current score (an increment of 0, or
+// one lost to float absorption) used to ship as EffZAdd of the current
+// score, an overwrite that cancels the increments it observed; of two such
+// concurrent writes the later one cancelled increments it never saw (found
+// by TestSimConcurrentWrites/5-hostile, seed 5093). It ships as EffZIncr
+// now; crdt's TestZeroIncrementsStillAddUp covers the other counters.
+func TestZIncrByZeroAddsUpAcrossRegions(t *testing.T) {
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	a, b := g.src, g.dst
+	sync := func(from, to *crdt.Replica) {
+		l := from.Log()
+		recs, _ := l.Read(nil, l.First(), 1<<30, 1<<30)
+		for _, r := range recs {
+			to.Merge(r.Data)
+		}
+	}
+	g.write(a, "ZINCRBY", "z", "5", "m")
+	sync(a, b)
+	g.write(b, "ZINCRBY", "z", "3", "m") // a does not see it
+	g.write(b, "ZINCRBY", "z", "0", "m")
+	g.write(a, "ZINCRBY", "z", "0", "m") // stamped after b's
+	sync(a, b)
+	sync(b, a)
+	for _, rep := range []*crdt.Replica{a, b} {
+		if r := rep.Keyspace().Read(0, simEpoch, 0, simArgs("ZSCORE", "z", "m")); r.Float != 8 {
+			t.Errorf("region %d: ZSCORE = %v, want 5+3+0+0 = 8", rep.Keyspace().Origin().Region, r.Float)
+		}
+	}
+}
