@@ -206,7 +206,7 @@ func (f *fsm) applyIncarnation(u *pb.Unit) []crdt.Reply {
 // stageChunk stages a transfer chunk: replies are the bytes now staged and
 // 1 if the transfer was joined (else 0), or one error reply.
 func (f *fsm) stageChunk(c *pb.TransferChunk) []crdt.Reply {
-	staged, joined, err := f.rep.StageChunk(crdt.Chunk{ID: c.Id, Offset: c.Offset, Data: c.Data, Final: c.Final})
+	staged, joined, err := f.rep.StageChunk(crdt.Chunk{From: c.From, ID: c.Id, Offset: c.Offset, Data: c.Data, Final: c.Final})
 	if err != nil {
 		return []crdt.Reply{crdt.Err("ERR " + err.Error())}
 	}

@@ -711,7 +711,7 @@ func TestTransferResumes(t *testing.T) {
 	}
 	g.deliver(msgs[1]) // staged, but its ack is lost with the stream
 	id := msgs[0].GetChunk().TransferId
-	if n, ok := g.dst.Staged(id); !ok || n != 64 {
+	if n, ok := g.dst.Staged(g.src.Keyspace().Origin().Region, id); !ok || n != 64 {
 		t.Fatalf("staged %d %v", n, ok)
 	}
 	g.s.Disconnected()

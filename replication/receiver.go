@@ -11,8 +11,9 @@ import (
 type State interface {
 	// Version returns the region's applied version vector.
 	Version() crdt.VersionVector
-	// Staged returns how many bytes of state transfer id are staged.
-	Staged(id uint64) (uint64, bool)
+	// Staged returns how many bytes of state transfer id from region from
+	// are staged.
+	Staged(from uint32, id uint64) (uint64, bool)
 }
 
 // Proposal is what the receiver asks its region to apply, in order: remote
@@ -115,7 +116,7 @@ func (r *Receiver) Hello(h *pb.Hello, nowMs int64) (*pb.Pull, error) {
 	w := &pb.Welcome{Protocol: proto, Region: r.self.Region, Incarnation: r.self.Incarnation,
 		Name: r.name, Vv: VVToPB(r.state.Version()), WallMs: nowMs}
 	if h.TransferId != 0 {
-		if n, ok := r.state.Staged(h.TransferId); ok {
+		if n, ok := r.state.Staged(r.peer.Region, h.TransferId); ok {
 			w.TransferId, w.TransferOffset = h.TransferId, n
 		}
 	}
@@ -135,7 +136,8 @@ func (r *Receiver) Step(m *pb.Push) (Proposal, error) {
 	case *pb.Push_Chunk:
 		c := msg.Chunk
 		r.stats.Chunks++
-		ch := &crdt.Chunk{ID: c.TransferId, Offset: c.Offset, Data: c.Data, Final: c.Final}
+		// The handshake named the sender: its chunks stage in its slot.
+		ch := &crdt.Chunk{From: r.peer.Region, ID: c.TransferId, Offset: c.Offset, Data: c.Data, Final: c.Final}
 		r.pending = append(r.pending, pendingAck{echo: c.WallMs, chunk: ch})
 		return Proposal{Chunk: ch}, nil
 	case *pb.Push_Ping:

@@ -32,8 +32,8 @@ func (v Viewer) Next() (n uint64) {
 }
 
 // Staged implements State.
-func (v Viewer) Staged(id uint64) (n uint64, ok bool) {
-	v(func(r *crdt.Replica) { n, ok = r.Staged(id) })
+func (v Viewer) Staged(from uint32, id uint64) (n uint64, ok bool) {
+	v(func(r *crdt.Replica) { n, ok = r.Staged(from, id) })
 	return n, ok
 }
 
