@@ -71,8 +71,8 @@ func (g *rig) tick(ms int64) {
 func (g *rig) ready() []*pb.Push {
 	g.t.Helper()
 	if g.s.NeedsSnapshot() {
-		data, vv := viewOf(&g.src).Snapshot()
-		g.s.SetSnapshot(data, vv)
+		data, vv, next := viewOf(&g.src).Snapshot()
+		g.s.SetSnapshot(data, vv, next)
 	}
 	msgs, reset := g.s.Ready()
 	if reset {
@@ -796,7 +796,7 @@ func TestGapAfterSenderJoinedTransfer(t *testing.T) {
 	g.pump()
 	c := newTestReplica(originC, crdt.LogLimits{})
 	g.writes(c, 3, "c")
-	data, _ := viewOf(&c).Snapshot()
+	data, _, _ := viewOf(&c).Snapshot()
 	if _, joined, err := g.src.StageChunk(crdt.Chunk{ID: 9, Data: data, Final: true}); !joined || err != nil {
 		t.Fatal(joined, err)
 	}
@@ -853,4 +853,71 @@ func TestZIncrByZeroAddsUpAcrossRegions(t *testing.T) {
 			t.Errorf("region %d: ZSCORE = %v, want 5+3+0+0 = 8", rep.Keyspace().Origin().Region, r.Float)
 		}
 	}
+}
+
+// A state transfer slower than the log's turnover converges: the writes
+// made during the transfer are trimmed from the log before the peer joins
+// the snapshot, and the stream after the transfer starts where the
+// snapshot ends, from the records the sender kept aside. (Asking the log
+// for the peer's new vector failed and started another transfer, forever
+// under steady writes.)
+func TestSlowTransferConvergesUnderSteadyWrites(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 48, MaxInFlight: 1}, crdt.LogLimits{MaxRecords: 5})
+	for i := 0; i < 30; i++ {
+		g.write(g.src, "SADD", "s", fmt.Sprintf("m%d", i))
+	}
+	g.connect()
+	snapshots := 0
+	for round := 0; round < 400; round++ {
+		if g.s.NeedsSnapshot() {
+			snapshots++
+		}
+		for _, m := range g.ready() {
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Two writes per message: the log (5 records) turns over every
+		// three chunks, the transfer takes many more.
+		g.write(g.src, "INCR", "n")
+		g.write(g.src, "SADD", "s", fmt.Sprintf("w%d", round))
+	}
+	g.pump()
+	if snapshots != 1 || g.s.Stats().Transfers != 1 || g.s.State() != Streaming {
+		t.Fatalf("%d snapshots, stats %+v, state %s", snapshots, g.s.Stats(), g.s.State())
+	}
+	if g.dst.Stats.Transfers != 1 || g.dst.Stats.Chunks < 10 {
+		t.Fatalf("receiver %+v: the transfer was not slower than the log", g.dst.Stats)
+	}
+	g.requireConverged()
+	if st := g.s.Stats(); st.TailRecords != 0 {
+		t.Fatalf("the sender still keeps %d records aside after catching up", st.TailRecords)
+	}
+}
+
+// The records kept aside are bounded: over TailBytes the tail is given up
+// and the stream after the transfer falls back to the log (here: another
+// transfer, which converges once writes stop).
+func TestTransferTailBounded(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 48, MaxInFlight: 1, TailBytes: 200}, crdt.LogLimits{MaxRecords: 5})
+	for i := 0; i < 30; i++ {
+		g.write(g.src, "SADD", "s", fmt.Sprintf("m%d", i))
+	}
+	g.connect()
+	for round := 0; round < 40; round++ {
+		for _, m := range g.ready() {
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.write(g.src, "SADD", "s", fmt.Sprintf("w%d", round))
+		if st := g.s.Stats(); st.TailLost == 0 && st.TailRecords*8 > 400 {
+			t.Fatalf("tail of %d records kept past its bound", st.TailRecords)
+		}
+	}
+	g.pump()
+	if st := g.s.Stats(); st.TailLost == 0 || st.Transfers < 2 {
+		t.Fatalf("stats %+v: the tail should have been given up", st)
+	}
+	g.requireConverged()
 }

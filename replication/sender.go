@@ -21,8 +21,10 @@ type Log interface {
 	Start(peer crdt.VersionVector) (pos uint64, ok bool)
 	// Read returns records from pos on (crdt.EffectLog.Read).
 	Read(dst []crdt.LogRecord, pos uint64, maxRecords, maxBytes int) ([]crdt.LogRecord, error)
-	// Next returns the position the next record will get.
+	// Next returns the position the next record will get, First the
+	// position of the oldest record kept.
 	Next() uint64
+	First() uint64
 }
 
 // SenderConfig tunes a Sender. Zero fields take the defaults.
@@ -47,6 +49,11 @@ type SenderConfig struct {
 	// pings, so the peer's version vector, the round trip and the clock
 	// offset stay fresh.
 	PingInterval int64
+	// TailBytes bounds the log records a sender keeps aside, from the
+	// position its snapshot was taken at, while a state transfer runs and
+	// until the stream after it has caught up with the log (see keepTail).
+	// Negative disables keeping them.
+	TailBytes int
 }
 
 // Defaults. Batches of about 64 effects with several messages in flight
@@ -61,6 +68,7 @@ const (
 	DefaultAckTimeout   = 30_000
 	DefaultDeflateMin   = 4 << 10
 	DefaultPingInterval = 1_000
+	DefaultTailBytes    = 64 << 20 // the default replication log size
 )
 
 func (c SenderConfig) withDefaults() SenderConfig {
@@ -87,6 +95,9 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.TailBytes == 0 {
+		c.TailBytes = DefaultTailBytes
 	}
 	return c
 }
@@ -145,6 +156,15 @@ type Sender struct {
 	xfer         *transfer
 	wantSnapshot bool
 	xferSeq      uint64
+
+	// tail holds the log records from the position a transfer's snapshot
+	// reached (tail[0] onwards, contiguous, up to tailNext), copied aside
+	// as the log grows so that the stream after the transfer can start
+	// there even if the log has meanwhile trimmed them (see keepTail).
+	tail      []crdt.LogRecord
+	tailOn    bool // keeping a tail
+	tailNext  uint64
+	tailBytes int
 
 	out      []*pb.Push
 	scratch  []crdt.LogRecord
@@ -215,6 +235,7 @@ type transfer struct {
 	sent    uint64 // bytes sent in this stream
 	acked   uint64 // bytes the peer has staged
 	takenMs int64
+	pin     uint64 // log position the snapshot reached: records from here on are not in it
 }
 
 // SenderStats describe a Sender for metrics and INFO. Times are in the
@@ -238,6 +259,8 @@ type SenderStats struct {
 	TransferSize   uint64 // size of the transfer in progress (0: none)
 	TransferAcked  uint64 // bytes of it staged at the peer
 	Resets         uint64 // streams the sender asked to reset
+	TailRecords    int    // log records kept aside for the stream after a transfer
+	TailLost       uint64 // tails given up (over TailBytes, or trimmed before kept)
 }
 
 // NewSender returns a sender of self's log to the region peer.
@@ -269,6 +292,7 @@ func (s *Sender) Stats() SenderStats {
 		st.TransferSize = uint64(len(s.xfer.data))
 		st.TransferAcked = s.xfer.acked
 	}
+	st.TailRecords = len(s.tail)
 	return st
 }
 
@@ -371,6 +395,7 @@ func (s *Sender) welcome(w *pb.Welcome) error {
 // startFromVV positions the stream for the peer's version vector, or
 // starts a state transfer if the log cannot serve it.
 func (s *Sender) startFromVV() {
+	s.dropTail()
 	pos, ok := s.log.Start(s.peerVV)
 	if ok {
 		s.xfer = nil
@@ -388,15 +413,112 @@ func (s *Sender) startFromVV() {
 func (s *Sender) NeedsSnapshot() bool { return s.wantSnapshot && s.state == Transferring }
 
 // SetSnapshot hands the sender the state to transfer: a keyspace snapshot
-// (crdt.Keyspace.Snapshot) and the version vector of that state. The
-// caller takes it when NeedsSnapshot asks; data is not modified.
-func (s *Sender) SetSnapshot(data []byte, vv crdt.VersionVector) {
+// (crdt.Keyspace.Snapshot), the version vector of that state and the log
+// position it reaches (Log.Next when it was taken, read with it: every
+// record before it is in the state, none from it on). The caller takes it
+// when NeedsSnapshot asks; data is not modified.
+func (s *Sender) SetSnapshot(data []byte, vv crdt.VersionVector, next uint64) {
 	if !s.NeedsSnapshot() {
 		return
 	}
 	s.wantSnapshot = false
 	s.xferSeq++
-	s.xfer = &transfer{id: transferID(s.self, s.peer, vv, s.xferSeq, s.now), data: data, vv: vv.Clone(), takenMs: s.now}
+	s.xfer = &transfer{id: transferID(s.self, s.peer, vv, s.xferSeq, s.now), data: data, vv: vv.Clone(), takenMs: s.now, pin: next}
+	s.dropTail()
+	if s.cfg.TailBytes >= 0 {
+		s.tailOn, s.tailNext = true, next
+	}
+}
+
+// keepTail copies aside the log records appended since the transfer's
+// snapshot, before the log can trim them. Once the peer has joined the
+// snapshot it holds every record before the snapshot's position and needs
+// exactly the ones after it: streaming them from the tail makes the
+// transfer converge however long it took, where asking the log (Start
+// against the peer's new vector) fails whenever the log turned over
+// during the transfer and so would start another transfer, forever under
+// steady writes. The tail shares the records' bytes with the log (they
+// are never modified) and is bounded by TailBytes; beyond that, or if the
+// log trimmed a record before it was kept (the sender was not run for
+// that long), the tail is given up and the stream after the transfer
+// falls back to the log.
+func (s *Sender) keepTail() {
+	if !s.tailOn {
+		return
+	}
+	for s.tailNext < s.log.Next() {
+		recs, err := s.log.Read(s.scratch[:0], s.tailNext, s.cfg.BatchRecords, s.cfg.BatchBytes)
+		if err != nil || len(recs) == 0 {
+			s.loseTail()
+			return
+		}
+		s.scratch = recs[:0]
+		for _, r := range recs {
+			s.tail = append(s.tail, r)
+			s.tailBytes += len(r.Data)
+		}
+		s.tailNext = recs[len(recs)-1].Pos + 1
+		if s.tailBytes > s.cfg.TailBytes {
+			s.loseTail()
+			return
+		}
+	}
+	// Records the peer acknowledged are not needed again.
+	i := 0
+	for i < len(s.tail) && s.tail[i].Pos <= s.acked && s.state == Streaming {
+		s.tailBytes -= len(s.tail[i].Data)
+		i++
+	}
+	if i > 0 {
+		clear(s.tail[:i])
+		s.tail = s.tail[i:]
+	}
+	// Streaming, and the log itself holds everything from here on.
+	if s.state == Streaming && s.next >= s.log.First() {
+		s.dropTail()
+	}
+}
+
+func (s *Sender) loseTail() {
+	s.stats.TailLost++
+	s.dropTail()
+}
+
+func (s *Sender) dropTail() {
+	s.tail, s.tailOn, s.tailNext, s.tailBytes = nil, false, 0, 0
+}
+
+// afterTransfer positions the stream once the peer joined x: it holds
+// every record before x.pin, so streaming resumes there, from the tail
+// (records the peer holds otherwise are skipped as usual). Without a tail
+// that reaches back to x.pin, the log must serve the peer's vector.
+func (s *Sender) afterTransfer(x *transfer) {
+	if !s.tailOn || (len(s.tail) > 0 && s.tail[0].Pos != x.pin) || (len(s.tail) == 0 && s.tailNext != x.pin) {
+		s.startFromVV()
+		return
+	}
+	s.state, s.since = Streaming, s.now
+	s.next = x.pin
+	s.acked = x.pin - 1
+}
+
+// read returns records from pos on: from the tail while it holds pos,
+// else from the log.
+func (s *Sender) read(pos uint64) ([]crdt.LogRecord, error) {
+	if s.tailOn && len(s.tail) > 0 && pos >= s.tail[0].Pos && pos < s.tailNext {
+		i := int(pos - s.tail[0].Pos)
+		out := s.scratch[:0]
+		size := 0
+		for ; i < len(s.tail) && len(out) < s.cfg.BatchRecords; i++ {
+			if len(out) > 0 && size+len(s.tail[i].Data) > s.cfg.BatchBytes {
+				break
+			}
+			out = append(out, s.tail[i])
+			size += len(s.tail[i].Data)
+		}
+		return out, nil
+	}
+	return s.log.Read(s.scratch[:0], pos, s.cfg.BatchRecords, s.cfg.BatchBytes)
 }
 
 // transferID names a transfer so that a resumed stream can tell it from
@@ -461,9 +583,10 @@ func (s *Sender) ack(a *pb.Ack) error {
 	s.xfer.acked = a.TransferOffset
 	if a.Joined {
 		s.stats.Transfers++
+		x := s.xfer
 		s.xfer = nil
 		s.inflight = s.inflight[:0]
-		s.startFromVV()
+		s.afterTransfer(x)
 	}
 	return nil
 }
@@ -473,6 +596,7 @@ func (s *Sender) ack(a *pb.Ack) error {
 // Ready also reports a stuck stream: reset is true when the peer has not
 // answered in time, and the caller should end the stream and reconnect.
 func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
+	s.keepTail()
 	switch s.state {
 	case Handshaking:
 		if s.now-s.since > s.cfg.HelloTimeout {
@@ -504,7 +628,7 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 // the window allows, leaving out what the peer is known to hold.
 func (s *Sender) fillBatches() {
 	for len(s.inflight) < s.cfg.MaxInFlight && s.next < s.log.Next() {
-		recs, err := s.log.Read(s.scratch[:0], s.next, s.cfg.BatchRecords, s.cfg.BatchBytes)
+		recs, err := s.read(s.next)
 		if errors.Is(err, crdt.ErrTrimmed) {
 			// The log moved past the stream while it was slow: what the peer
 			// lacks is gone from the log. Messages already sent stay in

@@ -193,10 +193,10 @@ func (sh *Shipper) flush(stream pb.Replication_StreamClient) error {
 	sh.mu.Lock()
 	if sh.snd.NeedsSnapshot() {
 		sh.mu.Unlock()
-		data, vv := Viewer(sh.region.ReplView).Snapshot()
+		data, vv, next := Viewer(sh.region.ReplView).Snapshot()
 		sh.log.Info("peer needs a state transfer", "bytes", len(data))
 		sh.mu.Lock()
-		sh.snd.SetSnapshot(data, vv)
+		sh.snd.SetSnapshot(data, vv, next)
 	}
 	msgs, reset := sh.snd.Ready()
 	sh.mu.Unlock()
