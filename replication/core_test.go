@@ -411,7 +411,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("idle stream pings and does not time out", func(t *testing.T) {
 		g := newRig(t, cfg, crdt.LogLimits{})
 		g.connect()
-		g.tick(10_000)
+		g.tick(1_000)
 		msgs, reset := g.s.Ready()
 		if reset || len(msgs) != 1 || msgs[0].GetPing() == nil {
 			t.Fatalf("idle stream: %v, reset %v", msgs, reset)
@@ -420,6 +420,55 @@ func TestTimeouts(t *testing.T) {
 		g.tick(100)
 		if msgs, reset := g.s.Ready(); reset || len(msgs) != 0 {
 			t.Fatalf("second ping while one is in flight: %v, reset %v", msgs, reset)
+		}
+	})
+}
+
+// TestKeepalive: a stream on which the peer says nothing for Keepalive,
+// not even the answer to a ping, is reset (a blackholed link); one whose
+// pings are answered lives on however long it stays idle.
+func TestKeepalive(t *testing.T) {
+	cfg := SenderConfig{Keepalive: 3_000, AckTimeout: 60_000}
+	t.Run("silent peer", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.connect()
+		pings := 0
+		for i := 0; i < 3; i++ {
+			g.tick(1_000)
+			msgs, reset := g.s.Ready()
+			if reset {
+				t.Fatalf("reset after %d ms", (i+1)*1000)
+			}
+			pings += len(msgs)
+		}
+		if pings != 1 {
+			t.Fatalf("%d pings while idle, want 1 (the next waits for its answer)", pings)
+		}
+		g.tick(1)
+		if _, reset := g.s.Ready(); !reset {
+			t.Fatal("no reset after Keepalive without a word from the peer")
+		}
+		if st := g.s.Stats(); g.s.State() != Disconnected || st.Silent != 1 || st.Resets != 1 {
+			t.Fatalf("state %s, stats %+v", g.s.State(), st)
+		}
+	})
+	t.Run("answered pings", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.connect()
+		for i := 0; i < 30; i++ {
+			g.tick(1_000)
+			msgs, reset := g.s.Ready()
+			if reset {
+				t.Fatalf("reset after %d ms of answered pings", (i+1)*1000)
+			}
+			for _, m := range msgs {
+				if err := g.s.Step(g.deliver(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if g.s.State() != Streaming {
+			t.Fatalf("state %s", g.s.State())
 		}
 	})
 }

@@ -41,8 +41,13 @@ type Config struct {
 	// Dial, if set, replaces the TCP dialer (tests route links through a
 	// fault-injecting proxy this way).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
-	// Keepalive is how often an idle stream is probed; a peer that does not
-	// answer within the same time is considered gone. 0 means 5 s.
+	// Keepalive is how long a stream may stay silent: a shipper that hears
+	// nothing (no ack, no answer to its 1 s pings) from its peer for this
+	// long breaks the stream and reconnects, and the service drops a
+	// stream that sent nothing for this long while nothing of it was
+	// pending. It also sets gRPC's keepalive, which gRPC raises to at
+	// least 10 s on the client. 0 means 5 s; Sender.Keepalive, if set,
+	// overrides it for the shippers.
 	Keepalive time.Duration
 	// GCInterval is how often the leader folds causally stable counter
 	// increments (0 means 2 s; negative disables collection).
@@ -81,6 +86,9 @@ func Start(cfg Config) (*Manager, error) {
 	if cfg.Keepalive == 0 {
 		cfg.Keepalive = 5 * time.Second
 	}
+	if cfg.Sender.Keepalive == 0 {
+		cfg.Sender.Keepalive = cfg.Keepalive.Milliseconds()
+	}
 	self := cfg.Region.Origin().Region
 	allowed := map[uint32]bool{}
 	for _, p := range cfg.Peers {
@@ -100,6 +108,7 @@ func Start(cfg Config) (*Manager, error) {
 		m.gcEvery = cfg.GCInterval
 	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
+	m.service.keepalive = cfg.Keepalive
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),

@@ -49,6 +49,12 @@ type SenderConfig struct {
 	// pings, so the peer's version vector, the round trip and the clock
 	// offset stay fresh.
 	PingInterval int64
+	// Keepalive is how long a stream may go without any message from the
+	// peer (an ack, or the answer to a ping, which the sender sends every
+	// PingInterval while idle) before the sender asks for a reset. It
+	// notices a dead link long before AckTimeout or gRPC's keepalive,
+	// which gRPC holds at 10 s or more (twice that before it acts).
+	Keepalive int64
 	// TailBytes bounds the log records a sender keeps aside, from the
 	// position its snapshot was taken at, while a state transfer runs and
 	// until the stream after it has caught up with the log (see keepTail).
@@ -68,6 +74,7 @@ const (
 	DefaultAckTimeout   = 30_000
 	DefaultDeflateMin   = 4 << 10
 	DefaultPingInterval = 1_000
+	DefaultKeepalive    = 5_000
 	DefaultTailBytes    = 64 << 20 // the default replication log size
 )
 
@@ -95,6 +102,9 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.Keepalive <= 0 {
+		c.Keepalive = DefaultKeepalive
 	}
 	if c.TailBytes == 0 {
 		c.TailBytes = DefaultTailBytes
@@ -166,9 +176,10 @@ type Sender struct {
 	tailNext  uint64
 	tailBytes int
 
-	out      []*pb.Push
-	scratch  []crdt.LogRecord
-	lastSent int64 // when the latest message was sent
+	out       []*pb.Push
+	scratch   []crdt.LogRecord
+	lastSent  int64 // when the latest message was sent
+	lastHeard int64 // when the latest message from the peer arrived (or the stream began)
 
 	// reports are version vectors the peer reported, at most one per
 	// reportSpacing ms, oldest first: causal-stability GC needs one the
@@ -259,6 +270,7 @@ type SenderStats struct {
 	TransferSize   uint64 // size of the transfer in progress (0: none)
 	TransferAcked  uint64 // bytes of it staged at the peer
 	Resets         uint64 // streams the sender asked to reset
+	Silent         uint64 // streams reset because the peer was silent for Keepalive
 	TailRecords    int    // log records kept aside for the stream after a transfer
 	TailLost       uint64 // tails given up (over TailBytes, or trimmed before kept)
 }
@@ -307,6 +319,7 @@ func (s *Sender) Tick(nowMs int64) {
 func (s *Sender) Connected() {
 	s.reset()
 	s.state, s.since = Handshaking, s.now
+	s.lastHeard = s.now
 	s.out = append(s.out, &pb.Push{Msg: &pb.Push_Hello{Hello: &pb.Hello{
 		MinProtocol: MinProtocol, MaxProtocol: MaxProtocol,
 		Region: s.self.Region, Incarnation: s.self.Incarnation, Name: s.name,
@@ -348,6 +361,7 @@ var (
 // unusable (the caller resets it); the sender's state is then as after
 // Disconnected.
 func (s *Sender) Step(m *pb.Pull) error {
+	s.lastHeard = s.now
 	var err error
 	switch msg := m.GetMsg().(type) {
 	case *pb.Pull_Welcome:
@@ -613,6 +627,12 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 	}
 	if len(s.inflight) > 0 && s.now-s.inflight[0].sentMs > s.cfg.AckTimeout {
 		reset = true
+	}
+	if (s.state == Streaming || s.state == Transferring) && s.now-s.lastHeard > s.cfg.Keepalive {
+		// Nothing, not even a ping's answer, for Keepalive: the link is
+		// dead or blackholed.
+		reset = true
+		s.stats.Silent++
 	}
 	if reset {
 		s.stats.Resets++

@@ -185,7 +185,7 @@ func (sh *Shipper) session(ctx context.Context, addr string, leaderChanged <-cha
 }
 
 // errStuck ends a session whose peer stopped answering.
-var errStuck = errors.New("replication: peer stopped acknowledging; reconnecting")
+var errStuck = errors.New("replication: peer silent or not acknowledging in time; reconnecting")
 
 // flush sends what the sender has ready, taking a snapshot first if it
 // asks for one.
