@@ -90,6 +90,36 @@ const (
 	Rejected                          // refused: nothing changed, Err says why
 )
 
+// RejectReason says why Merge refused a batch, for logs and metrics.
+type RejectReason string
+
+// Reject reasons, in the order RejectReasons lists them.
+const (
+	RejectCorrupt     RejectReason = "corrupt"            // does not decode, or holds an invalid effect
+	RejectGap         RejectReason = "gap"                // skips ahead of the origin's last applied op
+	RejectMissingDeps RejectReason = "missing_dependency" // depends on ops of other origins not applied yet
+	RejectOwnOrigin   RejectReason = "own_origin"         // this region's own writes it does not hold (see OwnAhead)
+	RejectOther       RejectReason = "other"
+)
+
+// RejectReasons lists every reason, for metrics that report each.
+var RejectReasons = [...]RejectReason{RejectCorrupt, RejectGap, RejectMissingDeps, RejectOwnOrigin, RejectOther}
+
+// ReasonOf classifies an error Merge returned.
+func ReasonOf(err error) RejectReason {
+	switch {
+	case errors.Is(err, ErrGap):
+		return RejectGap
+	case errors.Is(err, ErrNotReady):
+		return RejectMissingDeps
+	case errors.Is(err, ErrOwnBatch):
+		return RejectOwnOrigin
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrFormat), errors.Is(err, ErrEffect):
+		return RejectCorrupt
+	}
+	return RejectOther
+}
+
 // Merge decodes a remote batch, merges it into the keyspace and logs it (the
 // same bytes, so relays ship exactly what the origin produced). data is kept
 // by the log: the caller must not modify it afterwards.
@@ -97,6 +127,9 @@ func (r *Replica) Merge(data []byte) (MergeOutcome, error) {
 	b, err := DecodeBatch(data)
 	if err != nil {
 		r.Stats.Rejected++
+		if ReasonOf(err) != RejectCorrupt {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 		return Rejected, err
 	}
 	if b.LastSeq() <= r.ks.vv.Get(b.Origin) {

@@ -217,6 +217,12 @@ func TestFSMAppliesRemoteAndChunkUnits(t *testing.T) {
 	if got := ints(r[0].Replies); !reflect.DeepEqual(got, want) {
 		t.Fatalf("duplicate, gap, garbage: %v, want %v", got, want)
 	}
+	// A rejected batch's reply names why (crdt.RejectReason first).
+	for i, reason := range []string{"gap: ", "corrupt: "} {
+		if got := string(r[0].Replies[i+1].Str); !strings.HasPrefix(got, reason) {
+			t.Errorf("rejection %d: reply text %q, want it to start with %q", i, got, reason)
+		}
+	}
 
 	recs := logRecords(x.f.rep)
 	var origins []uint32

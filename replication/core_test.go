@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"concord/crdt"
 	pb "concord/proto"
 )
@@ -121,8 +124,14 @@ func applyProposal(rep *crdt.Replica, p Proposal) Applied {
 		return a
 	}
 	for _, b := range p.Batches {
-		out, _ := rep.Merge(b)
+		out, err := rep.Merge(b)
 		a.Outcomes = append(a.Outcomes, out)
+		var reason crdt.RejectReason
+		var detail string
+		if out == crdt.Rejected {
+			reason, detail = crdt.ReasonOf(err), err.Error()
+		}
+		a.Reasons, a.Details = append(a.Reasons, reason), append(a.Details, detail)
 	}
 	return a
 }
@@ -969,4 +978,98 @@ func TestTransferTailBounded(t *testing.T) {
 		t.Fatalf("stats %+v: the tail should have been given up", st)
 	}
 	g.requireConverged()
+}
+
+// TestRejectionsNameTheirReason: a batch the region refuses ends the
+// stream with an error naming why (corrupt, gap, missing dependency, own
+// origin), counted by reason; a corrupt batch, whether its header or its
+// body is broken, is never applied and never crashes the receiver (a
+// hostile or broken peer).
+func TestRejectionsNameTheirReason(t *testing.T) {
+	src := newTestReplica(originA, crdt.LogLimits{})
+	third := newTestReplica(originC, crdt.LogLimits{})
+	stamp := int64(simEpoch)
+	write := func(rep *crdt.Replica, args ...string) []byte {
+		stamp++
+		rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(stamp)}, []crdt.Command{{Args: simArgs(args...)}})
+		r, _ := rep.Log().Record(rep.Log().Next() - 1)
+		return r.Data
+	}
+	b1 := write(src, "SET", "a", "1")
+	b2 := write(src, "SET", "a", "2")
+	c1 := write(third, "SET", "c", "1")
+	if _, err := src.Merge(c1); err != nil {
+		t.Fatal(err)
+	}
+	dep := write(src, "SET", "a", "3") // depends on c1
+	corruptBody := append([]byte(nil), b1...)
+	for i := len(corruptBody) - 4; i < len(corruptBody); i++ {
+		corruptBody[i] ^= 0xff
+	}
+	if _, _, _, err := crdt.BatchHeader(corruptBody); err != nil {
+		t.Fatalf("the corrupt-body batch must keep a valid header: %v", err)
+	}
+	if _, err := crdt.DecodeBatch(corruptBody); err == nil {
+		t.Fatal("the corrupt-body batch decodes")
+	}
+	for _, c := range []struct {
+		name    string
+		batches [][]byte
+		reason  crdt.RejectReason
+		atStep  bool // refused by the receiver before proposing
+	}{
+		{"gap", [][]byte{b2}, crdt.RejectGap, false},
+		{"missing dependency", [][]byte{b1, b2, dep}, crdt.RejectMissingDeps, false},
+		{"corrupt body", [][]byte{corruptBody}, crdt.RejectCorrupt, false},
+		{"corrupt header", [][]byte{{0xff, 0x01, 0x02}}, crdt.RejectCorrupt, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := newTestReplica(originB, crdt.LogLimits{})
+			r := NewReceiver(originB, "b", viewOf(&dst))
+			if _, err := r.Hello(hello(nil), simEpoch); err != nil {
+				t.Fatal(err)
+			}
+			before := dst.Keyspace().Digest()
+			p, err := r.Step(&pb.Push{Msg: &pb.Push_Batches{Batches: &pb.Batches{FirstPos: 1, LastPos: uint64(len(c.batches)), Batches: c.batches}}})
+			if err == nil {
+				if c.atStep {
+					t.Fatal("Step accepted a batch whose header does not decode")
+				}
+				_, err = r.Done(applyProposal(dst, p), simEpoch)
+			}
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Reason != c.reason || !strings.Contains(err.Error(), string(c.reason)) {
+				t.Fatalf("error %v, want a RejectError naming %s", err, c.reason)
+			}
+			idx := -1
+			for i, x := range crdt.RejectReasons {
+				if x == c.reason {
+					idx = i
+				}
+			}
+			var total uint64
+			for _, n := range r.Stats().Rejected {
+				total += n
+			}
+			if r.Stats().Rejected[idx] != 1 || total != 1 {
+				t.Fatalf("rejections counted %v", r.Stats().Rejected)
+			}
+			if c.reason == crdt.RejectMissingDeps {
+				return // b1 and b2 merged before dep was refused
+			}
+			if dst.Keyspace().Digest() != before || dst.Log().Len() != 0 {
+				t.Fatal("a refused batch changed the state")
+			}
+		})
+	}
+	// The gRPC status names the reason; corrupt input is the sender's fault.
+	s := NewService(nil, "b", nil, nil, nil)
+	st, _ := status.FromError(s.streamError(hello(nil), &RejectError{Peer: originA, Reason: crdt.RejectCorrupt, Detail: "x"}))
+	if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "corrupt") {
+		t.Fatalf("status %v", st)
+	}
+	st, _ = status.FromError(s.streamError(hello(nil), &RejectError{Peer: originA, Reason: crdt.RejectGap}))
+	if st.Code() != codes.Aborted || !strings.Contains(st.Message(), "gap") {
+		t.Fatalf("status %v", st)
+	}
 }

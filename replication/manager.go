@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"concord/crdt"
 	pb "concord/proto"
 )
 
@@ -206,6 +207,14 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 			p.RTTMs, p.ClockOffsetMs, p.BatchesSent, p.BytesSent, p.Transfers)
 		if r, ok := recv[p.Peer.Region]; ok {
 			fmt.Fprintf(&b, ",batches_received=%d,batches_merged=%d", r.Batches, r.Merged)
+			var total uint64
+			for _, n := range r.Rejected {
+				total += n
+			}
+			fmt.Fprintf(&b, ",batches_rejected=%d", total)
+			for i, reason := range crdt.RejectReasons {
+				fmt.Fprintf(&b, ",rejected_%s=%d", reason, r.Rejected[i])
+			}
 		}
 		fields = append(fields, [2]string{"peer_region" + strconv.Itoa(i), b.String()})
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,6 +290,13 @@ func appliedFrom(res crdt.Result, pr pendingResult) Applied {
 	a := Applied{Outcomes: make([]crdt.MergeOutcome, len(res.Replies))}
 	for i, r := range res.Replies {
 		a.Outcomes[i] = crdt.MergeOutcome(r.Int)
+		if a.Outcomes[i] == crdt.Rejected && len(r.Str) > 0 {
+			if a.Reasons == nil {
+				a.Reasons, a.Details = make([]crdt.RejectReason, len(res.Replies)), make([]string, len(res.Replies))
+			}
+			reason, detail, _ := strings.Cut(string(r.Str), ": ")
+			a.Reasons[i], a.Details[i] = crdt.RejectReason(reason), detail
+		}
 	}
 	return a
 }
@@ -300,6 +308,15 @@ func (s *Service) streamError(h *pb.Hello, err error) error {
 	}
 	if _, ok := status.FromError(err); ok && !errors.Is(err, ErrProtocol) {
 		return err
+	}
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		s.log.Warn("replication stream ended: batch refused", "from", h.Name, "region", h.Region, "reason", rej.Reason, "err", err)
+		code := codes.Aborted // gap, missing dependency: the sender resumes from the vector
+		if rej.Reason == crdt.RejectCorrupt {
+			code = codes.InvalidArgument
+		}
+		return status.Error(code, err.Error())
 	}
 	s.log.Warn("replication stream ended", "from", h.Name, "region", h.Region, "err", err)
 	if errors.Is(err, ErrProtocol) {
@@ -331,6 +348,9 @@ func addReceiverStats(t *ReceiverStats, st ReceiverStats) {
 	t.Duplicates += st.Duplicates
 	t.Chunks += st.Chunks
 	t.Joined += st.Joined
+	for i := range t.Rejected {
+		t.Rejected[i] += st.Rejected[i]
+	}
 	if st.LastTimeMs > t.LastTimeMs {
 		t.LastTimeMs, t.LastWallMs = st.LastTimeMs, st.LastWallMs
 	}
