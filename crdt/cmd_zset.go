@@ -14,9 +14,10 @@ import (
 //
 //	ZADD / ZRANGESTORE / *STORE members -> EffZAdd (score LWW, clears
 //	                                       observed increments)
-//	ZINCRBY, ZADD INCR                  -> EffZIncr, or EffZAdd of the
-//	                                       result when it or the current
-//	                                       score is infinite
+//	ZINCRBY, ZADD INCR                  -> EffZIncr (also when the score
+//	                                       does not change), or EffZAdd of
+//	                                       the result when it or the
+//	                                       current score is infinite
 //	ZREM, ZPOP*, ZREMRANGEBY*           -> EffZRem per member, EffDelKey
 //	                                       when the last member goes
 //	*STORE destination                  -> EffDelKey, then EffZAdd each
@@ -510,10 +511,24 @@ func zaddGeneric(tx *Tx, args [][]byte, incrCmd bool) Reply {
 			score = ns
 			if ns == cur {
 				// Redis leaves the member alone, and so does the visible
-				// state; the write still ships as a fresh add of the
-				// current score so that, as with SADD, a member re-added
-				// here wins over a concurrent ZREM in another region.
-				tx.Emit(Effect{Kind: EffZAdd, Key: key, Field: member, Float: cur})
+				// state; the write still ships so that, as with SADD, a
+				// member re-added here wins over a concurrent ZREM in
+				// another region. An increment (of 0, or one absorbed by a
+				// large score) ships as an increment: an overwrite of the
+				// current score would cancel the increments it observed,
+				// and a concurrent increment elsewhere would no longer add
+				// up. EffZIncr creates the member too.
+				if f.incr && !math.IsInf(cur, 0) {
+					d := s
+					if d == 0 && math.Signbit(cur) {
+						// -0 + 0 is +0: add -0 so the score keeps the
+						// sign Redis keeps (cur is -0 only in a skiplist).
+						d = math.Copysign(0, -1)
+					}
+					tx.Emit(Effect{Kind: EffZIncr, Key: key, Field: member, Float: d})
+				} else {
+					tx.Emit(Effect{Kind: EffZAdd, Key: key, Field: member, Float: cur})
+				}
 				continue
 			}
 			lp := z.listpack()

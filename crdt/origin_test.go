@@ -99,7 +99,7 @@ func toFormat1(t *testing.T, buf []byte) []byte {
 	t.Helper()
 	n, k := binary.Uvarint(buf)
 	hdr, rest := buf[k:k+int(n)], buf[k+int(n):]
-	if hdr[0] != replicaFormat {
+	if hdr[0] != replicaFormatV2 {
 		t.Fatalf("header format %d", hdr[0])
 	}
 	v1 := append([]byte{replicaFormatV1}, hdr[2:]...)

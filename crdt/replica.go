@@ -18,7 +18,7 @@ import (
 type Replica struct {
 	ks     *Keyspace
 	log    *EffectLog
-	staged []*staging // transfers being received, oldest first
+	staged []*staging // transfers being received, least recently advanced first
 	fixed  bool       // the origin has been decided (see origin.go); replicated
 
 	Stats ReplicaStats
@@ -37,11 +37,22 @@ type ReplicaStats struct {
 	TransferErr uint64 // state transfers dropped (corrupt, out of order, superseded)
 }
 
-// MaxStagedTransfers bounds how many state transfers a replica stages at
-// once; starting another drops the oldest.
-const MaxStagedTransfers = 4
+// Staging slots. A replica stages at most one transfer per sending region
+// (Chunk.From): a sender's new transfer replaces its old one, so transfers
+// from different regions, however many rejoin at once, never evict each
+// other. MaxStagingSenders bounds the slots as a backstop against senders
+// that come and go (a region removed mid-transfer keeps its slot until it
+// is needed): a new sender beyond it evicts the slot that advanced least
+// recently. Chunks that do not name their sender (From 0: entries written
+// before chunks did) keep the earlier rule: at most MaxStagedTransfers of
+// them, a new one evicting the oldest.
+const (
+	MaxStagingSenders  = 32
+	MaxStagedTransfers = 4
+)
 
 type staging struct {
+	from uint32 // sending region; 0 for a legacy (unnamed) transfer
 	id   uint64
 	data []byte
 }
@@ -79,6 +90,36 @@ const (
 	Rejected                          // refused: nothing changed, Err says why
 )
 
+// RejectReason says why Merge refused a batch, for logs and metrics.
+type RejectReason string
+
+// Reject reasons, in the order RejectReasons lists them.
+const (
+	RejectCorrupt     RejectReason = "corrupt"            // does not decode, or holds an invalid effect
+	RejectGap         RejectReason = "gap"                // skips ahead of the origin's last applied op
+	RejectMissingDeps RejectReason = "missing_dependency" // depends on ops of other origins not applied yet
+	RejectOwnOrigin   RejectReason = "own_origin"         // this region's own writes it does not hold (see OwnAhead)
+	RejectOther       RejectReason = "other"
+)
+
+// RejectReasons lists every reason, for metrics that report each.
+var RejectReasons = [...]RejectReason{RejectCorrupt, RejectGap, RejectMissingDeps, RejectOwnOrigin, RejectOther}
+
+// ReasonOf classifies an error Merge returned.
+func ReasonOf(err error) RejectReason {
+	switch {
+	case errors.Is(err, ErrGap):
+		return RejectGap
+	case errors.Is(err, ErrNotReady):
+		return RejectMissingDeps
+	case errors.Is(err, ErrOwnBatch):
+		return RejectOwnOrigin
+	case errors.Is(err, ErrCorrupt), errors.Is(err, ErrFormat), errors.Is(err, ErrEffect):
+		return RejectCorrupt
+	}
+	return RejectOther
+}
+
 // Merge decodes a remote batch, merges it into the keyspace and logs it (the
 // same bytes, so relays ship exactly what the origin produced). data is kept
 // by the log: the caller must not modify it afterwards.
@@ -86,6 +127,9 @@ func (r *Replica) Merge(data []byte) (MergeOutcome, error) {
 	b, err := DecodeBatch(data)
 	if err != nil {
 		r.Stats.Rejected++
+		if ReasonOf(err) != RejectCorrupt {
+			err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+		}
 		return Rejected, err
 	}
 	if b.LastSeq() <= r.ks.vv.Get(b.Origin) {
@@ -112,8 +156,11 @@ func (r *Replica) Merge(data []byte) (MergeOutcome, error) {
 }
 
 // Chunk is one piece of a state transfer: bytes [Offset, Offset+len(Data))
-// of another region's Keyspace.Snapshot, sent under the transfer's ID.
+// of another region's Keyspace.Snapshot, sent under the transfer's ID by
+// region From (the receiver sets it from the stream's handshake, so a
+// sender cannot claim another's slot).
 type Chunk struct {
+	From   uint32
 	ID     uint64
 	Offset uint64
 	Data   []byte
@@ -126,24 +173,38 @@ var (
 )
 
 // StageChunk adds a state-transfer chunk. Chunks of one transfer must come
-// in order from offset 0; a chunk at offset 0 (re)starts its transfer. On the
+// in order from offset 0; a chunk at offset 0 (re)starts its transfer and,
+// with From set, replaces whatever that sender had staged. On the
 // final chunk the staged state is decoded and joined into the keyspace in
 // one step, so readers see the state before the transfer or after it, never
 // a mix. It returns the number of bytes now staged for the transfer (0 once
 // joined) and whether it was joined.
 func (r *Replica) StageChunk(c Chunk) (staged uint64, joined bool, err error) {
-	s := r.stagingOf(c.ID)
+	s := r.stagingOf(c.From, c.ID)
 	switch {
 	case c.Offset == 0:
-		if s != nil {
-			r.dropStaging(c.ID)
+		if c.From != 0 {
+			// The sender's previous transfer, if any, is superseded.
+			if old := r.slotOf(c.From); old != nil {
+				if old.id != c.ID {
+					r.Stats.TransferErr++
+				}
+				r.drop(old)
+			}
+			if r.count(func(x *staging) bool { return x.from != 0 }) >= MaxStagingSenders {
+				r.Stats.TransferErr++
+				r.drop(r.first(func(x *staging) bool { return x.from != 0 }))
+			}
+		} else {
+			if s != nil {
+				r.drop(s)
+			}
+			if r.count(func(x *staging) bool { return x.from == 0 }) >= MaxStagedTransfers {
+				r.Stats.TransferErr++
+				r.drop(r.first(func(x *staging) bool { return x.from == 0 }))
+			}
 		}
-		if len(r.staged) >= MaxStagedTransfers {
-			r.Stats.TransferErr++
-			r.staged[0] = nil // the backing array would keep its data alive
-			r.staged = r.staged[1:]
-		}
-		s = &staging{id: c.ID}
+		s = &staging{from: c.From, id: c.ID}
 		r.staged = append(r.staged, s)
 	case s == nil || uint64(len(s.data)) != c.Offset:
 		have := uint64(0)
@@ -154,10 +215,17 @@ func (r *Replica) StageChunk(c Chunk) (staged uint64, joined bool, err error) {
 	}
 	s.data = append(s.data, c.Data...)
 	r.Stats.Chunks++
+	if c.From != 0 {
+		// Least recently advanced first: that is the slot a new sender
+		// beyond MaxStagingSenders evicts. (Legacy transfers keep their
+		// start order, as before.)
+		r.drop(s)
+		r.staged = append(r.staged, s)
+	}
 	if !c.Final {
 		return uint64(len(s.data)), false, nil
 	}
-	r.dropStaging(c.ID)
+	r.drop(s)
 	other, err := Restore(s.data)
 	if err != nil {
 		r.Stats.TransferErr++
@@ -171,27 +239,56 @@ func (r *Replica) StageChunk(c Chunk) (staged uint64, joined bool, err error) {
 	return 0, true, nil
 }
 
-// Staged returns how many bytes of transfer id are staged (false if none).
-func (r *Replica) Staged(id uint64) (uint64, bool) {
-	if s := r.stagingOf(id); s != nil {
+// Staged returns how many bytes of transfer id from region from are
+// staged (false if none; from 0 for a legacy transfer).
+func (r *Replica) Staged(from uint32, id uint64) (uint64, bool) {
+	if s := r.stagingOf(from, id); s != nil {
 		return uint64(len(s.data)), true
 	}
 	return 0, false
 }
 
-func (r *Replica) stagingOf(id uint64) *staging {
+// StagedTransfers returns how many transfers are staged.
+func (r *Replica) StagedTransfers() int { return len(r.staged) }
+
+func (r *Replica) stagingOf(from uint32, id uint64) *staging {
 	for _, s := range r.staged {
-		if s.id == id {
+		if s.from == from && s.id == id {
 			return s
 		}
 	}
 	return nil
 }
 
-func (r *Replica) dropStaging(id uint64) {
+// slotOf returns the transfer staged for sender from (not 0).
+func (r *Replica) slotOf(from uint32) *staging {
+	return r.first(func(s *staging) bool { return s.from == from })
+}
+
+func (r *Replica) first(pred func(*staging) bool) *staging {
+	for _, s := range r.staged {
+		if pred(s) {
+			return s
+		}
+	}
+	return nil
+}
+
+func (r *Replica) count(pred func(*staging) bool) int {
+	n := 0
+	for _, s := range r.staged {
+		if pred(s) {
+			n++
+		}
+	}
+	return n
+}
+
+// drop removes staging d, keeping the others' order.
+func (r *Replica) drop(d *staging) {
 	kept := r.staged[:0]
 	for _, s := range r.staged {
-		if s.id != id {
+		if s != d {
 			kept = append(kept, s)
 		}
 	}
@@ -202,10 +299,14 @@ func (r *Replica) dropStaging(id uint64) {
 }
 
 // replicaFormat versions the replica snapshot's header. Format 2 adds a
-// flags byte after the format (bit 0: the origin is fixed); format 1 is
-// still read (see legacyFixed).
+// flags byte after the format (bit 0: the origin is fixed); format 3 adds
+// each staged transfer's sending region. Formats 1 and 2 are still read
+// (see legacyFixed; their staged transfers are legacy ones), and format 2
+// is still written while no staged transfer names its sender, so a node
+// of the previous version can restore such a snapshot.
 const (
-	replicaFormat   = 2
+	replicaFormat   = 3
+	replicaFormatV2 = 2
 	replicaFormatV1 = 1
 )
 
@@ -213,12 +314,19 @@ const (
 // the other: a header holding the log and the staged transfers, then the
 // keyspace snapshot (kept separate so it is not copied).
 func (r *Replica) Snapshot() [][]byte {
+	v := byte(replicaFormatV2)
+	if r.count(func(s *staging) bool { return s.from != 0 }) > 0 {
+		v = replicaFormat
+	}
 	e := &encoder{}
-	e.byte1(replicaFormat)
+	e.byte1(v)
 	e.byte1(r.flags())
 	r.log.encode(e)
 	e.uvarint(uint64(len(r.staged)))
 	for _, s := range r.staged {
+		if v == replicaFormat {
+			e.uvarint(uint64(s.from))
+		}
 		e.uvarint(s.id)
 		e.bytes(s.data)
 	}
@@ -238,11 +346,11 @@ func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
 	hd := &decoder{b: d.b[:n]}
 	rest := d.b[n:]
 	v := hd.byte1()
-	if hd.err == nil && v != replicaFormat && v != replicaFormatV1 {
+	if hd.err == nil && v != replicaFormat && v != replicaFormatV2 && v != replicaFormatV1 {
 		return nil, ErrFormat
 	}
 	var flags byte
-	if v == replicaFormat {
+	if v >= replicaFormatV2 {
 		if flags = hd.byte1(); flags&^replicaFlagsKnown != 0 {
 			return nil, ErrCorrupt
 		}
@@ -251,10 +359,25 @@ func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
 	r := &Replica{log: log}
 	m := hd.count(2)
 	for i := 0; i < m && hd.err == nil; i++ {
-		r.staged = append(r.staged, &staging{id: hd.uvarint(), data: hd.bytes()})
+		s := &staging{}
+		if v == replicaFormat {
+			from := hd.uvarint()
+			if from > 1<<32-1 {
+				return nil, ErrCorrupt
+			}
+			s.from = uint32(from)
+		}
+		s.id, s.data = hd.uvarint(), hd.bytes()
+		if s.from != 0 && r.slotOf(s.from) != nil {
+			return nil, ErrCorrupt // one slot per sender
+		}
+		r.staged = append(r.staged, s)
 	}
 	if hd.err != nil {
 		return nil, hd.err
+	}
+	if v == replicaFormat && r.count(func(s *staging) bool { return s.from != 0 }) == 0 {
+		return nil, ErrCorrupt // written as format 2
 	}
 	if len(hd.b) != 0 {
 		return nil, ErrCorrupt
@@ -264,7 +387,7 @@ func RestoreReplica(src []byte, limits LogLimits) (*Replica, error) {
 		return nil, err
 	}
 	r.ks = ks
-	if v == replicaFormat {
+	if v >= replicaFormatV2 {
 		r.fixed = flags&flagOriginFixed != 0
 	} else {
 		r.fixed = legacyFixed(ks)

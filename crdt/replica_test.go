@@ -214,7 +214,7 @@ func TestReplicaSnapshotRoundTrip(t *testing.T) {
 	if back.Keyspace().Digest() != r.Keyspace().Digest() {
 		t.Fatal("keyspace digest changed")
 	}
-	if n, ok := back.Staged(7); !ok || n != 7 {
+	if n, ok := back.Staged(0, 7); !ok || n != 7 {
 		t.Fatalf("staged transfer lost: %d %v", n, ok)
 	}
 	a, _ := r.Log().Read(nil, r.Log().First(), 100, 1<<20)
@@ -250,6 +250,7 @@ func FuzzRestoreReplica(f *testing.F) {
 	g.write(1, "HSET", "h", "f", "v")
 	g.write(1, "INCRBY", "n", "3")
 	g.reps[1].StageChunk(Chunk{ID: 9, Data: []byte{1, 2, 3}})
+	g.reps[0].StageChunk(Chunk{From: 2, ID: 9, Data: []byte{4, 5}})
 	for i := 0; i < 2; i++ {
 		g.ship(f, 1-i, i)
 		var buf []byte

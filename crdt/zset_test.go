@@ -188,6 +188,18 @@ var zsetTable = []struct {
 	{"-ERR syntax error", []string{"ZSCAN", "sc", "0", "COUNT", "0"}},
 	{"-ERR value is not an integer or out of range", []string{"ZSCAN", "sc", "0", "COUNT", "x"}},
 	{"-ERR syntax error", []string{"ZSCAN", "sc", "0", "MATCH"}},
+	// An increment that leaves the score alone (it still ships as an
+	// increment): the reply is the sum, the stored score keeps its sign.
+	{"\"0\"", []string{"ZINCRBY", "zz", "0", "m"}},
+	{"\"0\"", []string{"ZINCRBY", "zz", "0", "m"}},
+	{"\"1e+17\"", []string{"ZINCRBY", "zz", "1e17", "m"}},
+	{"\"1e+17\"", []string{"ZINCRBY", "zz", "1", "m"}},
+	{"\"1e+17\"", []string{"ZADD", "zz", "INCR", "0", "m"}},
+	{":1", []string{"ZADD", "zz", "-0", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"}},
+	{"\"0\"", []string{"ZINCRBY", "zz", "0", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"}},
+	{"\"-0\"", []string{"ZSCORE", "zz", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"}},
+	{"\"-0\"", []string{"ZINCRBY", "zz", "-0", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"}},
+	{"\"-0\"", []string{"ZSCORE", "zz", "lllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllllll"}},
 }
 
 func TestZSetTable(t *testing.T) {
@@ -952,6 +964,8 @@ func TestZSetEffects(t *testing.T) {
 	check(EffZAdd)
 	r.do(t, "ZINCRBY", "k", "2", "m")
 	check(EffZIncr)
+	r.do(t, "ZINCRBY", "k", "0", "m") // unchanged, but still an increment: concurrent ones add up
+	check(EffZIncr)
 	r.do(t, "ZINCRBY", "k", "inf", "m") // result infinite: shipped as a write
 	check(EffZAdd)
 	r.do(t, "ZINCRBY", "k", "1", "m") // inf + 1 is inf: unchanged as in Redis, shipped as a re-add
@@ -1572,5 +1586,50 @@ func TestZAddSameScoreWinsOverConcurrentZRem(t *testing.T) {
 	}
 	if a.Digest() != b.Digest() {
 		t.Error("regions diverged")
+	}
+}
+
+// TestZeroIncrementsStillAddUp: an increment that leaves the value as it
+// is (by 0, or absorbed by a large score) must ship as an increment. Were
+// it an overwrite of the current value, the later of two such writes, made
+// without seeing a concurrent increment the earlier one saw, would cancel
+// that increment (found by TestSimConcurrentWrites/5-hostile, seed 5093).
+func TestZeroIncrementsStillAddUp(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		setup, by3, by0 []string
+		read            []string
+		want            string
+	}{
+		{"ZINCRBY", []string{"ZINCRBY", "k", "5", "m"}, []string{"ZINCRBY", "k", "3", "m"}, []string{"ZINCRBY", "k", "0", "m"}, []string{"ZSCORE", "k", "m"}, `"8"`},
+		{"ZADD INCR", []string{"ZADD", "k", "INCR", "5", "m"}, []string{"ZADD", "k", "INCR", "3", "m"}, []string{"ZADD", "k", "INCR", "0", "m"}, []string{"ZSCORE", "k", "m"}, `"8"`},
+		// 1e17 + 1 rounds back to 1e17: the score does not change, but
+		// the increment is still one.
+		{"ZINCRBY absorbed", []string{"ZINCRBY", "k", "1e17", "m"}, []string{"ZINCRBY", "k", "16", "m"}, []string{"ZINCRBY", "k", "1", "m"}, []string{"ZSCORE", "k", "m"}, `"1.0000000000000002e+17"`},
+		{"INCRBY", []string{"INCRBY", "k", "5"}, []string{"INCRBY", "k", "3"}, []string{"INCRBY", "k", "0"}, []string{"GET", "k"}, `"8"`},
+		{"INCRBYFLOAT", []string{"INCRBYFLOAT", "k", "5"}, []string{"INCRBYFLOAT", "k", "3"}, []string{"INCRBYFLOAT", "k", "0"}, []string{"GET", "k"}, `"8"`},
+		{"HINCRBY", []string{"HINCRBY", "k", "f", "5"}, []string{"HINCRBY", "k", "f", "3"}, []string{"HINCRBY", "k", "f", "0"}, []string{"HGET", "k", "f"}, `"8"`},
+		{"HINCRBYFLOAT", []string{"HINCRBYFLOAT", "k", "f", "5"}, []string{"HINCRBYFLOAT", "k", "f", "3"}, []string{"HINCRBYFLOAT", "k", "f", "0"}, []string{"HGET", "k", "f"}, `"8"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := newReplicaRig(2, LogLimits{})
+			g.write(0, c.setup...)
+			g.ship(t, 0, 1)
+			g.write(1, c.by3...) // 0 does not see it
+			g.write(1, c.by0...) // sees both increments
+			g.clk[0].ms += 100
+			g.write(0, c.by0...) // sees only the first, stamped after 1's
+			g.ship(t, 0, 1)
+			g.ship(t, 1, 0)
+			for i, r := range g.reps {
+				a := make([][]byte, len(c.read))
+				for j, s := range c.read {
+					a[j] = []byte(s)
+				}
+				if got := show(r.Keyspace().Read(0, testEpochMs, 0, a)); got != c.want {
+					t.Errorf("region %d: %v = %s, want %s", i+1, c.read, got, c.want)
+				}
+			}
+		})
 	}
 }

@@ -156,7 +156,10 @@ type Entry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// format is 1 for entries holding only client commands, 2 for entries
 	// holding remote batches, transfer chunks, an incarnation unit or a fold
-	// unit (a node that only knows format 1 stops rather than skip them).
+	// unit (a node that only knows format 1 stops rather than skip them), 3
+	// for entries holding a transfer chunk that names its sender
+	// (TransferChunk.from), which a node knowing only formats 1 and 2 would
+	// stage differently.
 	Format uint32 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
 	// time is the leader's hybrid logical clock reading (crdt.HLC); apply
 	// uses max(time, last applied time + 1) for each op.
@@ -504,11 +507,15 @@ func (x *FoldStable) GetSeq() uint64 {
 
 // TransferChunk mirrors crdt.Chunk.
 type TransferChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Offset        uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	Final         bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Offset uint64                 `protobuf:"varint,2,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data   []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	Final  bool                   `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	// from is the sending region, as the receiving stream's handshake named
+	// it: the replica stages one transfer per sending region. Only entries of
+	// format 3 set it; 0 (earlier entries) stages as those versions did.
+	From          uint32 `protobuf:"varint,5,opt,name=from,proto3" json:"from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +576,13 @@ func (x *TransferChunk) GetFinal() bool {
 		return x.Final
 	}
 	return false
+}
+
+func (x *TransferChunk) GetFrom() uint32 {
+	if x != nil {
+		return x.From
+	}
+	return 0
 }
 
 // Command is one client command as received.
@@ -1006,12 +1020,13 @@ const file_region_proto_rawDesc = "" +
 	"FoldStable\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\rR\x06region\x12 \n" +
 	"\vincarnation\x18\x02 \x01(\rR\vincarnation\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"a\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"u\n" +
 	"\rTransferChunk\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x14\n" +
-	"\x05final\x18\x04 \x01(\bR\x05final\"-\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final\x12\x12\n" +
+	"\x04from\x18\x05 \x01(\rR\x04from\"-\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02db\x18\x01 \x01(\rR\x02db\x12\x12\n" +
 	"\x04args\x18\x02 \x03(\fR\x04args\"\x85\x01\n" +

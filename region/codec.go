@@ -14,10 +14,15 @@ import (
 // written only for an entry holding a remote batch, a transfer chunk or a
 // fold unit (cross-region replication) or an incarnation unit, so a region
 // that never replicates writes entries nodes of the previous version read
-// once its origin is fixed. This version applies both.
+// once its origin is fixed. Format 3 is written for an entry holding a
+// transfer chunk that names its sender (TransferChunk.from): a node of
+// the previous version would stage it under its old rule, forking the
+// staged state, so it must stop instead. This version applies all three;
+// a format-2 chunk stages as it always did (crdt.Chunk.From 0).
 const (
 	entryFormatV1 = 1
 	entryFormatV2 = 2
+	entryFormatV3 = 3
 )
 
 // errEntryFormat stops apply on an entry this version cannot read: applying
@@ -129,15 +134,22 @@ func foldStableFromPB(es []*pb.FoldStable) crdt.VersionVector {
 	return v
 }
 
-// entryFormat is the format an entry holding units must be written in: 1
-// unless a unit needs format 2.
+// needsV3 reports whether u can only be written in a format-3 entry.
+func needsV3(u *pb.Unit) bool { return u.Chunk != nil && u.Chunk.From != 0 }
+
+// entryFormat is the format an entry holding units must be written in:
+// the lowest that every unit allows.
 func entryFormat(units []*pb.Unit) uint32 {
+	f := uint32(entryFormatV1)
 	for _, u := range units {
-		if needsV2(u) {
-			return entryFormatV2
+		switch {
+		case needsV3(u):
+			return entryFormatV3
+		case needsV2(u):
+			f = entryFormatV2
 		}
 	}
-	return entryFormatV1
+	return f
 }
 
 // unitBytes estimates a unit's encoded size, for group commit's bound.
@@ -175,8 +187,11 @@ func decodeEntry(data []byte) (*pb.Entry, error) {
 				return nil, fmt.Errorf("region: corrupt log entry: format 1 entry holds a remote, chunk, incarnation or fold unit (unit %d)", i)
 			}
 		}
-	case entryFormatV2:
+	case entryFormatV2, entryFormatV3:
 		for i, u := range e.Units {
+			if e.Format == entryFormatV2 && needsV3(u) {
+				return nil, fmt.Errorf("region: corrupt log entry: format 2 entry holds a chunk naming its sender (unit %d)", i)
+			}
 			kinds := 0
 			if len(u.Commands) > 0 {
 				kinds++

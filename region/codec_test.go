@@ -29,13 +29,13 @@ func entryBytes(t *testing.T, format uint32, args ...string) []byte {
 // accepted; an entry without a format or from a later version, or bytes
 // that are no entry at all, are errors.
 func TestDecodeEntryChecksFormat(t *testing.T) {
-	for _, f := range []uint32{entryFormatV1, entryFormatV2} {
+	for _, f := range []uint32{entryFormatV1, entryFormatV2, entryFormatV3} {
 		e, err := decodeEntry(entryBytes(t, f, "SET", "a", "1"))
 		if err != nil || len(e.Units) != 1 || string(e.Units[0].Commands[0].Args[1]) != "a" {
 			t.Fatalf("format %d: %v %v", f, e, err)
 		}
 	}
-	for _, f := range []uint32{0, 3, 1 << 20} {
+	for _, f := range []uint32{0, 4, 1 << 20} {
 		if _, err := decodeEntry(entryBytes(t, f, "SET", "a", "1")); !errors.Is(err, errEntryFormat) {
 			t.Errorf("format %d: got %v, want errEntryFormat", f, err)
 		}
@@ -53,7 +53,7 @@ func TestApplyStopsOnUnknownEntryFormat(t *testing.T) {
 	f := newFSM(crdt.NewKeyspace(crdt.Origin{Region: 1, Incarnation: 1}, crdt.Options{Solo: true}), crdt.LogLimits{}, newRegistry(), nil)
 	logs := []*raft.Log{
 		{Index: 5, Type: raft.LogCommand, Data: entryBytes(t, entryFormatV1, "SET", "a", "1")},
-		{Index: 6, Type: raft.LogCommand, Data: entryBytes(t, 3, "SET", "b", "2")},
+		{Index: 6, Type: raft.LogCommand, Data: entryBytes(t, 4, "SET", "b", "2")},
 	}
 	var msg string
 	func() {

@@ -153,13 +153,18 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 }
 
 // mergeRemote merges a remote unit's batches in order: one integer reply
-// (crdt.MergeOutcome) per batch. The batches come from a decoded entry, so
-// they are the entry's own copies and the log may keep them.
+// (crdt.MergeOutcome) per batch; a rejected batch's reply also carries
+// "reason: error" in its Str (crdt.RejectReason first). The batches come
+// from a decoded entry, so they are the entry's own copies and the log
+// may keep them.
 func (f *fsm) mergeRemote(batches [][]byte) []crdt.Reply {
 	replies := make([]crdt.Reply, len(batches))
 	for j, data := range batches {
-		out, _ := f.rep.Merge(data)
+		out, err := f.rep.Merge(data)
 		replies[j] = crdt.Int(int64(out))
+		if out == crdt.Rejected && err != nil {
+			replies[j].Str = []byte(string(crdt.ReasonOf(err)) + ": " + err.Error())
+		}
 	}
 	return replies
 }
@@ -220,7 +225,7 @@ func (f *fsm) applyFold(st crdt.Stamp, u *pb.FoldUnit) []crdt.Reply {
 // stageChunk stages a transfer chunk: replies are the bytes now staged and
 // 1 if the transfer was joined (else 0), or one error reply.
 func (f *fsm) stageChunk(c *pb.TransferChunk) []crdt.Reply {
-	staged, joined, err := f.rep.StageChunk(crdt.Chunk{ID: c.Id, Offset: c.Offset, Data: c.Data, Final: c.Final})
+	staged, joined, err := f.rep.StageChunk(crdt.Chunk{From: c.From, ID: c.Id, Offset: c.Offset, Data: c.Data, Final: c.Final})
 	if err != nil {
 		return []crdt.Reply{crdt.Err("ERR " + err.Error())}
 	}

@@ -431,7 +431,7 @@ func TestFSMRefusesWritesUntilOriginFixed(t *testing.T) {
 	if len(x.f.rep.Keyspace().Version()) != 0 || x.f.rep.Log().Len() != 0 || exists(x.f, "a") {
 		t.Fatal("a refused unit changed the state")
 	}
-	if _, staged := x.f.rep.Staged(1); staged {
+	if _, staged := x.f.rep.Staged(0, 1); staged {
 		t.Fatal("a refused chunk was staged")
 	}
 

@@ -39,19 +39,23 @@ func (s *remoteSource) batch(t testing.TB, args ...string) []byte {
 	return b.Encode(nil)
 }
 
+// chunkSender is the sending region chunks names (so the entries carrying
+// them are format 3).
+const chunkSender = 9
+
 // chunks splits data into n transfer chunks of transfer id.
 func chunks(id uint64, data []byte, n int) []crdt.Chunk {
 	size := (len(data) + n - 1) / n
 	var out []crdt.Chunk
 	for off := 0; off < len(data); off += size {
 		end := min(off+size, len(data))
-		out = append(out, crdt.Chunk{ID: id, Offset: uint64(off), Data: data[off:end], Final: end == len(data)})
+		out = append(out, crdt.Chunk{From: chunkSender, ID: id, Offset: uint64(off), Data: data[off:end], Final: end == len(data)})
 	}
 	return out
 }
 
 func chunkPB(c crdt.Chunk) *pb.TransferChunk {
-	return &pb.TransferChunk{Id: c.ID, Offset: c.Offset, Data: c.Data, Final: c.Final}
+	return &pb.TransferChunk{From: c.From, Id: c.ID, Offset: c.Offset, Data: c.Data, Final: c.Final}
 }
 
 func logRecords(r *crdt.Replica) []crdt.LogRecord {
@@ -64,12 +68,15 @@ func logRecords(r *crdt.Replica) []crdt.LogRecord {
 }
 
 // TestEntryFormatOnlyWhenNeeded: entries of command units stay format 1,
-// an entry with a remote or chunk unit is format 2; decodeEntry refuses a
-// format-1 entry holding such a unit and a unit mixing kinds.
+// an entry with a remote or chunk unit is format 2, one with a chunk that
+// names its sender format 3; decodeEntry refuses a format-1 entry holding
+// such a unit, a format-2 entry holding a named chunk, and a unit mixing
+// kinds.
 func TestEntryFormatOnlyWhenNeeded(t *testing.T) {
 	cmdUnit := &pb.Unit{Proposer: "n1", Id: 1, Commands: commandsToPB([]crdt.Command{cmd("SET", "a", "1")})}
 	remote := &pb.Unit{Proposer: "n1", Id: 2, Remote: [][]byte{{1, 2, 3}}}
 	chunk := &pb.Unit{Proposer: "n1", Id: 3, Chunk: &pb.TransferChunk{Id: 9, Data: []byte("x")}}
+	named := &pb.Unit{Proposer: "n1", Id: 5, Chunk: &pb.TransferChunk{From: 2, Id: 9, Data: []byte("x")}}
 	empty := &pb.Unit{Proposer: "n1", Id: 4}
 	for _, c := range []struct {
 		units []*pb.Unit
@@ -81,6 +88,8 @@ func TestEntryFormatOnlyWhenNeeded(t *testing.T) {
 		{[]*pb.Unit{cmdUnit, remote}, entryFormatV2},
 		{[]*pb.Unit{chunk}, entryFormatV2},
 		{[]*pb.Unit{cmdUnit, chunk, cmdUnit}, entryFormatV2},
+		{[]*pb.Unit{named}, entryFormatV3},
+		{[]*pb.Unit{cmdUnit, remote, named, chunk}, entryFormatV3},
 	} {
 		if got := entryFormat(c.units); got != c.want {
 			t.Errorf("entryFormat(%d units) = %d, want %d", len(c.units), got, c.want)
@@ -99,6 +108,7 @@ func TestEntryFormatOnlyWhenNeeded(t *testing.T) {
 	for name, data := range map[string][]byte{
 		"format 1 with a remote unit":             marshal(entryFormatV1, cmdUnit, remote),
 		"format 1 with a chunk unit":              marshal(entryFormatV1, chunk),
+		"format 2 with a named chunk unit":        marshal(entryFormatV2, named),
 		"a unit with commands and remote batches": marshal(entryFormatV2, &pb.Unit{Commands: cmdUnit.Commands, Remote: remote.Remote}),
 		"a unit with remote batches and a chunk":  marshal(entryFormatV2, &pb.Unit{Remote: remote.Remote, Chunk: chunk.Chunk}),
 	} {
@@ -107,8 +117,11 @@ func TestEntryFormatOnlyWhenNeeded(t *testing.T) {
 			t.Errorf("%s: got %v, want a corrupt-entry error", name, err)
 		}
 	}
-	if _, err := decodeEntry(marshal(3, cmdUnit)); !errors.Is(err, errEntryFormat) {
-		t.Errorf("format 3: got %v, want errEntryFormat", err)
+	if e, err := decodeEntry(marshal(entryFormatV3, cmdUnit, remote, named, chunk)); err != nil || len(e.Units) != 4 {
+		t.Fatalf("format 3 with all unit kinds: %v %v", e, err)
+	}
+	if _, err := decodeEntry(marshal(4, cmdUnit)); !errors.Is(err, errEntryFormat) {
+		t.Errorf("format 4: got %v, want errEntryFormat", err)
 	}
 }
 
@@ -204,6 +217,12 @@ func TestFSMAppliesRemoteAndChunkUnits(t *testing.T) {
 	if got := ints(r[0].Replies); !reflect.DeepEqual(got, want) {
 		t.Fatalf("duplicate, gap, garbage: %v, want %v", got, want)
 	}
+	// A rejected batch's reply names why (crdt.RejectReason first).
+	for i, reason := range []string{"gap: ", "corrupt: "} {
+		if got := string(r[0].Replies[i+1].Str); !strings.HasPrefix(got, reason) {
+			t.Errorf("rejection %d: reply text %q, want it to start with %q", i, got, reason)
+		}
+	}
 
 	recs := logRecords(x.f.rep)
 	var origins []uint32
@@ -287,7 +306,7 @@ func TestSnapshotRestoresBothVersions(t *testing.T) {
 	if y.f.rep.Keyspace().Digest() != x.f.rep.Keyspace().Digest() || y.f.applied.Load() != x.index {
 		t.Fatal("restored state differs")
 	}
-	if n, ok := y.f.rep.Staged(0x77); !ok || n != uint64(len(cs[0].Data)) {
+	if n, ok := y.f.rep.Staged(chunkSender, 0x77); !ok || n != uint64(len(cs[0].Data)) {
 		t.Fatalf("staged transfer after restore: %d %v", n, ok)
 	}
 	// The restored replica goes on with the transfer.

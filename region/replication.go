@@ -100,7 +100,7 @@ func (n *Node) ProposeRemote(batches [][]byte) <-chan crdt.Result {
 // refused, not staged. c.Data must not be modified until the result is
 // delivered.
 func (n *Node) ProposeChunk(c crdt.Chunk) <-chan crdt.Result {
-	return n.proposeOne(&pb.Unit{Chunk: &pb.TransferChunk{Id: c.ID, Offset: c.Offset, Data: c.Data, Final: c.Final}})
+	return n.proposeOne(&pb.Unit{Chunk: &pb.TransferChunk{From: c.From, Id: c.ID, Offset: c.Offset, Data: c.Data, Final: c.Final}})
 }
 
 // ProposeFold proposes a garbage-collection unit: every node of the region

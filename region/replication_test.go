@@ -374,7 +374,7 @@ func TestReplicationLogSurvivesSnapshotsAndRestarts(t *testing.T) {
 	stagedOf := func(n *Node) (uint64, bool) {
 		var s uint64
 		var ok bool
-		n.ReplView(func(rp *crdt.Replica) { s, ok = rp.Staged(0x5eed) })
+		n.ReplView(func(rp *crdt.Replica) { s, ok = rp.Staged(chunkSender, 0x5eed) })
 		return s, ok
 	}
 	for _, n := range r.nodes {
@@ -497,7 +497,7 @@ func TestStateTransferJoinsAtTheFinalChunk(t *testing.T) {
 		invisible("before the final chunk")
 		for _, n := range r.nodes {
 			var s uint64
-			n.ReplView(func(rp *crdt.Replica) { s, _ = rp.Staged(0x7a) })
+			n.ReplView(func(rp *crdt.Replica) { s, _ = rp.Staged(chunkSender, 0x7a) })
 			if s != uint64(staged) {
 				t.Fatalf("%s: %d bytes staged, want %d", n.id, s, staged)
 			}
@@ -535,7 +535,7 @@ func TestStateTransferJoinsAtTheFinalChunk(t *testing.T) {
 				_, ok = rp.Log().Start(crdt.VersionVector{}, have)
 				pos, okMe = rp.Log().Start(have, have)
 				next = rp.Log().Next()
-				_, stagedOK = rp.Staged(0x7a)
+				_, stagedOK = rp.Staged(chunkSender, 0x7a)
 			})
 			if have.Get(other.ks.Origin()) != 201 {
 				t.Fatalf("%s: version vector %v after the join", n.id, have)

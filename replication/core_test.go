@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"concord/crdt"
 	pb "concord/proto"
 )
@@ -71,8 +74,8 @@ func (g *rig) tick(ms int64) {
 func (g *rig) ready() []*pb.Push {
 	g.t.Helper()
 	if g.s.NeedsSnapshot() {
-		data, vv := viewOf(&g.src).Snapshot()
-		g.s.SetSnapshot(data, vv)
+		data, vv, next := viewOf(&g.src).Snapshot()
+		g.s.SetSnapshot(data, vv, next)
 	}
 	msgs, reset := g.s.Ready()
 	if reset {
@@ -121,8 +124,14 @@ func applyProposal(rep *crdt.Replica, p Proposal) Applied {
 		return a
 	}
 	for _, b := range p.Batches {
-		out, _ := rep.Merge(b)
+		out, err := rep.Merge(b)
 		a.Outcomes = append(a.Outcomes, out)
+		var reason crdt.RejectReason
+		var detail string
+		if out == crdt.Rejected {
+			reason, detail = crdt.ReasonOf(err), err.Error()
+		}
+		a.Reasons, a.Details = append(a.Reasons, reason), append(a.Details, detail)
 	}
 	return a
 }
@@ -411,7 +420,7 @@ func TestTimeouts(t *testing.T) {
 	t.Run("idle stream pings and does not time out", func(t *testing.T) {
 		g := newRig(t, cfg, crdt.LogLimits{})
 		g.connect()
-		g.tick(10_000)
+		g.tick(1_000)
 		msgs, reset := g.s.Ready()
 		if reset || len(msgs) != 1 || msgs[0].GetPing() == nil {
 			t.Fatalf("idle stream: %v, reset %v", msgs, reset)
@@ -420,6 +429,55 @@ func TestTimeouts(t *testing.T) {
 		g.tick(100)
 		if msgs, reset := g.s.Ready(); reset || len(msgs) != 0 {
 			t.Fatalf("second ping while one is in flight: %v, reset %v", msgs, reset)
+		}
+	})
+}
+
+// TestKeepalive: a stream on which the peer says nothing for Keepalive,
+// not even the answer to a ping, is reset (a blackholed link); one whose
+// pings are answered lives on however long it stays idle.
+func TestKeepalive(t *testing.T) {
+	cfg := SenderConfig{Keepalive: 3_000, AckTimeout: 60_000}
+	t.Run("silent peer", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.connect()
+		pings := 0
+		for i := 0; i < 3; i++ {
+			g.tick(1_000)
+			msgs, reset := g.s.Ready()
+			if reset {
+				t.Fatalf("reset after %d ms", (i+1)*1000)
+			}
+			pings += len(msgs)
+		}
+		if pings != 1 {
+			t.Fatalf("%d pings while idle, want 1 (the next waits for its answer)", pings)
+		}
+		g.tick(1)
+		if _, reset := g.s.Ready(); !reset {
+			t.Fatal("no reset after Keepalive without a word from the peer")
+		}
+		if st := g.s.Stats(); g.s.State() != Disconnected || st.Silent != 1 || st.Resets != 1 {
+			t.Fatalf("state %s, stats %+v", g.s.State(), st)
+		}
+	})
+	t.Run("answered pings", func(t *testing.T) {
+		g := newRig(t, cfg, crdt.LogLimits{})
+		g.connect()
+		for i := 0; i < 30; i++ {
+			g.tick(1_000)
+			msgs, reset := g.s.Ready()
+			if reset {
+				t.Fatalf("reset after %d ms of answered pings", (i+1)*1000)
+			}
+			for _, m := range msgs {
+				if err := g.s.Step(g.deliver(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if g.s.State() != Streaming {
+			t.Fatalf("state %s", g.s.State())
 		}
 	})
 }
@@ -738,7 +796,7 @@ func TestTransferResumes(t *testing.T) {
 	}
 	g.deliver(msgs[1]) // staged, but its ack is lost with the stream
 	id := msgs[0].GetChunk().TransferId
-	if n, ok := g.dst.Staged(id); !ok || n != 64 {
+	if n, ok := g.dst.Staged(g.src.Keyspace().Origin().Region, id); !ok || n != 64 {
 		t.Fatalf("staged %d %v", n, ok)
 	}
 	g.s.Disconnected()
@@ -823,7 +881,7 @@ func TestGapAfterSenderJoinedTransfer(t *testing.T) {
 	g.pump()
 	c := newTestReplica(originC, crdt.LogLimits{})
 	g.writes(c, 3, "c")
-	data, _ := viewOf(&c).Snapshot()
+	data, _, _ := viewOf(&c).Snapshot()
 	if _, joined, err := g.src.StageChunk(crdt.Chunk{ID: 9, Data: data, Final: true}); !joined || err != nil {
 		t.Fatal(joined, err)
 	}
@@ -927,5 +985,196 @@ func TestSenderOwnAhead(t *testing.T) {
 	}
 	if v := g.dst.Keyspace().Read(0, simEpoch, 1, simArgs("GET", "c")); string(v.Str) != "15" {
 		t.Fatalf("peer's c = %q, want 15 (5 old writes + the new one)", v.Str)
+	}
+}
+
+// A ZINCRBY whose result equals the current score (an increment of 0, or
+// one lost to float absorption) used to ship as EffZAdd of the current
+// score, an overwrite that cancels the increments it observed; of two such
+// concurrent writes the later one cancelled increments it never saw (found
+// by TestSimConcurrentWrites/5-hostile, seed 5093). It ships as EffZIncr
+// now; crdt's TestZeroIncrementsStillAddUp covers the other counters.
+func TestZIncrByZeroAddsUpAcrossRegions(t *testing.T) {
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	a, b := g.src, g.dst
+	sync := func(from, to *crdt.Replica) {
+		l := from.Log()
+		recs, _ := l.Read(nil, l.First(), 1<<30, 1<<30)
+		for _, r := range recs {
+			to.Merge(r.Data)
+		}
+	}
+	g.write(a, "ZINCRBY", "z", "5", "m")
+	sync(a, b)
+	g.write(b, "ZINCRBY", "z", "3", "m") // a does not see it
+	g.write(b, "ZINCRBY", "z", "0", "m")
+	g.write(a, "ZINCRBY", "z", "0", "m") // stamped after b's
+	sync(a, b)
+	sync(b, a)
+	for _, rep := range []*crdt.Replica{a, b} {
+		if r := rep.Keyspace().Read(0, simEpoch, 0, simArgs("ZSCORE", "z", "m")); r.Float != 8 {
+			t.Errorf("region %d: ZSCORE = %v, want 5+3+0+0 = 8", rep.Keyspace().Origin().Region, r.Float)
+		}
+	}
+}
+
+// A state transfer slower than the log's turnover converges: the writes
+// made during the transfer are trimmed from the log before the peer joins
+// the snapshot, and the stream after the transfer starts where the
+// snapshot ends, from the records the sender kept aside. (Asking the log
+// for the peer's new vector failed and started another transfer, forever
+// under steady writes.)
+func TestSlowTransferConvergesUnderSteadyWrites(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 48, MaxInFlight: 1}, crdt.LogLimits{MaxRecords: 5})
+	for i := 0; i < 30; i++ {
+		g.write(g.src, "SADD", "s", fmt.Sprintf("m%d", i))
+	}
+	g.connect()
+	snapshots := 0
+	for round := 0; round < 400; round++ {
+		if g.s.NeedsSnapshot() {
+			snapshots++
+		}
+		for _, m := range g.ready() {
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Two writes per message: the log (5 records) turns over every
+		// three chunks, the transfer takes many more.
+		g.write(g.src, "INCR", "n")
+		g.write(g.src, "SADD", "s", fmt.Sprintf("w%d", round))
+	}
+	g.pump()
+	if snapshots != 1 || g.s.Stats().Transfers != 1 || g.s.State() != Streaming {
+		t.Fatalf("%d snapshots, stats %+v, state %s", snapshots, g.s.Stats(), g.s.State())
+	}
+	if g.dst.Stats.Transfers != 1 || g.dst.Stats.Chunks < 10 {
+		t.Fatalf("receiver %+v: the transfer was not slower than the log", g.dst.Stats)
+	}
+	g.requireConverged()
+	if st := g.s.Stats(); st.TailRecords != 0 {
+		t.Fatalf("the sender still keeps %d records aside after catching up", st.TailRecords)
+	}
+}
+
+// The records kept aside are bounded: over TailBytes the tail is given up
+// and the stream after the transfer falls back to the log (here: another
+// transfer, which converges once writes stop).
+func TestTransferTailBounded(t *testing.T) {
+	g := newRig(t, SenderConfig{ChunkBytes: 48, MaxInFlight: 1, TailBytes: 200}, crdt.LogLimits{MaxRecords: 5})
+	for i := 0; i < 30; i++ {
+		g.write(g.src, "SADD", "s", fmt.Sprintf("m%d", i))
+	}
+	g.connect()
+	for round := 0; round < 40; round++ {
+		for _, m := range g.ready() {
+			if err := g.s.Step(g.deliver(m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.write(g.src, "SADD", "s", fmt.Sprintf("w%d", round))
+		if st := g.s.Stats(); st.TailLost == 0 && st.TailRecords*8 > 400 {
+			t.Fatalf("tail of %d records kept past its bound", st.TailRecords)
+		}
+	}
+	g.pump()
+	if st := g.s.Stats(); st.TailLost == 0 || st.Transfers < 2 {
+		t.Fatalf("stats %+v: the tail should have been given up", st)
+	}
+	g.requireConverged()
+}
+
+// TestRejectionsNameTheirReason: a batch the region refuses ends the
+// stream with an error naming why (corrupt, gap, missing dependency, own
+// origin), counted by reason; a corrupt batch, whether its header or its
+// body is broken, is never applied and never crashes the receiver (a
+// hostile or broken peer).
+func TestRejectionsNameTheirReason(t *testing.T) {
+	src := newTestReplica(originA, crdt.LogLimits{})
+	third := newTestReplica(originC, crdt.LogLimits{})
+	stamp := int64(simEpoch)
+	write := func(rep *crdt.Replica, args ...string) []byte {
+		stamp++
+		rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(stamp)}, []crdt.Command{{Args: simArgs(args...)}})
+		r, _ := rep.Log().Record(rep.Log().Next() - 1)
+		return r.Data
+	}
+	b1 := write(src, "SET", "a", "1")
+	b2 := write(src, "SET", "a", "2")
+	c1 := write(third, "SET", "c", "1")
+	if _, err := src.Merge(c1); err != nil {
+		t.Fatal(err)
+	}
+	dep := write(src, "SET", "a", "3") // depends on c1
+	corruptBody := append([]byte(nil), b1...)
+	for i := len(corruptBody) - 4; i < len(corruptBody); i++ {
+		corruptBody[i] ^= 0xff
+	}
+	if _, _, _, err := crdt.BatchHeader(corruptBody); err != nil {
+		t.Fatalf("the corrupt-body batch must keep a valid header: %v", err)
+	}
+	if _, err := crdt.DecodeBatch(corruptBody); err == nil {
+		t.Fatal("the corrupt-body batch decodes")
+	}
+	for _, c := range []struct {
+		name    string
+		batches [][]byte
+		reason  crdt.RejectReason
+		atStep  bool // refused by the receiver before proposing
+	}{
+		{"gap", [][]byte{b2}, crdt.RejectGap, false},
+		{"missing dependency", [][]byte{b1, b2, dep}, crdt.RejectMissingDeps, false},
+		{"corrupt body", [][]byte{corruptBody}, crdt.RejectCorrupt, false},
+		{"corrupt header", [][]byte{{0xff, 0x01, 0x02}}, crdt.RejectCorrupt, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dst := newTestReplica(originB, crdt.LogLimits{})
+			r := NewReceiver(originB, "b", viewOf(&dst))
+			if _, err := r.Hello(hello(nil), simEpoch); err != nil {
+				t.Fatal(err)
+			}
+			before := dst.Keyspace().Digest()
+			p, err := r.Step(&pb.Push{Msg: &pb.Push_Batches{Batches: &pb.Batches{FirstPos: 1, LastPos: uint64(len(c.batches)), Batches: c.batches}}})
+			if err == nil {
+				if c.atStep {
+					t.Fatal("Step accepted a batch whose header does not decode")
+				}
+				_, err = r.Done(applyProposal(dst, p), simEpoch)
+			}
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Reason != c.reason || !strings.Contains(err.Error(), string(c.reason)) {
+				t.Fatalf("error %v, want a RejectError naming %s", err, c.reason)
+			}
+			idx := -1
+			for i, x := range crdt.RejectReasons {
+				if x == c.reason {
+					idx = i
+				}
+			}
+			var total uint64
+			for _, n := range r.Stats().Rejected {
+				total += n
+			}
+			if r.Stats().Rejected[idx] != 1 || total != 1 {
+				t.Fatalf("rejections counted %v", r.Stats().Rejected)
+			}
+			if c.reason == crdt.RejectMissingDeps {
+				return // b1 and b2 merged before dep was refused
+			}
+			if dst.Keyspace().Digest() != before || dst.Log().Len() != 0 {
+				t.Fatal("a refused batch changed the state")
+			}
+		})
+	}
+	// The gRPC status names the reason; corrupt input is the sender's fault.
+	s := NewService(nil, "b", nil, nil, nil)
+	st, _ := status.FromError(s.streamError(hello(nil), &RejectError{Peer: originA, Reason: crdt.RejectCorrupt, Detail: "x"}))
+	if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "corrupt") {
+		t.Fatalf("status %v", st)
+	}
+	st, _ = status.FromError(s.streamError(hello(nil), &RejectError{Peer: originA, Reason: crdt.RejectGap}))
+	if st.Code() != codes.Aborted || !strings.Contains(st.Message(), "gap") {
+		t.Fatalf("status %v", st)
 	}
 }

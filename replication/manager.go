@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
+	"concord/crdt"
 	pb "concord/proto"
 )
 
@@ -41,8 +42,13 @@ type Config struct {
 	// Dial, if set, replaces the TCP dialer (tests route links through a
 	// fault-injecting proxy this way).
 	Dial func(ctx context.Context, addr string) (net.Conn, error)
-	// Keepalive is how often an idle stream is probed; a peer that does not
-	// answer within the same time is considered gone. 0 means 5 s.
+	// Keepalive is how long a stream may stay silent: a shipper that hears
+	// nothing (no ack, no answer to its 1 s pings) from its peer for this
+	// long breaks the stream and reconnects, and the service drops a
+	// stream that sent nothing for this long while nothing of it was
+	// pending. It also sets gRPC's keepalive, which gRPC raises to at
+	// least 10 s on the client. 0 means 5 s; Sender.Keepalive, if set,
+	// overrides it for the shippers.
 	Keepalive time.Duration
 	// GCInterval is how often the leader folds causally stable counter
 	// increments (0 means 2 s; negative disables collection).
@@ -90,6 +96,9 @@ func Start(cfg Config) (*Manager, error) {
 	if cfg.Keepalive == 0 {
 		cfg.Keepalive = 5 * time.Second
 	}
+	if cfg.Sender.Keepalive == 0 {
+		cfg.Sender.Keepalive = cfg.Keepalive.Milliseconds()
+	}
 	self := cfg.Region.Origin().Region
 	allowed := map[uint32]bool{}
 	for _, p := range cfg.Peers {
@@ -109,6 +118,7 @@ func Start(cfg Config) (*Manager, error) {
 		m.gcEvery = cfg.GCInterval
 	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
+	m.service.keepalive = cfg.Keepalive
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -208,6 +218,14 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 			p.RTTMs, p.ClockOffsetMs, p.BatchesSent, p.BytesSent, p.Transfers)
 		if r, ok := recv[p.Peer.Region]; ok {
 			fmt.Fprintf(&b, ",batches_received=%d,batches_merged=%d", r.Batches, r.Merged)
+			var total uint64
+			for _, n := range r.Rejected {
+				total += n
+			}
+			fmt.Fprintf(&b, ",batches_rejected=%d", total)
+			for i, reason := range crdt.RejectReasons {
+				fmt.Fprintf(&b, ",rejected_%s=%d", reason, r.Rejected[i])
+			}
 		}
 		fields = append(fields, [2]string{"peer_region" + strconv.Itoa(i), b.String()})
 	}

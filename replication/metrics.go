@@ -3,6 +3,8 @@ package replication
 import (
 	"strconv"
 
+	"concord/crdt"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -49,6 +51,8 @@ var (
 		"Counters, hash fields and sorted-set members holding increments not yet folded (garbage collection waits for every region to have them).", nil, nil)
 	descFolded = prometheus.NewDesc("concord_gc_folded_total",
 		"Items folded by garbage-collection units this node proposed as leader.", nil, nil)
+	descRecvRejected = prometheus.NewDesc("concord_replication_batches_rejected_total",
+		"Received batches refused, by reason: corrupt, gap, missing_dependency, own_origin, other. Each ends the stream.", append(peerLabels, "reason"), nil)
 	descRecvJoined = prometheus.NewDesc("concord_replication_transfers_received_total",
 		"State transfers from the peer joined.", peerLabels, nil)
 )
@@ -57,7 +61,7 @@ type collector struct{ m *Manager }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descLag, descLagRecords, descAcked, descRTT, descOffset,
-		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined,
+		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined, descRecvRejected,
 		descBacklog, descFolded} {
 		ch <- d
 	}
@@ -107,5 +111,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(r.Batches), l...)
 		ch <- prometheus.MustNewConstMetric(descRecvMerged, prometheus.CounterValue, float64(r.Merged), l...)
 		ch <- prometheus.MustNewConstMetric(descRecvJoined, prometheus.CounterValue, float64(r.Joined), l...)
+		for i, reason := range crdt.RejectReasons {
+			ch <- prometheus.MustNewConstMetric(descRecvRejected, prometheus.CounterValue, float64(r.Rejected[i]), append(l, string(reason))...)
+		}
 	}
 }

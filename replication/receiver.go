@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"errors"
 	"fmt"
 
 	"concord/crdt"
@@ -11,8 +12,9 @@ import (
 type State interface {
 	// Version returns the region's applied version vector.
 	Version() crdt.VersionVector
-	// Staged returns how many bytes of state transfer id are staged.
-	Staged(id uint64) (uint64, bool)
+	// Staged returns how many bytes of state transfer id from region from
+	// are staged.
+	Staged(from uint32, id uint64) (uint64, bool)
 }
 
 // Proposal is what the receiver asks its region to apply, in order: remote
@@ -25,8 +27,12 @@ type Proposal struct {
 
 // Applied is the outcome of a Proposal.
 type Applied struct {
-	// Outcomes has one entry per batch (crdt.MergeOutcome).
+	// Outcomes has one entry per batch (crdt.MergeOutcome); Reasons, if
+	// set, says for each rejected one why (crdt.ReasonOf), and Details
+	// the region's error text.
 	Outcomes []crdt.MergeOutcome
+	Reasons  []crdt.RejectReason
+	Details  []string
 	// Staged and Joined answer a chunk.
 	Staged uint64
 	Joined bool
@@ -46,6 +52,10 @@ type ReceiverStats struct {
 	Duplicates uint64 // proposed but already held by apply time
 	Chunks     uint64
 	Joined     uint64
+	// Rejected counts batches refused, by reason (indexed as
+	// crdt.RejectReasons): by the region, or here when the batch header
+	// does not decode (corrupt).
+	Rejected [len(crdt.RejectReasons)]uint64
 	// LastTimeMs is the HLC time (ms) of the newest batch applied and
 	// LastWallMs the sender's clock when it sent it: lag is measured from
 	// them.
@@ -115,7 +125,7 @@ func (r *Receiver) Hello(h *pb.Hello, nowMs int64) (*pb.Pull, error) {
 	w := &pb.Welcome{Protocol: proto, Region: r.self.Region, Incarnation: r.self.Incarnation,
 		Name: r.name, Vv: VVToPB(r.state.Version()), WallMs: nowMs}
 	if h.TransferId != 0 {
-		if n, ok := r.state.Staged(h.TransferId); ok {
+		if n, ok := r.state.Staged(r.peer.Region, h.TransferId); ok {
 			w.TransferId, w.TransferOffset = h.TransferId, n
 		}
 	}
@@ -135,7 +145,8 @@ func (r *Receiver) Step(m *pb.Push) (Proposal, error) {
 	case *pb.Push_Chunk:
 		c := msg.Chunk
 		r.stats.Chunks++
-		ch := &crdt.Chunk{ID: c.TransferId, Offset: c.Offset, Data: c.Data, Final: c.Final}
+		// The handshake named the sender: its chunks stage in its slot.
+		ch := &crdt.Chunk{From: r.peer.Region, ID: c.TransferId, Offset: c.Offset, Data: c.Data, Final: c.Final}
 		r.pending = append(r.pending, pendingAck{echo: c.WallMs, chunk: ch})
 		return Proposal{Chunk: ch}, nil
 	case *pb.Push_Ping:
@@ -167,7 +178,8 @@ func (r *Receiver) batches(b *pb.Batches) (Proposal, error) {
 	for _, data := range batches {
 		origin, _, last, err := crdt.BatchHeader(data)
 		if err != nil {
-			return Proposal{}, fmt.Errorf("%w: batch: %v", ErrProtocol, err)
+			r.reject(crdt.RejectCorrupt)
+			return Proposal{}, &RejectError{Peer: r.peer, Reason: crdt.RejectCorrupt, Detail: err.Error()}
 		}
 		r.stats.Batches++
 		// Held already (including this region's own writes relayed back).
@@ -182,6 +194,37 @@ func (r *Receiver) batches(b *pb.Batches) (Proposal, error) {
 	}
 	r.pending = append(r.pending, pendingAck{pos: b.LastPos, echo: b.WallMs, timeMs: b.TimeMs})
 	return Proposal{Batches: kept}, nil
+}
+
+// ErrRejected is wrapped by every RejectError.
+var ErrRejected = errors.New("replication: batch refused")
+
+// RejectError ends a stream whose batch the region refused (or that did
+// not decode): it names the reason.
+type RejectError struct {
+	Peer   crdt.Origin
+	Reason crdt.RejectReason
+	Detail string
+}
+
+func (e *RejectError) Error() string {
+	s := fmt.Sprintf("replication: refused a batch from %s: %s", e.Peer, e.Reason)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+func (e *RejectError) Unwrap() error { return ErrRejected }
+
+func (r *Receiver) reject(reason crdt.RejectReason) {
+	for i, x := range crdt.RejectReasons {
+		if x == reason {
+			r.stats.Rejected[i]++
+			return
+		}
+	}
+	r.stats.Rejected[len(crdt.RejectReasons)-1]++
 }
 
 // Done takes the outcome of the oldest proposal not yet done and returns
@@ -203,14 +246,22 @@ func (r *Receiver) Done(a Applied, nowMs int64) (*pb.Pull, error) {
 			r.stats.Joined++
 		}
 	} else {
-		for _, o := range a.Outcomes {
+		for i, o := range a.Outcomes {
 			switch o {
 			case crdt.Merged:
 				r.stats.Merged++
 			case crdt.Duplicate:
 				r.stats.Duplicates++
 			default:
-				return nil, fmt.Errorf("replication: region refused a batch from %s (outcome %d): the stream lost order", r.peer, o)
+				e := &RejectError{Peer: r.peer, Reason: crdt.RejectOther}
+				if i < len(a.Reasons) && a.Reasons[i] != "" {
+					e.Reason = a.Reasons[i]
+				}
+				if i < len(a.Details) {
+					e.Detail = a.Details[i]
+				}
+				r.reject(e.Reason)
+				return nil, e
 			}
 		}
 		if p.timeMs > 0 {

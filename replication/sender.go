@@ -21,8 +21,10 @@ type Log interface {
 	Start(peer crdt.VersionVector) (pos uint64, ok bool)
 	// Read returns records from pos on (crdt.EffectLog.Read).
 	Read(dst []crdt.LogRecord, pos uint64, maxRecords, maxBytes int) ([]crdt.LogRecord, error)
-	// Next returns the position the next record will get.
+	// Next returns the position the next record will get, First the
+	// position of the oldest record kept.
 	Next() uint64
+	First() uint64
 }
 
 // SenderConfig tunes a Sender. Zero fields take the defaults.
@@ -50,6 +52,17 @@ type SenderConfig struct {
 	// pings, so the peer's version vector, the round trip and the clock
 	// offset stay fresh.
 	PingInterval int64
+	// Keepalive is how long a stream may go without any message from the
+	// peer (an ack, or the answer to a ping, which the sender sends every
+	// PingInterval while idle) before the sender asks for a reset. It
+	// notices a dead link long before AckTimeout or gRPC's keepalive,
+	// which gRPC holds at 10 s or more (twice that before it acts).
+	Keepalive int64
+	// TailBytes bounds the log records a sender keeps aside, from the
+	// position its snapshot was taken at, while a state transfer runs and
+	// until the stream after it has caught up with the log (see keepTail).
+	// Negative disables keeping them.
+	TailBytes int
 }
 
 // Defaults. Batches of about 64 effects with several messages in flight
@@ -63,13 +76,15 @@ type SenderConfig struct {
 const (
 	DefaultMaxInFlight      = 256
 	DefaultMaxInFlightBytes = 8 << 20
-	DefaultBatchRecords = 256
-	DefaultBatchBytes   = 256 << 10
-	DefaultChunkBytes   = 1 << 20
-	DefaultHelloTimeout = 10_000
-	DefaultAckTimeout   = 30_000
-	DefaultDeflateMin   = 4 << 10
-	DefaultPingInterval = 1_000
+	DefaultBatchRecords     = 256
+	DefaultBatchBytes       = 256 << 10
+	DefaultChunkBytes       = 1 << 20
+	DefaultHelloTimeout     = 10_000
+	DefaultAckTimeout       = 30_000
+	DefaultDeflateMin       = 4 << 10
+	DefaultPingInterval     = 1_000
+	DefaultKeepalive        = 5_000
+	DefaultTailBytes        = 64 << 20 // the default replication log size
 )
 
 func (c SenderConfig) withDefaults() SenderConfig {
@@ -99,6 +114,12 @@ func (c SenderConfig) withDefaults() SenderConfig {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = DefaultPingInterval
+	}
+	if c.Keepalive <= 0 {
+		c.Keepalive = DefaultKeepalive
+	}
+	if c.TailBytes == 0 {
+		c.TailBytes = DefaultTailBytes
 	}
 	return c
 }
@@ -158,9 +179,19 @@ type Sender struct {
 	wantSnapshot bool
 	xferSeq      uint64
 
-	out      []*pb.Push
-	scratch  []crdt.LogRecord
-	lastSent int64 // when the latest message was sent
+	// tail holds the log records from the position a transfer's snapshot
+	// reached (tail[0] onwards, contiguous, up to tailNext), copied aside
+	// as the log grows so that the stream after the transfer can start
+	// there even if the log has meanwhile trimmed them (see keepTail).
+	tail      []crdt.LogRecord
+	tailOn    bool // keeping a tail
+	tailNext  uint64
+	tailBytes int
+
+	out       []*pb.Push
+	scratch   []crdt.LogRecord
+	lastSent  int64 // when the latest message was sent
+	lastHeard int64 // when the latest message from the peer arrived (or the stream began)
 
 	// reports are version vectors the peer reported, at most one per
 	// reportSpacing ms, oldest first: causal-stability GC needs one the
@@ -240,6 +271,7 @@ type transfer struct {
 	sent    uint64 // bytes sent in this stream
 	acked   uint64 // bytes the peer has staged
 	takenMs int64
+	pin     uint64 // log position the snapshot reached: records from here on are not in it
 }
 
 // SenderStats describe a Sender for metrics and INFO. Times are in the
@@ -264,6 +296,9 @@ type SenderStats struct {
 	TransferAcked  uint64 // bytes of it staged at the peer
 	Resets         uint64 // streams the sender asked to reset
 	OwnAhead       uint64 // streams ended by an OwnAheadError
+	Silent         uint64 // streams reset because the peer was silent for Keepalive
+	TailRecords    int    // log records kept aside for the stream after a transfer
+	TailLost       uint64 // tails given up (over TailBytes, or trimmed before kept)
 }
 
 // NewSender returns a sender of self's log to the region peer.
@@ -304,6 +339,7 @@ func (s *Sender) Stats() SenderStats {
 		st.TransferSize = uint64(len(s.xfer.data))
 		st.TransferAcked = s.xfer.acked
 	}
+	st.TailRecords = len(s.tail)
 	return st
 }
 
@@ -318,6 +354,7 @@ func (s *Sender) Tick(nowMs int64) {
 func (s *Sender) Connected() {
 	s.reset()
 	s.state, s.since = Handshaking, s.now
+	s.lastHeard = s.now
 	s.out = append(s.out, &pb.Push{Msg: &pb.Push_Hello{Hello: &pb.Hello{
 		MinProtocol: MinProtocol, MaxProtocol: MaxProtocol,
 		Region: s.self.Region, Incarnation: s.self.Incarnation, Name: s.name,
@@ -393,6 +430,7 @@ func (s *Sender) checkOwn(vv crdt.VersionVector) error {
 // unusable (the caller resets it); the sender's state is then as after
 // Disconnected.
 func (s *Sender) Step(m *pb.Pull) error {
+	s.lastHeard = s.now
 	var err error
 	switch msg := m.GetMsg().(type) {
 	case *pb.Pull_Welcome:
@@ -443,6 +481,7 @@ func (s *Sender) welcome(w *pb.Welcome) error {
 // startFromVV positions the stream for the peer's version vector, or
 // starts a state transfer if the log cannot serve it.
 func (s *Sender) startFromVV() {
+	s.dropTail()
 	pos, ok := s.log.Start(s.peerVV)
 	if ok {
 		s.xfer = nil
@@ -460,15 +499,112 @@ func (s *Sender) startFromVV() {
 func (s *Sender) NeedsSnapshot() bool { return s.wantSnapshot && s.state == Transferring }
 
 // SetSnapshot hands the sender the state to transfer: a keyspace snapshot
-// (crdt.Keyspace.Snapshot) and the version vector of that state. The
-// caller takes it when NeedsSnapshot asks; data is not modified.
-func (s *Sender) SetSnapshot(data []byte, vv crdt.VersionVector) {
+// (crdt.Keyspace.Snapshot), the version vector of that state and the log
+// position it reaches (Log.Next when it was taken, read with it: every
+// record before it is in the state, none from it on). The caller takes it
+// when NeedsSnapshot asks; data is not modified.
+func (s *Sender) SetSnapshot(data []byte, vv crdt.VersionVector, next uint64) {
 	if !s.NeedsSnapshot() {
 		return
 	}
 	s.wantSnapshot = false
 	s.xferSeq++
-	s.xfer = &transfer{id: transferID(s.self, s.peer, vv, s.xferSeq, s.now), data: data, vv: vv.Clone(), takenMs: s.now}
+	s.xfer = &transfer{id: transferID(s.self, s.peer, vv, s.xferSeq, s.now), data: data, vv: vv.Clone(), takenMs: s.now, pin: next}
+	s.dropTail()
+	if s.cfg.TailBytes >= 0 {
+		s.tailOn, s.tailNext = true, next
+	}
+}
+
+// keepTail copies aside the log records appended since the transfer's
+// snapshot, before the log can trim them. Once the peer has joined the
+// snapshot it holds every record before the snapshot's position and needs
+// exactly the ones after it: streaming them from the tail makes the
+// transfer converge however long it took, where asking the log (Start
+// against the peer's new vector) fails whenever the log turned over
+// during the transfer and so would start another transfer, forever under
+// steady writes. The tail shares the records' bytes with the log (they
+// are never modified) and is bounded by TailBytes; beyond that, or if the
+// log trimmed a record before it was kept (the sender was not run for
+// that long), the tail is given up and the stream after the transfer
+// falls back to the log.
+func (s *Sender) keepTail() {
+	if !s.tailOn {
+		return
+	}
+	for s.tailNext < s.log.Next() {
+		recs, err := s.log.Read(s.scratch[:0], s.tailNext, s.cfg.BatchRecords, s.cfg.BatchBytes)
+		if err != nil || len(recs) == 0 {
+			s.loseTail()
+			return
+		}
+		s.scratch = recs[:0]
+		for _, r := range recs {
+			s.tail = append(s.tail, r)
+			s.tailBytes += len(r.Data)
+		}
+		s.tailNext = recs[len(recs)-1].Pos + 1
+		if s.tailBytes > s.cfg.TailBytes {
+			s.loseTail()
+			return
+		}
+	}
+	// Records the peer acknowledged are not needed again.
+	i := 0
+	for i < len(s.tail) && s.tail[i].Pos <= s.acked && s.state == Streaming {
+		s.tailBytes -= len(s.tail[i].Data)
+		i++
+	}
+	if i > 0 {
+		clear(s.tail[:i])
+		s.tail = s.tail[i:]
+	}
+	// Streaming, and the log itself holds everything from here on.
+	if s.state == Streaming && s.next >= s.log.First() {
+		s.dropTail()
+	}
+}
+
+func (s *Sender) loseTail() {
+	s.stats.TailLost++
+	s.dropTail()
+}
+
+func (s *Sender) dropTail() {
+	s.tail, s.tailOn, s.tailNext, s.tailBytes = nil, false, 0, 0
+}
+
+// afterTransfer positions the stream once the peer joined x: it holds
+// every record before x.pin, so streaming resumes there, from the tail
+// (records the peer holds otherwise are skipped as usual). Without a tail
+// that reaches back to x.pin, the log must serve the peer's vector.
+func (s *Sender) afterTransfer(x *transfer) {
+	if !s.tailOn || (len(s.tail) > 0 && s.tail[0].Pos != x.pin) || (len(s.tail) == 0 && s.tailNext != x.pin) {
+		s.startFromVV()
+		return
+	}
+	s.state, s.since = Streaming, s.now
+	s.next = x.pin
+	s.acked = x.pin - 1
+}
+
+// read returns records from pos on: from the tail while it holds pos,
+// else from the log.
+func (s *Sender) read(pos uint64) ([]crdt.LogRecord, error) {
+	if s.tailOn && len(s.tail) > 0 && pos >= s.tail[0].Pos && pos < s.tailNext {
+		i := int(pos - s.tail[0].Pos)
+		out := s.scratch[:0]
+		size := 0
+		for ; i < len(s.tail) && len(out) < s.cfg.BatchRecords; i++ {
+			if len(out) > 0 && size+len(s.tail[i].Data) > s.cfg.BatchBytes {
+				break
+			}
+			out = append(out, s.tail[i])
+			size += len(s.tail[i].Data)
+		}
+		return out, nil
+	}
+	return s.log.Read(s.scratch[:0], pos, s.cfg.BatchRecords, s.cfg.BatchBytes)
 }
 
 // transferID names a transfer so that a resumed stream can tell it from
@@ -536,9 +672,10 @@ func (s *Sender) ack(a *pb.Ack) error {
 	s.xfer.acked = a.TransferOffset
 	if a.Joined {
 		s.stats.Transfers++
+		x := s.xfer
 		s.xfer = nil
 		s.inflight = s.inflight[:0]
-		s.startFromVV()
+		s.afterTransfer(x)
 	}
 	return nil
 }
@@ -548,6 +685,7 @@ func (s *Sender) ack(a *pb.Ack) error {
 // Ready also reports a stuck stream: reset is true when the peer has not
 // answered in time, and the caller should end the stream and reconnect.
 func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
+	s.keepTail()
 	switch s.state {
 	case Handshaking:
 		if s.now-s.since > s.cfg.HelloTimeout {
@@ -565,6 +703,12 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 	if len(s.inflight) > 0 && s.now-s.inflight[0].sentMs > s.cfg.AckTimeout {
 		reset = true
 	}
+	if (s.state == Streaming || s.state == Transferring) && s.now-s.lastHeard > s.cfg.Keepalive {
+		// Nothing, not even a ping's answer, for Keepalive: the link is
+		// dead or blackholed.
+		reset = true
+		s.stats.Silent++
+	}
 	if reset {
 		s.stats.Resets++
 		s.Disconnected()
@@ -579,7 +723,7 @@ func (s *Sender) Ready() (msgs []*pb.Push, reset bool) {
 // the window allows, leaving out what the peer is known to hold.
 func (s *Sender) fillBatches() {
 	for s.windowOpen() && s.next < s.log.Next() {
-		recs, err := s.log.Read(s.scratch[:0], s.next, s.cfg.BatchRecords, s.cfg.BatchBytes)
+		recs, err := s.read(s.next)
 		if errors.Is(err, crdt.ErrTrimmed) {
 			// The log moved past the stream while it was slow: what the peer
 			// lacks is gone from the log. Messages already sent stay in

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -51,6 +53,10 @@ type Service struct {
 	log    *slog.Logger
 	clock  func() time.Time
 	depth  int
+	// keepalive, if positive, drops a stream that sent nothing for that
+	// long while nothing of it was pending (see Config.Keepalive).
+	keepalive time.Duration
+	silent    atomic.Uint64 // streams dropped as silent
 
 	mu      sync.Mutex
 	streams map[*streamState]struct{}
@@ -60,7 +66,15 @@ type Service struct {
 type streamState struct {
 	mu  sync.Mutex
 	rcv *Receiver
+
+	// Liveness, by the wall clock (I/O edge, not state): when the sender
+	// was last heard, and how many received messages await their ack.
+	heard   atomic.Int64 // unix ns
+	pending atomic.Int64
 }
+
+// errSilent ends a stream whose sender went quiet.
+var errSilent = errors.New("replication: sender silent past the keepalive; dropping the stream")
 
 // NewService returns the receiving end for region. allow, if not nil,
 // decides which sender regions are accepted.
@@ -142,7 +156,14 @@ func (s *Service) Stream(st pb.Replication_StreamServer) error {
 		close(queue)
 		readErr <- err
 	}()
+	silent := make(chan error, 1)
+	if s.keepalive > 0 {
+		go s.watch(ctx, ss, silent)
+	}
 	select {
+	case err := <-silent:
+		cancel()
+		return s.streamError(hello, err)
 	case err := <-readErr:
 		if err != nil {
 			cancel()
@@ -169,12 +190,37 @@ type pendingResult struct {
 	n     int // batches proposed
 }
 
+// watch reports errSilent once the sender has sent nothing for the
+// keepalive while nothing it sent was pending here: a live sender pings at
+// least every second when idle, so such a stream's link is dead (a
+// blackholed link is otherwise noticed only by gRPC's keepalive, 20 s or
+// more). A slow apply here does not count: the sender waits for it.
+func (s *Service) watch(ctx context.Context, ss *streamState, silent chan<- error) {
+	t := time.NewTicker(max(s.keepalive/4, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if ss.pending.Load() == 0 && time.Since(time.Unix(0, ss.heard.Load())) > s.keepalive {
+				s.silent.Add(1)
+				silent <- errSilent
+				return
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 func (s *Service) readLoop(ctx context.Context, st pb.Replication_StreamServer, ss *streamState, queue chan<- pendingResult) error {
+	ss.heard.Store(time.Now().UnixNano())
 	for {
 		m, err := st.Recv()
 		if err != nil {
 			return err
 		}
+		ss.pending.Add(1)
+		ss.heard.Store(time.Now().UnixNano())
 		ss.mu.Lock()
 		p, err := ss.rcv.Step(m)
 		ss.mu.Unlock()
@@ -216,6 +262,10 @@ func (s *Service) ackLoop(ctx context.Context, st pb.Replication_StreamServer, s
 		if err := st.Send(ack); err != nil {
 			return err
 		}
+		// Heard as of now: the sender's answer to this ack may take a
+		// round trip.
+		ss.heard.Store(time.Now().UnixNano())
+		ss.pending.Add(-1)
 	}
 	return nil
 }
@@ -240,6 +290,13 @@ func appliedFrom(res crdt.Result, pr pendingResult) Applied {
 	a := Applied{Outcomes: make([]crdt.MergeOutcome, len(res.Replies))}
 	for i, r := range res.Replies {
 		a.Outcomes[i] = crdt.MergeOutcome(r.Int)
+		if a.Outcomes[i] == crdt.Rejected && len(r.Str) > 0 {
+			if a.Reasons == nil {
+				a.Reasons, a.Details = make([]crdt.RejectReason, len(res.Replies)), make([]string, len(res.Replies))
+			}
+			reason, detail, _ := strings.Cut(string(r.Str), ": ")
+			a.Reasons[i], a.Details[i] = crdt.RejectReason(reason), detail
+		}
 	}
 	return a
 }
@@ -251,6 +308,15 @@ func (s *Service) streamError(h *pb.Hello, err error) error {
 	}
 	if _, ok := status.FromError(err); ok && !errors.Is(err, ErrProtocol) {
 		return err
+	}
+	var rej *RejectError
+	if errors.As(err, &rej) {
+		s.log.Warn("replication stream ended: batch refused", "from", h.Name, "region", h.Region, "reason", rej.Reason, "err", err)
+		code := codes.Aborted // gap, missing dependency: the sender resumes from the vector
+		if rej.Reason == crdt.RejectCorrupt {
+			code = codes.InvalidArgument
+		}
+		return status.Error(code, err.Error())
 	}
 	s.log.Warn("replication stream ended", "from", h.Name, "region", h.Region, "err", err)
 	if errors.Is(err, ErrProtocol) {
@@ -282,6 +348,9 @@ func addReceiverStats(t *ReceiverStats, st ReceiverStats) {
 	t.Duplicates += st.Duplicates
 	t.Chunks += st.Chunks
 	t.Joined += st.Joined
+	for i := range t.Rejected {
+		t.Rejected[i] += st.Rejected[i]
+	}
 	if st.LastTimeMs > t.LastTimeMs {
 		t.LastTimeMs, t.LastWallMs = st.LastTimeMs, st.LastWallMs
 	}

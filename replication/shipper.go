@@ -247,7 +247,7 @@ func (sh *Shipper) session(ctx context.Context, addr string, leaderChanged <-cha
 }
 
 // errStuck ends a session whose peer stopped answering.
-var errStuck = errors.New("replication: peer stopped acknowledging; reconnecting")
+var errStuck = errors.New("replication: peer silent or not acknowledging in time; reconnecting")
 
 // flush sends what the sender has ready, taking a snapshot first if it
 // asks for one.
@@ -255,10 +255,10 @@ func (sh *Shipper) flush(stream pb.Replication_StreamClient) error {
 	sh.mu.Lock()
 	if sh.snd.NeedsSnapshot() {
 		sh.mu.Unlock()
-		data, vv := Viewer(sh.region.ReplView).Snapshot()
+		data, vv, next := Viewer(sh.region.ReplView).Snapshot()
 		sh.log.Info("peer needs a state transfer", "bytes", len(data))
 		sh.mu.Lock()
-		sh.snd.SetSnapshot(data, vv)
+		sh.snd.SetSnapshot(data, vv, next)
 	}
 	msgs, reset := sh.snd.Ready()
 	sh.mu.Unlock()

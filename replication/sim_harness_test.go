@@ -426,10 +426,10 @@ func (g *simRegion) drive(ob *simOutbound) {
 		ob.snd.Connected()
 	}
 	if ob.snd.NeedsSnapshot() {
-		data, vv := g.view.Snapshot()
+		data, vv, next := g.view.Snapshot()
 		s.stats.snapshots++
 		s.tracef("%s: snapshot for %s, %d bytes, vv %v", g.name, ob.peer.name, len(data), vv)
-		ob.snd.SetSnapshot(data, vv)
+		ob.snd.SetSnapshot(data, vv, next)
 	}
 	msgs, reset := ob.snd.Ready()
 	if reset {

@@ -527,3 +527,25 @@ func (l dropRecordLog) Read(dst []crdt.LogRecord, pos uint64, maxRecords, maxByt
 	}
 	return kept, err
 }
+
+// A region rejoining seven regions after its peers' logs trimmed gets a
+// state transfer from each of its six peers at once. A replica used to
+// stage at most four transfers, a new one evicting the oldest: the evicted
+// sender restarted and evicted another, and no transfer ever completed.
+// With one staging slot per sending region they all complete.
+func TestSimManyPeersTransfer(t *testing.T) {
+	runSims(t, []simCase{{"7", 2, simConfig{regions: 7, link: simnet.Link{Delay: 20, Jitter: 30}, limits: crdt.LogLimits{MaxRecords: 50},
+		sender: SenderConfig{MaxInFlight: 2, BatchRecords: 8, ChunkBytes: 256}, writeGap: [2]int64{100, 300}, keys: 10}}}, func(s *sim) {
+		s.setWriting(true)
+		s.net.RunFor(2000)
+		away := s.regs[len(s.regs)-1]
+		away.kill()
+		s.net.RunFor(12_000)
+		away.revive()
+		s.finish(120_000)
+	}, func(t *testing.T, total simStats, _ simnet.Stats) {
+		if total.joins < 6 {
+			t.Errorf("the rejoining region joined only %d transfers: %+v", total.joins, total)
+		}
+	})
+}

@@ -32,16 +32,25 @@ func (v Viewer) Next() (n uint64) {
 }
 
 // Staged implements State.
-func (v Viewer) Staged(id uint64) (n uint64, ok bool) {
-	v(func(r *crdt.Replica) { n, ok = r.Staged(id) })
+func (v Viewer) Staged(from uint32, id uint64) (n uint64, ok bool) {
+	v(func(r *crdt.Replica) { n, ok = r.Staged(from, id) })
 	return n, ok
 }
 
-// Snapshot returns the keyspace snapshot and its version vector, for a
-// state transfer.
-func (v Viewer) Snapshot() (data []byte, vv crdt.VersionVector) {
-	v(func(r *crdt.Replica) { data, vv = r.Keyspace().Snapshot(), r.Keyspace().Version() })
-	return data, vv
+// First implements Log.
+func (v Viewer) First() (n uint64) {
+	v(func(r *crdt.Replica) { n = r.Log().First() })
+	return n
+}
+
+// Snapshot returns the keyspace snapshot, its version vector and the log
+// position the state reaches (every record before next is in it; none
+// from next on is), read together, for a state transfer.
+func (v Viewer) Snapshot() (data []byte, vv crdt.VersionVector, next uint64) {
+	v(func(r *crdt.Replica) {
+		data, vv, next = r.Keyspace().Snapshot(), r.Keyspace().Version(), r.Log().Next()
+	})
+	return data, vv, next
 }
 
 var (
