@@ -520,7 +520,7 @@ func zaddGeneric(tx *Tx, args [][]byte, incrCmd bool) Reply {
 				// up. EffZIncr creates the member too.
 				if f.incr && !math.IsInf(cur, 0) {
 					d := s
-					if d == 0 && math.Signbit(cur) {
+					if d == 0 && cur == 0 && math.Signbit(cur) {
 						// -0 + 0 is +0: add -0 so the score keeps the
 						// sign Redis keeps (cur is -0 only in a skiplist).
 						d = math.Copysign(0, -1)

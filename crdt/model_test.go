@@ -1471,6 +1471,13 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 					// implementation's choice.
 					if emittedField(emitted, EffZAdd, key, mem) {
 						c.effs = append(c.effs, mEff{kind: mZAdd, key: key, sub: mem, f: old})
+					} else if f, ok := emittedFloat(emitted, EffZIncr, key, mem); ok && incr {
+						// An increment that leaves the score as it is
+						// still ships as an increment (of 0, -0 or one
+						// absorbed by a large score), so it adds up with
+						// concurrent ones and survives an observed-remove
+						// that did not see it.
+						c.effs = append(c.effs, mEff{kind: mZIncr, key: key, sub: mem, f: f})
 					}
 					continue
 				}
@@ -1555,6 +1562,17 @@ func emittedField(effs []Effect, kind EffectKind, qk, field string) bool {
 		}
 	}
 	return false
+}
+
+// emittedFloat returns the Float of the effect of kind on qk's field.
+func emittedFloat(effs []Effect, kind EffectKind, qk, field string) (float64, bool) {
+	db, key := splitKey(qk)
+	for _, e := range effs {
+		if e.Kind == kind && int(e.DB) == db && string(e.Key) == key && string(e.Field) == field {
+			return e.Float, true
+		}
+	}
+	return 0, false
 }
 
 // history lists the ops in that touch key, for failure messages.
