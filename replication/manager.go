@@ -34,8 +34,18 @@ type Config struct {
 	// Peers are the other regions.
 	Peers []Peer
 	// TLS, if set, secures replication both ways with mutual TLS: it must
-	// hold this node's certificate and the CA that signs the peers'.
+	// hold this node's certificate and the CA that signs the peers'. Every
+	// certificate must then name its region (URI SAN
+	// concord://region/<id>, see CertRegion): a stream whose Hello claims
+	// another region than its client certificate names is refused with
+	// PermissionDenied, and a shipper refuses a server whose certificate
+	// does not name the region it meant to reach.
 	TLS *tls.Config
+	// TLSAnyRegion turns that identity check off: any certificate the CA
+	// signed may claim any region. Only for CA-only setups whose
+	// certificates name no region; the CA is then trusted to sign only
+	// honest nodes.
+	TLSAnyRegion bool
 	// Sender tunes every shipper.
 	Sender SenderConfig
 	// Dial, if set, replaces the TCP dialer (tests route links through a
@@ -100,6 +110,7 @@ func Start(cfg Config) (*Manager, error) {
 		m.gcEvery = cfg.GCInterval
 	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
+	m.service.identity = cfg.TLS != nil && !cfg.TLSAnyRegion
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -121,7 +132,8 @@ func Start(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	for _, p := range cfg.Peers {
-		sh := newShipper(cfg.Region, cfg.Name, p, cfg.Sender, m.dial, cfg.Logger, cfg.Clock)
+		dial := func(addr string) (*grpc.ClientConn, error) { return m.dial(p.Region, addr) }
+		sh := newShipper(cfg.Region, cfg.Name, p, cfg.Sender, dial, cfg.Logger, cfg.Clock)
 		m.shippers = append(m.shippers, sh)
 		m.wg.Add(1)
 		go func() {
@@ -136,10 +148,17 @@ func Start(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) dial(addr string) (*grpc.ClientConn, error) {
+// dial opens a connection to a node of region to at addr.
+func (m *Manager) dial(to uint32, addr string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if m.cfg.TLS != nil {
-		creds = credentials.NewTLS(m.cfg.TLS.Clone())
+		c := m.cfg.TLS.Clone()
+		if !m.cfg.TLSAnyRegion {
+			c = serverRegionTLS(c, to, func(err error) {
+				m.cfg.Logger.Error("replication peer refused", "peer_region", to, "addr", addr, "err", err)
+			})
+		}
+		creds = credentials.NewTLS(c)
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),

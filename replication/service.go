@@ -51,6 +51,9 @@ type Service struct {
 	log    *slog.Logger
 	clock  func() time.Time
 	depth  int
+	// identity: the claimed region must be the client certificate's
+	// (mutual TLS; see identity.go).
+	identity bool
 
 	mu      sync.Mutex
 	streams map[*streamState]struct{}
@@ -105,6 +108,12 @@ func (s *Service) Stream(st pb.Replication_StreamServer) error {
 	}
 	if s.allow != nil && !s.allow(hello.Region) {
 		return status.Errorf(codes.PermissionDenied, "replication: region %d is not a configured peer of region %d", hello.Region, s.region.Origin().Region)
+	}
+	if s.identity {
+		if err := clientRegion(st.Context(), hello.Region); err != nil {
+			s.log.Error("replication stream refused", "from", hello.Name, "region", hello.Region, "err", err)
+			return err
+		}
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
 	err := s.region.ReadFence(fctx)

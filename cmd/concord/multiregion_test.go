@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type mrOptions struct {
 	// skew, if set, gives region r's nodes a clock this far from real time
 	// (for stamps and for replication's wall clock).
 	skew func(r int) time.Duration
+	// tls, if set, gives node i of region r its replication TLS
+	// configuration.
+	tls func(r, i int) *tls.Config
 }
 
 // mrDeployment is R regions of N nodes in this process.
@@ -336,8 +340,13 @@ func (n *mrNode) start() error {
 		}
 		peers = append(peers, p)
 	}
+	var tlsConf *tls.Config
+	if d.opts.tls != nil {
+		tlsConf = d.opts.tls(reg.idx, n.idx)
+	}
 	mgr, err := replication.Start(replication.Config{
 		Region: node, Name: reg.name, Listener: replLn, Peers: peers,
+		TLS:       tlsConf,
 		Sender:    d.opts.sender,
 		Keepalive: 500 * time.Millisecond,
 		Logger:    log.With("component", "replication"),
