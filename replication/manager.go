@@ -71,6 +71,9 @@ type Manager struct {
 	wg       sync.WaitGroup
 	serveErr chan error
 
+	publishers []*publisher
+	onPublish  atomic.Pointer[PublishHandler]
+
 	gcEvery  time.Duration
 	folded   atomic.Uint64 // items folded by units this node proposed
 	gcRounds atomic.Uint64 // fold units this node proposed
@@ -111,6 +114,10 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
 	m.service.identity = cfg.TLS != nil && !cfg.TLSAnyRegion
+	m.service.onPublication = m.fromPeer
+	if b, ok := cfg.Region.(Broadcaster); ok {
+		b.SetBroadcastHandler(m.fannedIn)
+	}
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -139,6 +146,15 @@ func Start(cfg Config) (*Manager, error) {
 		go func() {
 			defer m.wg.Done()
 			sh.run(ctx)
+		}()
+	}
+	for _, p := range cfg.Peers {
+		pu := newPublisher(m, p)
+		m.publishers = append(m.publishers, pu)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			pu.run(ctx)
 		}()
 	}
 	if f, ok := cfg.Region.(Folder); ok && cfg.GCInterval >= 0 {

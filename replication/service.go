@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -54,6 +55,11 @@ type Service struct {
 	// identity: the claimed region must be the client certificate's
 	// (mutual TLS; see identity.go).
 	identity bool
+	// onPublication handles what Publish streams bring (Manager.fromPeer).
+	onPublication func(*pb.Publication)
+
+	pubMu   sync.Mutex
+	pubRecv map[uint32]*atomic.Uint64 // publications received, per sending region
 
 	mu      sync.Mutex
 	streams map[*streamState]struct{}
