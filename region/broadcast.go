@@ -243,9 +243,9 @@ func (n *Node) serveBroadcast(c net.Conn) {
 		if err := readFrame(br, &m); err != nil {
 			return
 		}
-		n.bc.received.Add(1)
 		if h := n.bc.handler.Load(); h != nil {
 			(*h)(m.Payload)
 		}
+		n.bc.received.Add(1) // after the handler: counted means delivered
 	}
 }

@@ -219,7 +219,14 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 	fields := [][2]string{{"concord_peer_regions", strconv.Itoa(len(m.shippers))},
 		{"concord_gc_backlog", strconv.Itoa(m.backlog())},
 		{"concord_gc_folded", strconv.FormatUint(m.folded.Load(), 10)}}
+	if b, ok := m.cfg.Region.(Broadcaster); ok {
+		sent, dropped, received := b.BroadcastCounts()
+		fields = append(fields, [2]string{"concord_publish_fanout_sent", strconv.FormatUint(sent, 10)},
+			[2]string{"concord_publish_fanout_dropped", strconv.FormatUint(dropped, 10)},
+			[2]string{"concord_publish_fanout_received", strconv.FormatUint(received, 10)})
+	}
 	recv := m.Received()
+	pubs := m.PublishStats()
 	for i, p := range m.Peers() {
 		state := p.State.String()
 		if !leader {
@@ -233,6 +240,8 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 		if r, ok := recv[p.Peer.Region]; ok {
 			fmt.Fprintf(&b, ",batches_received=%d,batches_merged=%d", r.Batches, r.Merged)
 		}
+		ps := pubs[p.Peer.Region]
+		fmt.Fprintf(&b, ",publish_up=%d,publishes_sent=%d,publishes_dropped=%d,publishes_received=%d", b2i(ps.Up), ps.Sent, ps.Dropped, ps.Received)
 		fields = append(fields, [2]string{"peer_region" + strconv.Itoa(i), b.String()})
 	}
 	return fields
@@ -244,4 +253,11 @@ func lagMs(now, oldest int64) int64 {
 		return 0
 	}
 	return now - oldest
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -68,7 +68,10 @@ type PublishHandler func(channel, message []byte) int
 type PublishStats struct {
 	Sent     uint64 // written to this node's Publish stream to the peer
 	Dropped  uint64 // meant for the peer, not written: no stream, queue full, or the peer too old
-	Received uint64 // received from the peer on Publish streams to this node
+	Received uint64 // received from the peer on Publish streams to this node (and delivered)
+	// Up: this node's Publish stream to the peer is open (otherwise what
+	// is published here is dropped for that peer).
+	Up bool
 }
 
 // SetPublishHandler sets the function that delivers publications to this
@@ -100,7 +103,7 @@ func (m *Manager) PublishStats() map[uint32]PublishStats {
 	out := map[uint32]PublishStats{}
 	recv := m.service.publishesReceived()
 	for _, pu := range m.publishers {
-		out[pu.peer.Region] = PublishStats{Sent: pu.sent.Load(), Dropped: pu.dropped.Load(), Received: recv[pu.peer.Region]}
+		out[pu.peer.Region] = PublishStats{Sent: pu.sent.Load(), Dropped: pu.dropped.Load(), Received: recv[pu.peer.Region], Up: pu.up.Load()}
 	}
 	return out
 }
@@ -329,10 +332,10 @@ func (s *Service) Publish(st pb.Replication_PublishServer) error {
 			// sender's bug, which would break exactly-once delivery.
 			return status.Errorf(codes.InvalidArgument, "replication: Publish stream from region %d carried %v", h.Region, m)
 		}
-		count.Add(1)
 		if s.onPublication != nil {
 			s.onPublication(p)
 		}
+		count.Add(1)
 	}
 }
 

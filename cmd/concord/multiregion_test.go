@@ -97,6 +97,11 @@ type mrNode struct {
 	// let another process take the port meanwhile); restarts rebind.
 	raftLn, replLn, respLn net.Listener
 
+	// pubs counts the publications this node's handler was given, by
+	// message, across restarts.
+	pubMu sync.Mutex
+	pubs  map[string]int
+
 	mu   sync.Mutex
 	node *region.Node
 	mgr  *replication.Manager
@@ -364,6 +369,15 @@ func (n *mrNode) start() error {
 			return fmt.Errorf("%s: RESP listener: %w", n, err)
 		}
 	}
+	mgr.SetPublishHandler(func(channel, msg []byte) int {
+		n.pubMu.Lock()
+		defer n.pubMu.Unlock()
+		if n.pubs == nil {
+			n.pubs = map[string]int{}
+		}
+		n.pubs[string(channel)+"/"+string(msg)]++
+		return 1
+	})
 	srv := server.New(&replicatedNode{Node: node, repl: mgr}, server.Options{
 		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
 	})
