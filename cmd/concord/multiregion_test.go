@@ -99,8 +99,9 @@ type mrNode struct {
 
 	// pubs counts the publications this node's handler was given, by
 	// message, across restarts.
-	pubMu sync.Mutex
-	pubs  map[string]int
+	pubMu   sync.Mutex
+	pubs    map[string]int
+	pubGate chan struct{} // if set, the handler waits for it to close (a stalled subscriber)
 
 	mu   sync.Mutex
 	node *region.Node
@@ -370,6 +371,12 @@ func (n *mrNode) start() error {
 		}
 	}
 	mgr.SetPublishHandler(func(channel, msg []byte) int {
+		n.pubMu.Lock()
+		gate := n.pubGate
+		n.pubMu.Unlock()
+		if gate != nil {
+			<-gate
+		}
 		n.pubMu.Lock()
 		defer n.pubMu.Unlock()
 		if n.pubs == nil {

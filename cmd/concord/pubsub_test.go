@@ -200,13 +200,26 @@ func TestPublishLinkCut(t *testing.T) {
 	}
 }
 
-// A burst larger than the queue, towards a region whose link swallows
-// everything, never blocks the publisher: what does not fit is dropped and
-// counted, and the effects stream is not held up by it.
+// A burst larger than the queue, towards a region whose node stopped
+// reading (its subscriber delivery stalls, so the Publish stream's flow
+// control window fills and sending blocks), never blocks the publisher:
+// what does not fit is dropped and counted, and the effects stream to that
+// region is not held up by it.
 func TestPublishBurstNeverBlocks(t *testing.T) {
 	d := newDeployment(t, mrOptions{regions: 3, nodes: 1})
 	d.waitPublishUp(t)
-	d.blackhole(0, 1)
+	stalled := d.regions[1].nodes[0]
+	gate := make(chan struct{})
+	stalled.pubMu.Lock()
+	stalled.pubGate = gate
+	stalled.pubMu.Unlock()
+	defer func() {
+		select {
+		case <-gate:
+		default:
+			close(gate)
+		}
+	}()
 	total := 3 * replication.PublishQueue
 	payload := []byte(strings.Repeat("x", 1024))
 	done := make(chan struct{})
@@ -222,24 +235,30 @@ func TestPublishBurstNeverBlocks(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("Publish blocked")
 	}
-	// Effects still flow to the healthy region meanwhile.
-	d.mustDo(0, "SET", "after-burst", "1")
-	d.waitValue(2, "after-burst", "1", 30*time.Second)
 	ps := d.mgr(0, 0).PublishStats()
-	if ps[2].Dropped == 0 {
-		t.Errorf("nothing dropped for the blackholed region: %+v", ps[2])
+	if ps[2].Dropped == 0 || !ps[2].Up {
+		t.Errorf("towards the stalled region: %+v, want an open stream and drops", ps[2])
 	}
-	// Every publication is accounted for, once each stream settles (the
-	// blackholed one is given up by keepalive, its queue counted dropped).
-	waitUntil(t, 60*time.Second, "every publication sent or dropped", func() bool {
+	// Effects still flow to the stalled region.
+	d.mustDo(0, "SET", "after-burst", "1")
+	d.waitValue(1, "after-burst", "1", 30*time.Second)
+
+	// Once the subscriber resumes, every publication is accounted for:
+	// sent (and then delivered) or dropped.
+	close(gate)
+	waitUntil(t, 60*time.Second, "every publication sent or dropped, and what was sent delivered", func() bool {
 		ps := d.mgr(0, 0).PublishStats()
 		return ps[2].Sent+ps[2].Dropped == uint64(total) && ps[3].Sent+ps[3].Dropped == uint64(total) &&
+			d.mgr(1, 0).PublishStats()[1].Received == ps[2].Sent &&
 			d.mgr(2, 0).PublishStats()[1].Received == ps[3].Sent
 	})
-	got := d.regions[2].nodes[0].pubCount("burst/" + string(payload))
-	if want := int(d.mgr(0, 0).PublishStats()[3].Sent); got != want {
-		t.Errorf("region 3 delivered %d, its peer sent %d", got, want)
+	ps = d.mgr(0, 0).PublishStats()
+	for r, sent := range []uint64{ps[2].Sent, ps[3].Sent} {
+		if got := d.regions[r+1].nodes[0].pubCount("burst/" + string(payload)); got != int(sent) {
+			t.Errorf("region %d delivered %d, region 1 sent it %d", r+2, got, sent)
+		}
 	}
+	t.Logf("towards the stalled region: %+v; the other: %+v", ps[2], ps[3])
 }
 
 // mrInfo returns INFO replication of node i of region r.
