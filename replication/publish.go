@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -321,8 +322,8 @@ func (s *Service) Publish(st pb.Replication_PublishServer) error {
 	for {
 		m, err := st.Recv()
 		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
+			if errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
+				return nil // the sender closed it
 			}
 			return err
 		}
