@@ -990,6 +990,54 @@ func (x *ForwardReply) GetRespAddr() string {
 	return ""
 }
 
+// Broadcast is a fire-and-forget message from one node of a region to
+// another, on a connection of its own (first byte 'B' on the Raft port):
+// nothing answers it, and a node that is down or slow misses it. Cross-region
+// replication carries PUBLISH messages this way to every node of a region.
+type Broadcast struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payload       []byte                 `protobuf:"bytes,1,opt,name=payload,proto3" json:"payload,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Broadcast) Reset() {
+	*x = Broadcast{}
+	mi := &file_region_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Broadcast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Broadcast) ProtoMessage() {}
+
+func (x *Broadcast) ProtoReflect() protoreflect.Message {
+	mi := &file_region_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Broadcast.ProtoReflect.Descriptor instead.
+func (*Broadcast) Descriptor() ([]byte, []int) {
+	return file_region_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Broadcast) GetPayload() []byte {
+	if x != nil {
+		return x.Payload
+	}
+	return nil
+}
+
 var File_region_proto protoreflect.FileDescriptor
 
 const file_region_proto_rawDesc = "" +
@@ -1073,7 +1121,9 @@ const file_region_proto_rawDesc = "" +
 	"\tSTATUS_OK\x10\x01\x12\x15\n" +
 	"\x11STATUS_NOT_LEADER\x10\x02\x12\x13\n" +
 	"\x0fSTATUS_IN_DOUBT\x10\x03\x12\x11\n" +
-	"\rSTATUS_FAILED\x10\x04B\x0fZ\rconcord/protob\x06proto3"
+	"\rSTATUS_FAILED\x10\x04\"%\n" +
+	"\tBroadcast\x12\x18\n" +
+	"\apayload\x18\x01 \x01(\fR\apayloadB\x0fZ\rconcord/protob\x06proto3"
 
 var (
 	file_region_proto_rawDescOnce sync.Once
@@ -1088,7 +1138,7 @@ func file_region_proto_rawDescGZIP() []byte {
 }
 
 var file_region_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_region_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_region_proto_goTypes = []any{
 	(Forward_Op)(0),          // 0: concord.region.v1.Forward.Op
 	(ForwardReply_Status)(0), // 1: concord.region.v1.ForwardReply.Status
@@ -1102,6 +1152,7 @@ var file_region_proto_goTypes = []any{
 	(*UnitResult)(nil),       // 9: concord.region.v1.UnitResult
 	(*Forward)(nil),          // 10: concord.region.v1.Forward
 	(*ForwardReply)(nil),     // 11: concord.region.v1.ForwardReply
+	(*Broadcast)(nil),        // 12: concord.region.v1.Broadcast
 }
 var file_region_proto_depIdxs = []int32{
 	3,  // 0: concord.region.v1.Entry.units:type_name -> concord.region.v1.Unit
@@ -1134,7 +1185,7 @@ func file_region_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_region_proto_rawDesc), len(file_region_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

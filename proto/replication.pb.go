@@ -893,6 +893,282 @@ func (x *Ack) GetWallMs() int64 {
 	return 0
 }
 
+// PublishPush is a message on a Publish stream, sender to receiver: a
+// Hello first, then Publications.
+type PublishPush struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PublishPush_Hello
+	//	*PublishPush_Publication
+	Msg           isPublishPush_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishPush) Reset() {
+	*x = PublishPush{}
+	mi := &file_replication_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishPush) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishPush) ProtoMessage() {}
+
+func (x *PublishPush) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishPush.ProtoReflect.Descriptor instead.
+func (*PublishPush) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PublishPush) GetMsg() isPublishPush_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PublishPush) GetHello() *Hello {
+	if x != nil {
+		if x, ok := x.Msg.(*PublishPush_Hello); ok {
+			return x.Hello
+		}
+	}
+	return nil
+}
+
+func (x *PublishPush) GetPublication() *Publication {
+	if x != nil {
+		if x, ok := x.Msg.(*PublishPush_Publication); ok {
+			return x.Publication
+		}
+	}
+	return nil
+}
+
+type isPublishPush_Msg interface {
+	isPublishPush_Msg()
+}
+
+type PublishPush_Hello struct {
+	Hello *Hello `protobuf:"bytes,1,opt,name=hello,proto3,oneof"`
+}
+
+type PublishPush_Publication struct {
+	Publication *Publication `protobuf:"bytes,2,opt,name=publication,proto3,oneof"`
+}
+
+func (*PublishPush_Hello) isPublishPush_Msg() {}
+
+func (*PublishPush_Publication) isPublishPush_Msg() {}
+
+// PublishPull is a message on a Publish stream, receiver to sender.
+type PublishPull struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PublishPull_Accepted
+	Msg           isPublishPull_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishPull) Reset() {
+	*x = PublishPull{}
+	mi := &file_replication_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishPull) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishPull) ProtoMessage() {}
+
+func (x *PublishPull) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishPull.ProtoReflect.Descriptor instead.
+func (*PublishPull) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PublishPull) GetMsg() isPublishPull_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PublishPull) GetAccepted() *PublishAccepted {
+	if x != nil {
+		if x, ok := x.Msg.(*PublishPull_Accepted); ok {
+			return x.Accepted
+		}
+	}
+	return nil
+}
+
+type isPublishPull_Msg interface {
+	isPublishPull_Msg()
+}
+
+type PublishPull_Accepted struct {
+	Accepted *PublishAccepted `protobuf:"bytes,1,opt,name=accepted,proto3,oneof"`
+}
+
+func (*PublishPull_Accepted) isPublishPull_Msg() {}
+
+// PublishAccepted accepts a Publish stream.
+type PublishAccepted struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// protocol is the version both sides use.
+	Protocol      uint32 `protobuf:"varint,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Region        uint32 `protobuf:"varint,2,opt,name=region,proto3" json:"region,omitempty"`
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishAccepted) Reset() {
+	*x = PublishAccepted{}
+	mi := &file_replication_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishAccepted) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishAccepted) ProtoMessage() {}
+
+func (x *PublishAccepted) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishAccepted.ProtoReflect.Descriptor instead.
+func (*PublishAccepted) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PublishAccepted) GetProtocol() uint32 {
+	if x != nil {
+		return x.Protocol
+	}
+	return 0
+}
+
+func (x *PublishAccepted) GetRegion() uint32 {
+	if x != nil {
+		return x.Region
+	}
+	return 0
+}
+
+func (x *PublishAccepted) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Publication is one PUBLISH.
+type Publication struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Channel []byte                 `protobuf:"bytes,1,opt,name=channel,proto3" json:"channel,omitempty"`
+	Message []byte                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// origin_region is the region where PUBLISH ran. Publications are never
+	// relayed: each region sends its own to every peer directly.
+	OriginRegion  uint32 `protobuf:"varint,3,opt,name=origin_region,json=originRegion,proto3" json:"origin_region,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Publication) Reset() {
+	*x = Publication{}
+	mi := &file_replication_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Publication) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Publication) ProtoMessage() {}
+
+func (x *Publication) ProtoReflect() protoreflect.Message {
+	mi := &file_replication_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Publication.ProtoReflect.Descriptor instead.
+func (*Publication) Descriptor() ([]byte, []int) {
+	return file_replication_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Publication) GetChannel() []byte {
+	if x != nil {
+		return x.Channel
+	}
+	return nil
+}
+
+func (x *Publication) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *Publication) GetOriginRegion() uint32 {
+	if x != nil {
+		return x.OriginRegion
+	}
+	return 0
+}
+
 var File_replication_proto protoreflect.FileDescriptor
 
 const file_replication_proto_rawDesc = "" +
@@ -961,9 +1237,25 @@ const file_replication_proto_rawDesc = "" +
 	"\x06joined\x18\x05 \x01(\bR\x06joined\x12 \n" +
 	"\fecho_wall_ms\x18\x06 \x01(\x03R\n" +
 	"echoWallMs\x12\x17\n" +
-	"\awall_ms\x18\a \x01(\x03R\x06wallMs2W\n" +
+	"\awall_ms\x18\a \x01(\x03R\x06wallMs\"\x94\x01\n" +
+	"\vPublishPush\x125\n" +
+	"\x05hello\x18\x01 \x01(\v2\x1d.concord.replication.v1.HelloH\x00R\x05hello\x12G\n" +
+	"\vpublication\x18\x02 \x01(\v2#.concord.replication.v1.PublicationH\x00R\vpublicationB\x05\n" +
+	"\x03msg\"[\n" +
+	"\vPublishPull\x12E\n" +
+	"\baccepted\x18\x01 \x01(\v2'.concord.replication.v1.PublishAcceptedH\x00R\bacceptedB\x05\n" +
+	"\x03msg\"Y\n" +
+	"\x0fPublishAccepted\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\rR\bprotocol\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\rR\x06region\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"f\n" +
+	"\vPublication\x12\x18\n" +
+	"\achannel\x18\x01 \x01(\fR\achannel\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\fR\amessage\x12#\n" +
+	"\rorigin_region\x18\x03 \x01(\rR\foriginRegion2\xb0\x01\n" +
 	"\vReplication\x12H\n" +
-	"\x06Stream\x12\x1c.concord.replication.v1.Push\x1a\x1c.concord.replication.v1.Pull(\x010\x01B\x0fZ\rconcord/protob\x06proto3"
+	"\x06Stream\x12\x1c.concord.replication.v1.Push\x1a\x1c.concord.replication.v1.Pull(\x010\x01\x12W\n" +
+	"\aPublish\x12#.concord.replication.v1.PublishPush\x1a#.concord.replication.v1.PublishPull(\x010\x01B\x0fZ\rconcord/protob\x06proto3"
 
 var (
 	file_replication_proto_rawDescOnce sync.Once
@@ -977,18 +1269,22 @@ func file_replication_proto_rawDescGZIP() []byte {
 	return file_replication_proto_rawDescData
 }
 
-var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_replication_proto_goTypes = []any{
-	(*VersionVector)(nil), // 0: concord.replication.v1.VersionVector
-	(*VVEntry)(nil),       // 1: concord.replication.v1.VVEntry
-	(*Push)(nil),          // 2: concord.replication.v1.Push
-	(*Pull)(nil),          // 3: concord.replication.v1.Pull
-	(*Hello)(nil),         // 4: concord.replication.v1.Hello
-	(*Welcome)(nil),       // 5: concord.replication.v1.Welcome
-	(*Batches)(nil),       // 6: concord.replication.v1.Batches
-	(*Ping)(nil),          // 7: concord.replication.v1.Ping
-	(*Chunk)(nil),         // 8: concord.replication.v1.Chunk
-	(*Ack)(nil),           // 9: concord.replication.v1.Ack
+	(*VersionVector)(nil),   // 0: concord.replication.v1.VersionVector
+	(*VVEntry)(nil),         // 1: concord.replication.v1.VVEntry
+	(*Push)(nil),            // 2: concord.replication.v1.Push
+	(*Pull)(nil),            // 3: concord.replication.v1.Pull
+	(*Hello)(nil),           // 4: concord.replication.v1.Hello
+	(*Welcome)(nil),         // 5: concord.replication.v1.Welcome
+	(*Batches)(nil),         // 6: concord.replication.v1.Batches
+	(*Ping)(nil),            // 7: concord.replication.v1.Ping
+	(*Chunk)(nil),           // 8: concord.replication.v1.Chunk
+	(*Ack)(nil),             // 9: concord.replication.v1.Ack
+	(*PublishPush)(nil),     // 10: concord.replication.v1.PublishPush
+	(*PublishPull)(nil),     // 11: concord.replication.v1.PublishPull
+	(*PublishAccepted)(nil), // 12: concord.replication.v1.PublishAccepted
+	(*Publication)(nil),     // 13: concord.replication.v1.Publication
 }
 var file_replication_proto_depIdxs = []int32{
 	1,  // 0: concord.replication.v1.VersionVector.entries:type_name -> concord.replication.v1.VVEntry
@@ -1000,13 +1296,18 @@ var file_replication_proto_depIdxs = []int32{
 	9,  // 6: concord.replication.v1.Pull.ack:type_name -> concord.replication.v1.Ack
 	0,  // 7: concord.replication.v1.Welcome.vv:type_name -> concord.replication.v1.VersionVector
 	0,  // 8: concord.replication.v1.Ack.vv:type_name -> concord.replication.v1.VersionVector
-	2,  // 9: concord.replication.v1.Replication.Stream:input_type -> concord.replication.v1.Push
-	3,  // 10: concord.replication.v1.Replication.Stream:output_type -> concord.replication.v1.Pull
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 9: concord.replication.v1.PublishPush.hello:type_name -> concord.replication.v1.Hello
+	13, // 10: concord.replication.v1.PublishPush.publication:type_name -> concord.replication.v1.Publication
+	12, // 11: concord.replication.v1.PublishPull.accepted:type_name -> concord.replication.v1.PublishAccepted
+	2,  // 12: concord.replication.v1.Replication.Stream:input_type -> concord.replication.v1.Push
+	10, // 13: concord.replication.v1.Replication.Publish:input_type -> concord.replication.v1.PublishPush
+	3,  // 14: concord.replication.v1.Replication.Stream:output_type -> concord.replication.v1.Pull
+	11, // 15: concord.replication.v1.Replication.Publish:output_type -> concord.replication.v1.PublishPull
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_replication_proto_init() }
@@ -1024,13 +1325,20 @@ func file_replication_proto_init() {
 		(*Pull_Welcome)(nil),
 		(*Pull_Ack)(nil),
 	}
+	file_replication_proto_msgTypes[10].OneofWrappers = []any{
+		(*PublishPush_Hello)(nil),
+		(*PublishPush_Publication)(nil),
+	}
+	file_replication_proto_msgTypes[11].OneofWrappers = []any{
+		(*PublishPull_Accepted)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replication_proto_rawDesc), len(file_replication_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,7 +30,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Replication_Stream_FullMethodName = "/concord.replication.v1.Replication/Stream"
+	Replication_Stream_FullMethodName  = "/concord.replication.v1.Replication/Stream"
+	Replication_Publish_FullMethodName = "/concord.replication.v1.Replication/Publish"
 )
 
 // ReplicationClient is the client API for Replication service.
@@ -45,6 +46,17 @@ type ReplicationClient interface {
 	// reconnects and the handshake resumes from the receiver's version
 	// vector, which lives in the receiver's replicated state.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Push, Pull], error)
+	// Publish carries PUBLISH messages from one node of the sender region to
+	// one node of the receiver region, which delivers them to its own
+	// subscribers and fans them out to the other nodes of its region. It is
+	// a stream of its own, beside Stream, so that neither delays the other
+	// (HTTP/2 flow control is per stream). Best effort: nothing is logged,
+	// acknowledged or retried. The sender opens it with a Hello (the same
+	// checks as Stream's) and the receiver answers one PublishAccepted; from
+	// then on the sender only writes Publications. Served from protocol
+	// version 2: a peer that answers Unimplemented (version 1) gets no
+	// publishes.
+	Publish(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishPush, PublishPull], error)
 }
 
 type replicationClient struct {
@@ -68,6 +80,19 @@ func (c *replicationClient) Stream(ctx context.Context, opts ...grpc.CallOption)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_StreamClient = grpc.BidiStreamingClient[Push, Pull]
 
+func (c *replicationClient) Publish(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishPush, PublishPull], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Replication_ServiceDesc.Streams[1], Replication_Publish_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PublishPush, PublishPull]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Replication_PublishClient = grpc.BidiStreamingClient[PublishPush, PublishPull]
+
 // ReplicationServer is the server API for Replication service.
 // All implementations must embed UnimplementedReplicationServer
 // for forward compatibility.
@@ -80,6 +105,17 @@ type ReplicationServer interface {
 	// reconnects and the handshake resumes from the receiver's version
 	// vector, which lives in the receiver's replicated state.
 	Stream(grpc.BidiStreamingServer[Push, Pull]) error
+	// Publish carries PUBLISH messages from one node of the sender region to
+	// one node of the receiver region, which delivers them to its own
+	// subscribers and fans them out to the other nodes of its region. It is
+	// a stream of its own, beside Stream, so that neither delays the other
+	// (HTTP/2 flow control is per stream). Best effort: nothing is logged,
+	// acknowledged or retried. The sender opens it with a Hello (the same
+	// checks as Stream's) and the receiver answers one PublishAccepted; from
+	// then on the sender only writes Publications. Served from protocol
+	// version 2: a peer that answers Unimplemented (version 1) gets no
+	// publishes.
+	Publish(grpc.BidiStreamingServer[PublishPush, PublishPull]) error
 	mustEmbedUnimplementedReplicationServer()
 }
 
@@ -92,6 +128,9 @@ type UnimplementedReplicationServer struct{}
 
 func (UnimplementedReplicationServer) Stream(grpc.BidiStreamingServer[Push, Pull]) error {
 	return status.Error(codes.Unimplemented, "method Stream not implemented")
+}
+func (UnimplementedReplicationServer) Publish(grpc.BidiStreamingServer[PublishPush, PublishPull]) error {
+	return status.Error(codes.Unimplemented, "method Publish not implemented")
 }
 func (UnimplementedReplicationServer) mustEmbedUnimplementedReplicationServer() {}
 func (UnimplementedReplicationServer) testEmbeddedByValue()                     {}
@@ -121,6 +160,13 @@ func _Replication_Stream_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Replication_StreamServer = grpc.BidiStreamingServer[Push, Pull]
 
+func _Replication_Publish_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ReplicationServer).Publish(&grpc.GenericServerStream[PublishPush, PublishPull]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Replication_PublishServer = grpc.BidiStreamingServer[PublishPush, PublishPull]
+
 // Replication_ServiceDesc is the grpc.ServiceDesc for Replication service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -132,6 +178,12 @@ var Replication_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Stream",
 			Handler:       _Replication_Stream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Publish",
+			Handler:       _Replication_Publish_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

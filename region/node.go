@@ -47,6 +47,7 @@ type Node struct {
 	rng    *crdt.Rand // seeds for entries
 
 	fwd   *forwarder
+	bc    *broadcaster
 	lease *leaseState
 
 	parkMu sync.Mutex
@@ -179,7 +180,8 @@ func Open(cfg Config) (*Node, error) {
 			return nil, err
 		}
 	}
-	n.mux = newMux(ln, cfg.TLS, cfg.Dial, n.serveForward)
+	n.bc = newBroadcaster(n)
+	n.mux = newMux(ln, cfg.TLS, cfg.Dial, n.serveForward, n.serveBroadcast)
 	n.tr = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  &raftLayer{m: n.mux, advertise: tcpAddr(cfg.RaftAddr)},
 		MaxPool: 4,
@@ -716,6 +718,7 @@ func (n *Node) stopAll() error {
 	close(n.stop)
 	n.wg.Wait()
 	n.fwd.close()
+	n.bc.close()
 	n.failAllPending()
 	n.mux.Close()
 	n.tr.Close()

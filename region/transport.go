@@ -16,20 +16,21 @@ import (
 // listener serves both.
 const forwardMagic = 'F'
 
-// mux splits the node's listener between Raft and forwarding connections
-// by their first byte.
+// mux splits the node's listener between Raft, forwarding and broadcast
+// connections by their first byte.
 type mux struct {
 	ln      net.Listener
 	tls     *tls.Config
 	dial    func(addr string, timeout time.Duration) (net.Conn, error)
 	raftCh  chan net.Conn
 	forward func(net.Conn)
+	bcast   func(net.Conn)
 
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
-func newMux(ln net.Listener, tlsCfg *tls.Config, dial func(string, time.Duration) (net.Conn, error), forward func(net.Conn)) *mux {
+func newMux(ln net.Listener, tlsCfg *tls.Config, dial func(string, time.Duration) (net.Conn, error), forward, bcast func(net.Conn)) *mux {
 	if dial == nil {
 		dial = func(addr string, timeout time.Duration) (net.Conn, error) {
 			return net.DialTimeout("tcp", addr, timeout)
@@ -44,7 +45,7 @@ func newMux(ln net.Listener, tlsCfg *tls.Config, dial func(string, time.Duration
 		ln = tls.NewListener(ln, srv)
 	}
 	m := &mux{ln: ln, tls: tlsCfg, dial: dial, raftCh: make(chan net.Conn, 16),
-		forward: forward, closed: make(chan struct{})}
+		forward: forward, bcast: bcast, closed: make(chan struct{})}
 	go m.serve()
 	return m
 }
@@ -82,9 +83,14 @@ func (m *mux) route(c net.Conn) {
 	}
 	c.SetReadDeadline(time.Time{})
 	pc := &peekedConn{Conn: c, r: br}
-	if b[0] == forwardMagic {
+	switch b[0] {
+	case forwardMagic:
 		br.Discard(1)
 		m.forward(pc)
+		return
+	case broadcastMagic:
+		br.Discard(1)
+		m.bcast(pc)
 		return
 	}
 	select {

@@ -178,10 +178,11 @@ func TestReceiverHandshake(t *testing.T) {
 		err   error
 		proto uint32
 	}{
-		{"same version", hello(nil), nil, 1},
-		{"newer sender 1..2", hello(func(h *pb.Hello) { h.MaxProtocol = 2 }), nil, 1},
-		{"much newer sender 1..9", hello(func(h *pb.Hello) { h.MaxProtocol = 9 }), nil, 1},
-		{"sender 2..3: no overlap", hello(func(h *pb.Hello) { h.MinProtocol, h.MaxProtocol = 2, 3 }), ErrVersion, 0},
+		{"same version", hello(nil), nil, MaxProtocol},
+		{"older sender 1..1", hello(func(h *pb.Hello) { h.MaxProtocol = 1 }), nil, 1},
+		{"newer sender 1..3", hello(func(h *pb.Hello) { h.MaxProtocol = 3 }), nil, MaxProtocol},
+		{"much newer sender 1..9", hello(func(h *pb.Hello) { h.MaxProtocol = 9 }), nil, MaxProtocol},
+		{"sender 3..4: no overlap", hello(func(h *pb.Hello) { h.MinProtocol, h.MaxProtocol = 3, 4 }), ErrVersion, 0},
 		{"sender 0..0: too old", hello(func(h *pb.Hello) { h.MinProtocol, h.MaxProtocol = 0, 0 }), ErrVersion, 0},
 		{"wrong to_region", hello(func(h *pb.Hello) { h.ToRegion = 7 }), ErrProtocol, 0},
 		{"sender claims our region", hello(func(h *pb.Hello) { h.Region = originB.Region }), ErrProtocol, 0},
@@ -206,14 +207,14 @@ func TestReceiverHandshake(t *testing.T) {
 	}
 }
 
-// A newer sender (speaking 1..2) talks to this receiver: the stream runs
-// at protocol 1 and carries everything.
+// A newer sender (speaking 1..MaxProtocol+1) talks to this receiver: the
+// stream runs at this build's version and carries everything.
 func TestNewerSenderStreams(t *testing.T) {
 	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
 	g.writes(g.src, 5, "k")
 	g.s.Connected()
 	h := g.ready()[0].GetHello()
-	h.MaxProtocol = 2 // what a newer build would offer
+	h.MaxProtocol = MaxProtocol + 1 // what a newer build would offer
 	g.r = NewReceiver(originB, "b", viewOf(&g.dst))
 	w, err := g.r.Hello(h, g.now)
 	if err != nil {
@@ -249,7 +250,7 @@ func TestSenderWelcomeChecks(t *testing.T) {
 		err  error
 	}{
 		{"ok", welcome(nil), nil},
-		{"protocol 2 is newer than this build", welcome(func(w *pb.Welcome) { w.Protocol = 2 }), ErrVersion},
+		{"a protocol newer than this build", welcome(func(w *pb.Welcome) { w.Protocol = MaxProtocol + 1 }), ErrVersion},
 		{"protocol 0", welcome(func(w *pb.Welcome) { w.Protocol = 0 }), ErrVersion},
 		{"reached another region", welcome(func(w *pb.Welcome) { w.Region = 3 }), ErrProtocol},
 		{"unsorted version vector", welcome(func(w *pb.Welcome) {

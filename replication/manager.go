@@ -35,8 +35,18 @@ type Config struct {
 	// Peers are the other regions.
 	Peers []Peer
 	// TLS, if set, secures replication both ways with mutual TLS: it must
-	// hold this node's certificate and the CA that signs the peers'.
+	// hold this node's certificate and the CA that signs the peers'. Every
+	// certificate must then name its region (URI SAN
+	// concord://region/<id>, see CertRegion): a stream whose Hello claims
+	// another region than its client certificate names is refused with
+	// PermissionDenied, and a shipper refuses a server whose certificate
+	// does not name the region it meant to reach.
 	TLS *tls.Config
+	// TLSAnyRegion turns that identity check off: any certificate the CA
+	// signed may claim any region. Only for CA-only setups whose
+	// certificates name no region; the CA is then trusted to sign only
+	// honest nodes.
+	TLSAnyRegion bool
 	// Sender tunes every shipper.
 	Sender SenderConfig
 	// Dial, if set, replaces the TCP dialer (tests route links through a
@@ -75,6 +85,9 @@ type Manager struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	serveErr chan error
+
+	publishers []*publisher
+	onPublish  atomic.Pointer[PublishHandler]
 
 	gcEvery  time.Duration
 	folded   atomic.Uint64 // items folded by units this node proposed
@@ -119,6 +132,11 @@ func Start(cfg Config) (*Manager, error) {
 	}
 	m.service = NewService(cfg.Region, cfg.Name, func(r uint32) bool { return allowed[r] }, cfg.Logger, cfg.Clock)
 	m.service.keepalive = cfg.Keepalive
+	m.service.identity = cfg.TLS != nil && !cfg.TLSAnyRegion
+	m.service.onPublication = m.fromPeer
+	if b, ok := cfg.Region.(Broadcaster); ok {
+		b.SetBroadcastHandler(m.fannedIn)
+	}
 	if cfg.Listener != nil {
 		opts := []grpc.ServerOption{
 			grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes),
@@ -141,12 +159,22 @@ func Start(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	for _, p := range cfg.Peers {
-		sh := newShipper(cfg.Region, cfg.Name, p, cfg.Sender, m.dial, cfg.Logger, cfg.Clock)
+		dial := func(addr string) (*grpc.ClientConn, error) { return m.dial(p.Region, addr) }
+		sh := newShipper(cfg.Region, cfg.Name, p, cfg.Sender, dial, cfg.Logger, cfg.Clock)
 		m.shippers = append(m.shippers, sh)
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			sh.run(ctx)
+		}()
+	}
+	for _, p := range cfg.Peers {
+		pu := newPublisher(m, p)
+		m.publishers = append(m.publishers, pu)
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			pu.run(ctx)
 		}()
 	}
 	if f, ok := cfg.Region.(Folder); ok && cfg.GCInterval >= 0 {
@@ -156,10 +184,17 @@ func Start(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-func (m *Manager) dial(addr string) (*grpc.ClientConn, error) {
+// dial opens a connection to a node of region to at addr.
+func (m *Manager) dial(to uint32, addr string) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
 	if m.cfg.TLS != nil {
-		creds = credentials.NewTLS(m.cfg.TLS.Clone())
+		c := m.cfg.TLS.Clone()
+		if !m.cfg.TLSAnyRegion {
+			c = serverRegionTLS(c, to, func(err error) {
+				m.cfg.Logger.Error("replication peer refused", "peer_region", to, "addr", addr, "err", err)
+			})
+		}
+		creds = credentials.NewTLS(c)
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -205,7 +240,14 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 	fields := [][2]string{{"concord_peer_regions", strconv.Itoa(len(m.shippers))},
 		{"concord_gc_backlog", strconv.Itoa(m.backlog())},
 		{"concord_gc_folded", strconv.FormatUint(m.folded.Load(), 10)}}
+	if b, ok := m.cfg.Region.(Broadcaster); ok {
+		sent, dropped, received := b.BroadcastCounts()
+		fields = append(fields, [2]string{"concord_publish_fanout_sent", strconv.FormatUint(sent, 10)},
+			[2]string{"concord_publish_fanout_dropped", strconv.FormatUint(dropped, 10)},
+			[2]string{"concord_publish_fanout_received", strconv.FormatUint(received, 10)})
+	}
 	recv := m.Received()
+	pubs := m.PublishStats()
 	for i, p := range m.Peers() {
 		state := p.State.String()
 		if !leader {
@@ -227,6 +269,8 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 				fmt.Fprintf(&b, ",rejected_%s=%d", reason, r.Rejected[i])
 			}
 		}
+		ps := pubs[p.Peer.Region]
+		fmt.Fprintf(&b, ",publish_up=%d,publishes_sent=%d,publishes_dropped=%d,publishes_received=%d", b2i(ps.Up), ps.Sent, ps.Dropped, ps.Received)
 		fields = append(fields, [2]string{"peer_region" + strconv.Itoa(i), b.String()})
 	}
 	return fields
@@ -238,4 +282,11 @@ func lagMs(now, oldest int64) int64 {
 		return 0
 	}
 	return now - oldest
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

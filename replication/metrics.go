@@ -53,6 +53,14 @@ var (
 		"Items folded by garbage-collection units this node proposed as leader.", nil, nil)
 	descRecvRejected = prometheus.NewDesc("concord_replication_batches_rejected_total",
 		"Received batches refused, by reason: corrupt, gap, missing_dependency, own_origin, other. Each ends the stream.", append(peerLabels, "reason"), nil)
+	descPubSent = prometheus.NewDesc("concord_replication_publishes_sent_total",
+		"PUBLISH messages this node wrote to its Publish stream to the peer region.", peerLabels, nil)
+	descPubDropped = prometheus.NewDesc("concord_replication_publishes_dropped_total",
+		"PUBLISH messages meant for the peer region and dropped by this node (no stream, queue full, or the peer too old).", peerLabels, nil)
+	descPubRecv = prometheus.NewDesc("concord_replication_publishes_received_total",
+		"PUBLISH messages received from the peer region by this node.", peerLabels, nil)
+	descFanout = prometheus.NewDesc("concord_publish_fanout_messages_total",
+		"PUBLISH messages fanned out between this node and the other nodes of its region, by result (sent, dropped, received).", []string{"result"}, nil)
 	descRecvJoined = prometheus.NewDesc("concord_replication_transfers_received_total",
 		"State transfers from the peer joined.", peerLabels, nil)
 )
@@ -62,7 +70,7 @@ type collector struct{ m *Manager }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descLag, descLagRecords, descAcked, descRTT, descOffset,
 		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined, descRecvRejected,
-		descBacklog, descFolded} {
+		descBacklog, descFolded, descPubSent, descPubDropped, descPubRecv, descFanout} {
 		ch <- d
 	}
 }
@@ -71,6 +79,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.m.cfg.Clock().UnixMilli()
 	ch <- prometheus.MustNewConstMetric(descBacklog, prometheus.GaugeValue, float64(c.m.backlog()))
 	ch <- prometheus.MustNewConstMetric(descFolded, prometheus.CounterValue, float64(c.m.folded.Load()))
+	if b, ok := c.m.cfg.Region.(Broadcaster); ok {
+		sent, dropped, received := b.BroadcastCounts()
+		ch <- prometheus.MustNewConstMetric(descFanout, prometheus.CounterValue, float64(sent), "sent")
+		ch <- prometheus.MustNewConstMetric(descFanout, prometheus.CounterValue, float64(dropped), "dropped")
+		ch <- prometheus.MustNewConstMetric(descFanout, prometheus.CounterValue, float64(received), "received")
+	}
+	pubs := c.m.PublishStats()
 	names := map[uint32]string{}
 	for _, p := range c.m.Peers() {
 		l := []string{strconv.FormatUint(uint64(p.Peer.Region), 10), p.Peer.Name}
@@ -101,6 +116,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTransfers, p.Transfers)
 		counter(descTransferBytes, p.TransferBytes)
 		counter(descResets, p.Resets)
+		ps := pubs[p.Peer.Region]
+		counter(descPubSent, ps.Sent)
+		counter(descPubDropped, ps.Dropped)
+		counter(descPubRecv, ps.Received)
 	}
 	for region, r := range c.m.Received() {
 		name := names[region]

@@ -57,6 +57,14 @@ type Service struct {
 	// long while nothing of it was pending (see Config.Keepalive).
 	keepalive time.Duration
 	silent    atomic.Uint64 // streams dropped as silent
+	// identity: the claimed region must be the client certificate's
+	// (mutual TLS; see identity.go).
+	identity bool
+	// onPublication handles what Publish streams bring (Manager.fromPeer).
+	onPublication func(*pb.Publication)
+
+	pubMu   sync.Mutex
+	pubRecv map[uint32]*atomic.Uint64 // publications received, per sending region
 
 	mu      sync.Mutex
 	streams map[*streamState]struct{}
@@ -119,6 +127,12 @@ func (s *Service) Stream(st pb.Replication_StreamServer) error {
 	}
 	if s.allow != nil && !s.allow(hello.Region) {
 		return status.Errorf(codes.PermissionDenied, "replication: region %d is not a configured peer of region %d", hello.Region, s.region.Origin().Region)
+	}
+	if s.identity {
+		if err := clientRegion(st.Context(), hello.Region); err != nil {
+			s.log.Error("replication stream refused", "from", hello.Name, "region", hello.Region, "err", err)
+			return err
+		}
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
 	err := s.region.ReadFence(fctx)

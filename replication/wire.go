@@ -16,9 +16,12 @@ import (
 // Protocol versions this build speaks. A stream uses the highest version
 // both ends speak; bump MaxProtocol when the stream's meaning changes, and
 // raise MinProtocol only when the oldest version is no longer supported.
+//
+// Version 2 adds the Publish RPC (pub/sub across regions); Stream is the
+// same in both.
 const (
 	MinProtocol = 1
-	MaxProtocol = 1
+	MaxProtocol = 2
 )
 
 // MaxMessageBytes bounds one gRPC message. A single batch can carry a value

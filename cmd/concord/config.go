@@ -49,6 +49,7 @@ type config struct {
 	durability region.Durability
 
 	tlsCert, tlsKey, tlsCA string
+	tlsRegionIdentity      string // "strict" or "off"
 	timing                 region.Timing
 	snapshotThreshold      uint64
 
@@ -75,6 +76,7 @@ func defaultConfig() *config {
 		timing:            region.DefaultTiming,
 		snapshotThreshold: 8192,
 		replLogSize:       crdt.DefaultLogBytes,
+		tlsRegionIdentity: "strict",
 	}
 }
 
@@ -191,6 +193,9 @@ var directives = []*directive{
 	{name: "tls-ca-cert-file", args: "<path>", help: "CA certificate(s) that sign every node's certificate (PEM)",
 		set: func(c *config, v []string) error { c.tlsCA = v[0]; return nil },
 		get: func(c *config) string { return c.tlsCA }},
+	{name: "tls-region-identity", args: "strict|off", help: "strict: a region's certificates name it (URI SAN concord://region/<id>) and replication refuses a peer claiming another region; off: any certificate the CA signed may claim any region",
+		set: func(c *config, v []string) error { return setEnum(&c.tlsRegionIdentity, v[0], "strict", "off") },
+		get: func(c *config) string { return c.tlsRegionIdentity }},
 	{name: "heartbeat-timeout", args: "<duration>", help: "follower silence before it campaigns",
 		set: func(c *config, v []string) error { return setDuration(&c.timing.HeartbeatTimeout, v[0]) },
 		get: func(c *config) string { return c.timing.HeartbeatTimeout.String() }},

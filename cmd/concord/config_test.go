@@ -382,6 +382,8 @@ func TestExampleAndDocs(t *testing.T) {
 			return "tls-cert-file " + cert
 		case strings.Contains(line, "tls-key-file"):
 			return "tls-key-file " + key
+		case strings.Contains(line, "tls-region-identity"):
+			return strings.TrimPrefix(line, "# ")
 		}
 		return "tls-ca-cert-file " + filepath.Join(dir, "ca.crt")
 	})

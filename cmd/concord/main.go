@@ -196,7 +196,9 @@ func startReplication(c *config, rn *region.Node, log *slog.Logger, reg promethe
 		Listener: ln,
 		Peers:    c.peerRegions,
 		TLS:      tlsConf,
-		Logger:   log.With("component", "replication"),
+		// The secure default: a certificate names its region.
+		TLSAnyRegion: c.tlsRegionIdentity == "off",
+		Logger:       log.With("component", "replication"),
 	})
 	if err != nil {
 		if ln != nil {

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -56,6 +57,9 @@ type mrOptions struct {
 	skew func(r int) time.Duration
 	// gcInterval is replication's GCInterval (0: its default).
 	gcInterval time.Duration
+	// tls, if set, gives node i of region r its replication TLS
+	// configuration.
+	tls func(r, i int) *tls.Config
 }
 
 // mrDeployment is R regions of N nodes in this process.
@@ -94,6 +98,12 @@ type mrNode struct {
 	// were chosen, for the first start (closing and rebinding them would
 	// let another process take the port meanwhile); restarts rebind.
 	raftLn, replLn, respLn net.Listener
+
+	// pubs counts the publications this node's handler was given, by
+	// message, across restarts.
+	pubMu   sync.Mutex
+	pubs    map[string]int
+	pubGate chan struct{} // if set, the handler waits for it to close (a stalled subscriber)
 
 	mu   sync.Mutex
 	node *region.Node
@@ -338,8 +348,13 @@ func (n *mrNode) start() error {
 		}
 		peers = append(peers, p)
 	}
+	var tlsConf *tls.Config
+	if d.opts.tls != nil {
+		tlsConf = d.opts.tls(reg.idx, n.idx)
+	}
 	mgr, err := replication.Start(replication.Config{
 		Region: node, Name: reg.name, Listener: replLn, Peers: peers,
+		TLS:        tlsConf,
 		Sender:     d.opts.sender,
 		Keepalive:  500 * time.Millisecond,
 		GCInterval: d.opts.gcInterval,
@@ -358,6 +373,21 @@ func (n *mrNode) start() error {
 			return fmt.Errorf("%s: RESP listener: %w", n, err)
 		}
 	}
+	mgr.SetPublishHandler(func(channel, msg []byte) int {
+		n.pubMu.Lock()
+		gate := n.pubGate
+		n.pubMu.Unlock()
+		if gate != nil {
+			<-gate
+		}
+		n.pubMu.Lock()
+		defer n.pubMu.Unlock()
+		if n.pubs == nil {
+			n.pubs = map[string]int{}
+		}
+		n.pubs[string(channel)+"/"+string(msg)]++
+		return 1
+	})
 	srv := server.New(&replicatedNode{Node: node, repl: mgr}, server.Options{
 		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
 	})
@@ -1291,7 +1321,9 @@ func TestMultiRegionStateTransfer(t *testing.T) {
 	for i := 0; i < 10; i++ { // C's own writes, during the isolation
 		d.mustDo(c, "SADD", "xfer:c", i)
 	}
-	// A's log holds 100 records: C's position is gone from it.
+	// A's log holds 100 records: C's position is gone from it. B's writes
+	// reach A's log only once A merged them.
+	d.waitValue(a, "xfer:ctr", strconv.Itoa(2*writes), 30*time.Second)
 	var first uint64
 	rnA, _ := d.leader(a).running()
 	rnA.ReplView(func(r *crdt.Replica) { first = r.Log().Next() })
