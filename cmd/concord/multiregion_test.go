@@ -355,7 +355,7 @@ func (n *mrNode) start() error {
 			return fmt.Errorf("%s: RESP listener: %w", n, err)
 		}
 	}
-	srv := server.New(&replicatedNode{Node: node, repl: mgr}, server.Options{
+	srv := server.New(newReplicatedNode(node, mgr), server.Options{
 		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
 	})
 	done := make(chan error, 1)
