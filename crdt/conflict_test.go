@@ -119,7 +119,7 @@ func TestDBDigest(t *testing.T) {
 	if a.DBDigest(0) == a.DBDigest(3) || a.DBDigest(3) == a.DBDigest(5) {
 		t.Fatal("different databases' content gave equal digests")
 	}
-	before := a.DBDigest(5) // empty
+	before := a.DBDigest(5)           // empty
 	g.writeDB(0, 3, "SADD", "s", "y") // only replica 0, only db 3
 	for db := 0; db < NumDBs; db++ {
 		if differ := a.DBDigest(db) != b.DBDigest(db); differ != (db == 3) {

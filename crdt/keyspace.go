@@ -158,9 +158,9 @@ type Stats struct {
 	// that add (a replica that applies the remove first sees nothing to
 	// save), so regions may count differently.
 	AddWinsConflicts uint64
-	ExpiredKeys   uint64 // keys removed because their TTL passed
-	BatchesMerged uint64
-	BatchesSkip   uint64 // duplicates skipped
+	ExpiredKeys      uint64 // keys removed because their TTL passed
+	BatchesMerged    uint64
+	BatchesSkip      uint64 // duplicates skipped
 }
 
 // Keyspace is the state machine of one replica: 16 databases of CRDT

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 
@@ -95,5 +96,25 @@ func TestWaitRegionsCountsPeersHoldingTheWrite(t *testing.T) {
 	store.set(0, store.version())
 	if got := <-done; got != ":2\r\n" {
 		t.Fatalf("blocked WAITREGIONS 2 0 = %q, want :2", got)
+	}
+}
+
+func TestInfoCRDT(t *testing.T) {
+	_, addr := startServer(t, Options{NoActiveExpiry: true})
+	c := dial(t, addr)
+	c.expect("+OK\r\n", "SET", "k", "v")
+	c.expect("+OK\r\n", "SELECT", "2")
+	c.expect("+OK\r\n", "SET", "k", "v")
+	info := c.do("INFO", "crdt")
+	for _, want := range []string{"# CRDT", "crdt_conflicts_lww:0", "crdt_version_vector:1.1=2", "db0:digest=", "db2:digest="} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("INFO crdt lacks %q:\n%s", want, info)
+		}
+	}
+	if strings.Contains(c.do("INFO", "all"), "# CRDT") || strings.Contains(c.do("INFO"), "# CRDT") {
+		t.Fatal("INFO / INFO all include the crdt section (it walks the keyspace)")
+	}
+	if !strings.Contains(c.do("INFO", "everything"), "# CRDT") {
+		t.Fatal("INFO everything lacks the crdt section")
 	}
 }
