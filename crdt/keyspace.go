@@ -147,9 +147,20 @@ type db struct {
 // state: each node counts what its own applies saw.
 type Stats struct {
 	TypeConflicts uint64 // a key came to hold content of two types
-	ExpiredKeys   uint64 // keys removed because their TTL passed
-	BatchesMerged uint64
-	BatchesSkip   uint64 // duplicates skipped
+	// LWWConflicts counts writes to a last-writer-wins register (a string
+	// SET, a hash field's value, a sorted-set score, a TTL) that met a
+	// value the write had not observed: concurrent writes, one of which
+	// wins. Sequential overwrites are not counted.
+	LWWConflicts uint64
+	// AddWinsConflicts counts observed-removes (DEL, HDEL, SREM, ZREM)
+	// that left content they had not observed: a concurrent add or write
+	// saved the key or element. Counted where the remove is applied after
+	// that add (a replica that applies the remove first sees nothing to
+	// save), so regions may count differently.
+	AddWinsConflicts uint64
+	ExpiredKeys      uint64 // keys removed because their TTL passed
+	BatchesMerged    uint64
+	BatchesSkip      uint64 // duplicates skipped
 }
 
 // Keyspace is the state machine of one replica: 16 databases of CRDT
@@ -166,6 +177,10 @@ type Keyspace struct {
 	Stats Stats
 
 	applyTx Tx // scratch for Apply, reused to keep allocations off the write path
+
+	// aw is the key whose element-level remove the current op counted as
+	// an add-wins conflict (conflict.go). Stats only, not state.
+	aw awMark
 
 	// unfolded counts the items (string values, hash fields, zset members)
 	// holding unfolded pieces: the fold backlog, see Unfolded.
@@ -304,6 +319,7 @@ func (ks *Keyspace) Merge(b *Batch) error {
 	}
 	for i := range b.Ops {
 		t, c := b.Tag(i), b.Context(i)
+		ks.aw = awMark{}
 		for j := range b.Ops[i].Effects {
 			ks.applyEffect(&b.Ops[i].Effects[j], t, c)
 		}
@@ -363,13 +379,23 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	}
 	switch f.Kind {
 	case EffDelKey:
+		survived := false
 		for _, v := range e.vals {
 			v.removeObserved(c)
+			survived = survived || !v.empty()
+		}
+		// SREM/HDEL/ZREM of the last element also deletes the key: one
+		// conflict, already counted for the element.
+		if survived && !ks.awCounted(f) {
+			ks.Stats.AddWinsConflicts++
 		}
 		if f.Flags&FlagKeepTTL == 0 {
 			e.setTTL(e.ttl().remove(c))
 		}
 	case EffExpire:
+		if regUnobserved(e.ttl(), c) {
+			ks.Stats.LWWConflicts++
+		}
 		e.setTTL(e.ttl().write(t, f.Int, c))
 	default:
 		var typ ValueType
@@ -381,6 +407,14 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		}
 		before := len(e.vals)
 		v := e.valueOrNew(typ)
+		if cc, ok := v.(conflictChecker); ok {
+			if cc.lwwConcurrent(f, c) {
+				ks.Stats.LWWConflicts++
+			} else if cc.removeSurvived(f, c) {
+				ks.Stats.AddWinsConflicts++
+				ks.aw = awMark{set: true, db: f.DB, key: string(f.Key)}
+			}
+		}
 		v.apply(f, t, c)
 		if before > 0 && len(e.vals) > before {
 			e.prune()
@@ -560,65 +594,87 @@ func (ks *Keyspace) Digest() [32]byte {
 	return sha256.Sum256(e.b)
 }
 
+// DBDigest returns a hash of database i's replicated state: its keys'
+// content and causal metadata and its ghost TTLs, without the version
+// vector (which belongs to the whole keyspace). Replicas that applied the
+// same effects have equal digests for every database; effects that touched
+// only database i change only its digest. It walks and sorts the
+// database's keys: O(keys) time and a copy of the key names.
+func (ks *Keyspace) DBDigest(i int) [32]byte {
+	e := &encoder{}
+	ks.encodeDB(e, i, false)
+	return sha256.Sum256(e.b)
+}
+
+// DBEmpty reports whether database i holds no replicated state at all (no
+// keys and no TTLs kept for removed content).
+func (ks *Keyspace) DBEmpty(i int) bool {
+	return ks.dbs[i].keys.Len() == 0 && len(ks.dbs[i].ghosts) == 0
+}
+
 func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 	e.vv(ks.vv)
 	if snapshot {
 		e.uvarint(uint64(ks.last))
 	}
 	for i := range ks.dbs {
-		d := &ks.dbs[i]
-		e.uvarint(uint64(d.keys.Len()))
-		encodeEntry := func(k string, slot int32, ent *entry) {
-			e.str(k)
-			if snapshot {
-				e.uvarint(uint64(slot))
-			}
-			encodeTTL(e, ent.ttl())
-			e.uvarint(uint64(len(ent.vals)))
-			for _, v := range ent.vals {
-				e.byte1(byte(v.Type()))
-				v.encode(e)
-				if l, ok := v.(layoutCodec); ok && snapshot {
-					l.encodeLayout(e)
-				}
-			}
-		}
+		ks.encodeDB(e, i, snapshot)
+	}
+}
+
+func (ks *Keyspace) encodeDB(e *encoder, i int, snapshot bool) {
+	d := &ks.dbs[i]
+	e.uvarint(uint64(d.keys.Len()))
+	encodeEntry := func(k string, slot int32, ent *entry) {
+		e.str(k)
 		if snapshot {
-			// Slot order: no sort and no lookups, which keeps the time
-			// apply waits for a snapshot short. Restore places keys by
-			// slot, so the order does not matter to it.
-			for slot := range d.keys.slots {
-				if s := &d.keys.slots[slot]; s.used {
-					encodeEntry(s.key, int32(slot), s.val)
-				}
-			}
-		} else {
-			names := make([]string, 0, d.keys.Len())
-			d.keys.Each(func(k string, _ *entry) bool { names = append(names, k); return true })
-			sort.Strings(names)
-			for _, k := range names {
-				ent, _ := d.keys.Get(k)
-				encodeEntry(k, 0, ent)
+			e.uvarint(uint64(slot))
+		}
+		encodeTTL(e, ent.ttl())
+		e.uvarint(uint64(len(ent.vals)))
+		for _, v := range ent.vals {
+			e.byte1(byte(v.Type()))
+			v.encode(e)
+			if l, ok := v.(layoutCodec); ok && snapshot {
+				l.encodeLayout(e)
 			}
 		}
-		if snapshot {
-			// The free-slot stack decides where the next keys go; with it
-			// a restored node's SCAN cursors and RANDOMKEY picks match.
-			e.uvarint(uint64(len(d.keys.free)))
-			for _, f := range d.keys.free {
-				e.uvarint(uint64(f))
+	}
+	if snapshot {
+		// Slot order: no sort and no lookups, which keeps the time
+		// apply waits for a snapshot short. Restore places keys by
+		// slot, so the order does not matter to it.
+		for slot := range d.keys.slots {
+			if s := &d.keys.slots[slot]; s.used {
+				encodeEntry(s.key, int32(slot), s.val)
 			}
 		}
-		ghosts := make([]string, 0, len(d.ghosts))
-		for k := range d.ghosts {
-			ghosts = append(ghosts, k)
+	} else {
+		names := make([]string, 0, d.keys.Len())
+		d.keys.Each(func(k string, _ *entry) bool { names = append(names, k); return true })
+		sort.Strings(names)
+		for _, k := range names {
+			ent, _ := d.keys.Get(k)
+			encodeEntry(k, 0, ent)
 		}
-		sort.Strings(ghosts)
-		e.uvarint(uint64(len(ghosts)))
-		for _, k := range ghosts {
-			e.str(k)
-			encodeTTL(e, d.ghosts[k])
+	}
+	if snapshot {
+		// The free-slot stack decides where the next keys go; with it
+		// a restored node's SCAN cursors and RANDOMKEY picks match.
+		e.uvarint(uint64(len(d.keys.free)))
+		for _, f := range d.keys.free {
+			e.uvarint(uint64(f))
 		}
+	}
+	ghosts := make([]string, 0, len(d.ghosts))
+	for k := range d.ghosts {
+		ghosts = append(ghosts, k)
+	}
+	sort.Strings(ghosts)
+	e.uvarint(uint64(len(ghosts)))
+	for _, k := range ghosts {
+		e.str(k)
+		encodeTTL(e, d.ghosts[k])
 	}
 }
 

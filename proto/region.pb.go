@@ -42,6 +42,10 @@ const (
 	Forward_OP_READ_INDEX Forward_Op = 3
 	// ADMIN runs a REGION subcommand on the leader.
 	Forward_OP_ADMIN Forward_Op = 4
+	// QUERY asks the leader's query handler (Node.SetQueryHandler) args;
+	// the answer is in reply. Queries read leader-only state (what the
+	// leader's shippers learned of other regions); they change nothing.
+	Forward_OP_QUERY Forward_Op = 5
 )
 
 // Enum value maps for Forward_Op.
@@ -52,6 +56,7 @@ var (
 		2: "OP_WRITE",
 		3: "OP_READ_INDEX",
 		4: "OP_ADMIN",
+		5: "OP_QUERY",
 	}
 	Forward_Op_value = map[string]int32{
 		"OP_UNSPECIFIED": 0,
@@ -59,6 +64,7 @@ var (
 		"OP_WRITE":       2,
 		"OP_READ_INDEX":  3,
 		"OP_ADMIN":       4,
+		"OP_QUERY":       5,
 	}
 )
 
@@ -93,7 +99,7 @@ type ForwardReply_Status int32
 
 const (
 	ForwardReply_STATUS_UNSPECIFIED ForwardReply_Status = 0
-	// OK: results (WRITE), index (READ_INDEX), reply (ADMIN) or the
+	// OK: results (WRITE), index (READ_INDEX), reply (ADMIN, QUERY) or the
 	// leader's identity (HELLO) are set.
 	ForwardReply_STATUS_OK ForwardReply_Status = 1
 	// NOT_LEADER: nothing was proposed; retry at the leader named, if any.
@@ -1087,7 +1093,7 @@ const file_region_proto_rawDesc = "" +
 	"\n" +
 	"UnitResult\x122\n" +
 	"\areplies\x18\x01 \x03(\v2\x18.concord.region.v1.ReplyR\areplies\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xc6\x02\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xd4\x02\n" +
 	"\aForward\x12-\n" +
 	"\x02op\x18\x01 \x01(\x0e2\x1d.concord.region.v1.Forward.OpR\x02op\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12-\n" +
@@ -1096,13 +1102,14 @@ const file_region_proto_rawDesc = "" +
 	"\anode_id\x18\x05 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\tresp_addr\x18\x06 \x01(\tR\brespAddr\x12\x18\n" +
 	"\aapplied\x18\a \x01(\x04R\aapplied\x12\x12\n" +
-	"\x04term\x18\b \x01(\x04R\x04term\"U\n" +
+	"\x04term\x18\b \x01(\x04R\x04term\"c\n" +
 	"\x02Op\x12\x12\n" +
 	"\x0eOP_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bOP_HELLO\x10\x01\x12\f\n" +
 	"\bOP_WRITE\x10\x02\x12\x11\n" +
 	"\rOP_READ_INDEX\x10\x03\x12\f\n" +
-	"\bOP_ADMIN\x10\x04\"\xd7\x03\n" +
+	"\bOP_ADMIN\x10\x04\x12\f\n" +
+	"\bOP_QUERY\x10\x05\"\xd7\x03\n" +
 	"\fForwardReply\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12>\n" +
 	"\x06status\x18\x02 \x01(\x0e2&.concord.region.v1.ForwardReply.StatusR\x06status\x127\n" +

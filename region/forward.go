@@ -119,6 +119,14 @@ func (n *Node) serveForward(c net.Conn) {
 				r := n.adminLocal(ctx, m.Args)
 				call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Reply: replyToPB(r)})
 			}()
+		case pb.Forward_OP_QUERY:
+			go func() {
+				if !n.Leader() {
+					call.notLeader()
+					return
+				}
+				call.reply(&pb.ForwardReply{Status: pb.ForwardReply_STATUS_OK, Reply: replyToPB(n.runQuery(m.Args))})
+			}()
 		default:
 			call.fail(&Error{"ERR unknown forwarding operation"})
 		}

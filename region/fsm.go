@@ -37,6 +37,8 @@ type fsm struct {
 
 	// seen is rep.Stats as last reported to metrics (guarded by mu).
 	seen crdt.ReplicaStats
+	// ksSeen is the keyspace's conflict counters as last reported.
+	ksSeen crdt.Stats
 
 	applied atomic.Uint64 // index of the last entry applied
 	skipped atomic.Uint64 // entries skipped for a term mismatch
@@ -238,9 +240,11 @@ func (f *fsm) stageChunk(c *pb.TransferChunk) []crdt.Reply {
 
 // replSample is what apply reports to metrics about the replica.
 type replSample struct {
-	delta             crdt.ReplicaStats // since the last sample
-	records, bytes    int
-	firstPos, nextPos uint64
+	delta crdt.ReplicaStats // since the last sample
+	// Conflict counters of the keyspace since the last sample.
+	typeConflicts, lwwConflicts, addWinsConflicts uint64
+	records, bytes                                int
+	firstPos, nextPos                             uint64
 }
 
 // sampleLocked reads the replica's figures; f.mu is held for writing.
@@ -258,6 +262,11 @@ func (f *fsm) sampleLocked() replSample {
 		TransferErr: st.TransferErr - f.seen.TransferErr,
 	}
 	f.seen = st
+	ks := f.rep.Keyspace().Stats
+	s.typeConflicts = ks.TypeConflicts - f.ksSeen.TypeConflicts
+	s.lwwConflicts = ks.LWWConflicts - f.ksSeen.LWWConflicts
+	s.addWinsConflicts = ks.AddWinsConflicts - f.ksSeen.AddWinsConflicts
+	f.ksSeen = ks
 	return s
 }
 
@@ -350,6 +359,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.rep = rep
 	f.seen = rep.Stats
+	f.ksSeen = rep.Keyspace().Stats
 	f.applied.Store(applied)
 	var sample replSample
 	if f.metrics != nil {

@@ -34,6 +34,9 @@ type Metrics struct {
 	chunks        prometheus.Counter
 	transfers     prometheus.Counter
 	transferErrs  prometheus.Counter
+
+	// Conflict rules that fired in this node's applies, by kind.
+	conflictType, conflictLWW, conflictAddWins prometheus.Counter
 }
 
 // raftStates are the values of the concord_raft_state gauge's label.
@@ -116,6 +119,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "concord_repl_transfers_failed_total", Help: "State transfers dropped (corrupt, superseded or too many at once).",
 		}),
 	}
+	conflicts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "concord_crdt_conflicts_total",
+		Help: "Concurrent writes resolved by a conflict rule in this node's applies, by kind: type (a key got content of two types), lww (last writer wins picked between concurrent values), add_wins (an observed-remove left a concurrent add).",
+	}, []string{"kind"})
+	m.conflictType = conflicts.WithLabelValues("type")
+	m.conflictLWW = conflicts.WithLabelValues("lww")
+	m.conflictAddWins = conflicts.WithLabelValues("add_wins")
 	m.remoteMerged = m.remoteBatches.WithLabelValues("merged")
 	m.remoteDup = m.remoteBatches.WithLabelValues("duplicate")
 	m.remoteRej = m.remoteBatches.WithLabelValues("rejected")
@@ -123,7 +133,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.batchUnits, m.batchBytes, m.forwarded, m.fences, m.failures,
 		m.snapPause, m.snapBytes,
 		m.replRecords, m.replBytes, m.replFirstPos, m.replNextPos,
-		m.remoteBatches, m.chunks, m.transfers, m.transferErrs)
+		m.remoteBatches, m.chunks, m.transfers, m.transferErrs, conflicts)
 	return m
 }
 
@@ -209,4 +219,7 @@ func (m *Metrics) repl(s replSample) {
 	add(m.chunks, s.delta.Chunks)
 	add(m.transfers, s.delta.Transfers)
 	add(m.transferErrs, s.delta.TransferErr)
+	add(m.conflictType, s.typeConflicts)
+	add(m.conflictLWW, s.lwwConflicts)
+	add(m.conflictAddWins, s.addWinsConflicts)
 }

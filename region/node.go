@@ -68,6 +68,8 @@ type Node struct {
 	startedTerm uint64
 	startedCh   chan struct{}
 
+	query atomic.Pointer[QueryHandler] // leader queries (query.go)
+
 	peerInfo   sync.Map // leader: follower id -> peerInfo, from HELLO
 	leaderRESP sync.Map // follower: leader id -> RESP address, from HELLO
 

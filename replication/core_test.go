@@ -1179,3 +1179,47 @@ func TestRejectionsNameTheirReason(t *testing.T) {
 		t.Fatalf("status %v", st)
 	}
 }
+
+// The node holding a stream may be a follower of its region: the unit is
+// applied by the leader first and the follower's view lags. The Ack must
+// still say the batches are applied (else the sender learns it only from
+// the next ping, and WAITREGIONS waits that long).
+func TestAckCoversAppliedBatchesWhenViewLags(t *testing.T) {
+	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
+	g.writes(g.src, 3, "k")
+	lagging := newTestReplica(originB, crdt.LogLimits{}) // a follower that applied nothing yet
+	g.s.Connected()
+	g.r = NewReceiver(originB, "b", viewOf(&lagging))
+	w, err := g.r.Hello(g.ready()[0].GetHello(), g.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.s.Step(w); err != nil {
+		t.Fatal(err)
+	}
+	msgs := g.ready()
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	p, err := g.r.Step(msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := g.r.Done(applyProposal(g.dst, p), g.now) // applied by the region's leader
+	if err != nil {
+		t.Fatal(err)
+	}
+	vv, err := VVFromPB(ack.GetAck().Vv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := vv.Get(originA), g.src.Keyspace().Version().Get(originA); got != want {
+		t.Fatalf("Ack vv[A] = %d, want %d (the batches the region applied)", got, want)
+	}
+	if err := g.s.Step(ack); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.s.Stats().PeerVV.Get(originA); got != 3 {
+		t.Fatalf("sender's peer vv[A] = %d, want 3", got)
+	}
+}

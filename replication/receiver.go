@@ -89,6 +89,10 @@ type pendingAck struct {
 	echo   int64
 	timeMs int64
 	chunk  *crdt.Chunk
+	// held are the (origin, last seq) of the batches proposed: once the
+	// region applied them (merged or duplicate), it holds each origin up
+	// to there.
+	held []crdt.VVEntry
 }
 
 // NewReceiver returns the receiving end of a stream into region self.
@@ -175,6 +179,7 @@ func (r *Receiver) batches(b *pb.Batches) (Proposal, error) {
 	}
 	have := r.state.Version()
 	kept := batches[:0:0]
+	var held []crdt.VVEntry
 	for _, data := range batches {
 		origin, _, last, err := crdt.BatchHeader(data)
 		if err != nil {
@@ -191,8 +196,9 @@ func (r *Receiver) batches(b *pb.Batches) (Proposal, error) {
 			continue
 		}
 		kept = append(kept, data)
+		held = append(held, crdt.VVEntry{Origin: origin, Seq: last})
 	}
-	r.pending = append(r.pending, pendingAck{pos: b.LastPos, echo: b.WallMs, timeMs: b.TimeMs})
+	r.pending = append(r.pending, pendingAck{pos: b.LastPos, echo: b.WallMs, timeMs: b.TimeMs, held: held})
 	return Proposal{Batches: kept}, nil
 }
 
@@ -268,6 +274,19 @@ func (r *Receiver) Done(a Applied, nowMs int64) (*pb.Pull, error) {
 			r.stats.LastTimeMs, r.stats.LastWallMs = p.timeMs, p.echo
 		}
 	}
-	ack.Vv = VVToPB(r.state.Version())
+	// The unit's result comes from the region's leader; the node holding
+	// the stream may be a follower that has not applied it yet, and its
+	// view's vector would then lag by up to a ping (a second) and with it
+	// the sender's lag figures and WAITREGIONS. The applied batches prove
+	// the region holds their origins up to their last seq (an origin is
+	// applied contiguously), so they are added in: the vector stays a
+	// lower bound of what the region has applied.
+	vv := r.state.Version()
+	for i, o := range a.Outcomes {
+		if i < len(p.held) && (o == crdt.Merged || o == crdt.Duplicate) && vv.Get(p.held[i].Origin) < p.held[i].Seq {
+			vv = vv.Set(p.held[i].Origin, p.held[i].Seq)
+		}
+	}
+	ack.Vv = VVToPB(vv)
 	return &pb.Pull{Msg: &pb.Pull_Ack{Ack: ack}}, nil
 }

@@ -7,7 +7,8 @@ import (
 	"concord/crdt"
 )
 
-// Region commands: READONLY, READWRITE, ROLE and REGION. They are what a
+// Region commands: READONLY, READWRITE, ROLE, REGION and WAITREGIONS
+// (cmd_waitregions.go). They are what a
 // client sees of the node being one member of a region's Raft group (a
 // Store that implements Replica and ReadFencer); on a single node without
 // Raft they answer as a standalone Redis master would.
@@ -26,6 +27,8 @@ func regionCommands() []*command {
 			cats: []string{"admin", "fast", "dangerous"}, run: cmdRole},
 		{name: "region", arity: -2, flags: []string{"admin", "noscript", "loading", "stale"},
 			cats: []string{"admin", "slow", "dangerous"}, run: cmdRegion},
+		{name: "waitregions", arity: 3, flags: []string{"noscript"},
+			cats: []string{"slow", "connection"}, run: cmdWaitRegions},
 	}
 }
 

@@ -45,6 +45,10 @@ type client struct {
 	closeAfter    bool // QUIT, protocol error, CLIENT KILL of itself
 	discard       bool // output limit hit: nothing more is sent
 	deadline      bool // a read deadline is set (timeout)
+	// wrote: a write was submitted since WAITREGIONS last measured;
+	// lastWrite is what that WAITREGIONS waited for (cmd_waitregions.go).
+	wrote     bool
+	lastWrite crdt.VersionVector
 
 	mu      sync.Mutex // guards the fields below; written only by serve
 	db      int
@@ -324,6 +328,7 @@ func (c *client) drain() {
 func (c *client) runWrites() {
 	s := c.srv
 	n := len(c.pending)
+	c.wrote = true
 	var results []Result
 	if s.pipe != nil {
 		units := make([][]crdt.Command, n)

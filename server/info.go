@@ -37,6 +37,9 @@ var infoSections = []struct {
 	{"errorstats", true, (*Server).infoErrorStats},
 	{"cluster", true, func(*Server) []string { return []string{"cluster_enabled:0"} }},
 	{"keyspace", true, (*Server).infoKeyspace},
+	// crdt walks the keyspace (digests): only by name or with
+	// "everything", as Redis treats module sections.
+	{"crdt", false, (*Server).infoCRDT},
 }
 
 // runID identifies this run of the process, as Redis's run_id.
@@ -59,20 +62,29 @@ func (s *Server) info(args [][]byte) string {
 	}
 	for _, a := range args {
 		switch n := strings.ToLower(string(a)); n {
-		case "all", "everything":
+		case "all":
 			all = true
+		case "everything":
+			all = true
+			want["crdt"] = true
 		default:
 			want[n] = true
 		}
 	}
 	var parts []string
 	for _, sec := range infoSections {
+		if sec.name == "crdt" && !want["crdt"] {
+			continue // not part of "all"
+		}
 		if !all && !want[sec.name] && !(want["default"] && sec.dflt) {
 			continue
 		}
 		title := strings.ToUpper(sec.name[:1]) + sec.name[1:]
-		if sec.name == "cpu" {
+		switch sec.name {
+		case "cpu":
 			title = "CPU"
+		case "crdt":
+			title = "CRDT"
 		}
 		var b strings.Builder
 		b.WriteString("# " + title + "\r\n")
@@ -272,6 +284,39 @@ func (s *Server) infoErrorStats() []string {
 	for _, e := range s.stats.errorCounts() {
 		lines = append(lines, "errorstat_"+e.code+":count="+itoa(e.count))
 	}
+	return lines
+}
+
+// infoCRDT shows the conflict counters, the version vector and, per
+// database holding replicated state, its digest (crdt.Keyspace.DBDigest):
+// equal in every region that applied the same effects. The digests walk
+// every key under the read lock, stalling this node's applies meanwhile,
+// which is why the section is not in INFO or INFO all.
+func (s *Server) infoCRDT() []string {
+	var lines []string
+	s.store.Read(func(ks *crdt.Keyspace) {
+		st := ks.Stats
+		u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+		var vv strings.Builder
+		for i, e := range ks.Version() {
+			if i > 0 {
+				vv.WriteByte(',')
+			}
+			vv.WriteString(u(uint64(e.Origin.Region)) + "." + u(uint64(e.Origin.Incarnation)) + "=" + u(e.Seq))
+		}
+		lines = append(lines,
+			"crdt_version_vector:"+vv.String(),
+			"crdt_conflicts_type:"+u(st.TypeConflicts),
+			"crdt_conflicts_lww:"+u(st.LWWConflicts),
+			"crdt_conflicts_add_wins:"+u(st.AddWinsConflicts))
+		for i := 0; i < crdt.NumDBs; i++ {
+			if ks.DBEmpty(i) {
+				continue
+			}
+			d := ks.DBDigest(i)
+			lines = append(lines, "db"+strconv.Itoa(i)+":digest="+hex.EncodeToString(d[:])+",keys="+strconv.Itoa(ks.DBSize(i)))
+		}
+	})
 	return lines
 }
 

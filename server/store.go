@@ -77,3 +77,13 @@ var (
 	// or still pending when it closed.
 	ErrClosed = errors.New("server: store closed")
 )
+
+// PeerRegions is implemented by a Store whose region replicates with other
+// regions (WAITREGIONS).
+type PeerRegions interface {
+	// PeerApplied returns, for each peer region, the version vector that
+	// region last reported to this region's leader as applied there (its
+	// acknowledgements); nil for a region without peers. A follower asks
+	// its leader. An error means no leader answered (retry later).
+	PeerApplied(ctx context.Context) ([]crdt.VersionVector, error)
+}

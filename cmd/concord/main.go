@@ -153,7 +153,7 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		rn.Close()
 		return nil, err
 	}
-	n.store = &replicatedNode{Node: rn, repl: repl}
+	n.store = newReplicatedNode(rn, repl)
 	n.shutdown = func(ctx context.Context) error {
 		repl.Close()
 		return rn.Shutdown(ctx)
@@ -225,10 +225,19 @@ var (
 )
 
 // replicatedNode is a region node that also replicates with other
-// regions: INFO's replication section gains the peer regions.
+// regions: INFO's replication section gains the peer regions, and
+// WAITREGIONS learns what the peers applied from the region's leader.
 type replicatedNode struct {
 	*region.Node
 	repl *replication.Manager
+}
+
+// newReplicatedNode wraps rn and registers the leader query a follower's
+// WAITREGIONS asks (queryPeerVV).
+func newReplicatedNode(rn *region.Node, repl *replication.Manager) *replicatedNode {
+	r := &replicatedNode{Node: rn, repl: repl}
+	rn.SetQueryHandler(r.query)
+	return r
 }
 
 // InfoFields implements server.Replica.
@@ -238,6 +247,53 @@ func (r *replicatedNode) InfoFields(section string) [][2]string {
 		fields = append(fields, r.repl.InfoFields(r.Node.Leader())...)
 	}
 	return fields
+}
+
+// queryPeerVV asks the leader for its peers' applied vectors. The answer
+// is an array with one array per peer region: the region id, then
+// (region, incarnation, seq) for each origin of its vector.
+const queryPeerVV = "PEERVV"
+
+// query answers leader queries (it runs on the leader).
+func (r *replicatedNode) query(args [][]byte) crdt.Reply {
+	if len(args) != 1 || string(args[0]) != queryPeerVV {
+		return crdt.Err("ERR unknown leader query")
+	}
+	peers := r.repl.Peers()
+	out := make([]crdt.Reply, 0, len(peers))
+	for _, p := range peers {
+		e := []crdt.Reply{crdt.Int(int64(p.Peer.Region))}
+		for _, v := range p.PeerVV {
+			e = append(e, crdt.Int(int64(v.Origin.Region)), crdt.Int(int64(v.Origin.Incarnation)), crdt.Int(int64(v.Seq)))
+		}
+		out = append(out, crdt.Array(e...))
+	}
+	return crdt.Array(out...)
+}
+
+// PeerApplied implements server.PeerRegions: the leader's shippers know
+// what each peer acknowledged; a follower asks the leader.
+func (r *replicatedNode) PeerApplied(ctx context.Context) ([]crdt.VersionVector, error) {
+	if len(r.repl.Peers()) == 0 {
+		return nil, nil
+	}
+	rep, err := r.Node.QueryLeader(ctx, [][]byte{[]byte(queryPeerVV)})
+	if err != nil {
+		return nil, err
+	}
+	if rep.Kind == crdt.KindError {
+		return nil, errors.New(string(rep.Str))
+	}
+	out := make([]crdt.VersionVector, 0, len(rep.Elems))
+	for _, p := range rep.Elems {
+		var vv crdt.VersionVector
+		for i := 1; i+2 < len(p.Elems); i += 3 {
+			o := crdt.Origin{Region: uint32(p.Elems[i].Int), Incarnation: uint32(p.Elems[i+1].Int)}
+			vv = vv.Set(o, uint64(p.Elems[i+2].Int))
+		}
+		out = append(out, vv)
+	}
+	return out, nil
 }
 
 // regionConfig translates c into the region's configuration.

@@ -388,7 +388,7 @@ func (n *mrNode) start() error {
 		n.pubs[string(channel)+"/"+string(msg)]++
 		return 1
 	})
-	srv := server.New(&replicatedNode{Node: node, repl: mgr}, server.Options{
+	srv := server.New(newReplicatedNode(node, mgr), server.Options{
 		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
 	})
 	done := make(chan error, 1)

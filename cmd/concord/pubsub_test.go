@@ -221,7 +221,10 @@ func TestPublishBurstNeverBlocks(t *testing.T) {
 		}
 	}()
 	total := 3 * replication.PublishQueue
-	payload := []byte(strings.Repeat("x", 1024))
+	// Large enough that the burst outgrows the queue plus the stream's
+	// flow-control window (16 MiB), however fast the sender drains: some
+	// must be dropped towards the stalled region.
+	payload := []byte(strings.Repeat("x", 8<<10))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
