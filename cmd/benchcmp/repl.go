@@ -102,13 +102,22 @@ func (c *respConn) send(args ...string) {
 }
 
 // reply reads one reply line; bulk replies are returned as their content
-// ("" for nil).
+// ("" for nil). An error reply is fatal.
 func (c *respConn) reply() string {
+	line := c.replyOrError()
+	if strings.HasPrefix(line, "-") {
+		fail(fmt.Errorf("server error: %s", line))
+	}
+	return line
+}
+
+// replyOrError is reply, returning an error reply as its line.
+func (c *respConn) replyOrError() string {
 	line, err := c.r.ReadString('\n')
 	check(err)
 	line = strings.TrimRight(line, "\r\n")
 	if strings.HasPrefix(line, "-") {
-		fail(fmt.Errorf("server error: %s", line))
+		return line
 	}
 	if !strings.HasPrefix(line, "$") {
 		return line
@@ -344,10 +353,16 @@ func benchCatchUp(o *options) {
 	p.eu.start()
 	eu := &region{name: "eu", nodes: []*regionNode{p.eu}}
 	eu.waitReady(60 * time.Second)
+	var busy []string // error replies while eu caught up
 	for {
 		c := dialResp(p.eu.resp)
-		v := c.do("DBSIZE")
+		c.send("DBSIZE")
+		check(c.w.Flush())
+		v := c.replyOrError()
 		c.c.Close()
+		if strings.HasPrefix(v, "-") {
+			busy = append(busy, fmt.Sprintf("%.1fs %s", time.Since(start).Seconds(), v))
+		}
 		if strings.TrimPrefix(v, ":") == want {
 			break
 		}
@@ -357,6 +372,9 @@ func benchCatchUp(o *options) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	el := time.Since(start)
+	if len(busy) > 0 {
+		fmt.Printf("eu answered errors while catching up (%d): first %s, last %s\n", len(busy), busy[0], busy[len(busy)-1])
+	}
 	f, _ := info(p.us.resp, "replication")
 	fmt.Printf("\n| keys | catch-up s (eu start to all keys served) | transfers by us | us RSS MiB | eu RSS MiB |\n| --- | --- | --- | --- | --- |\n")
 	fmt.Printf("| %d | %.1f | %s | %.0f | %.0f |\n", o.replKeys, el.Seconds(), field(f["peer_region0"], "transfers"),
