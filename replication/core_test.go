@@ -8,6 +8,7 @@ import (
 	"compress/flate"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/proto"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -1222,4 +1223,30 @@ func TestAckCoversAppliedBatchesWhenViewLags(t *testing.T) {
 	if got := g.s.Stats().PeerVV.Get(originA); got != 3 {
 		t.Fatalf("sender's peer vv[A] = %d, want 3", got)
 	}
+}
+
+// TestLargestValueFitsOneMessage: a write of the largest value a client
+// may send (proto-max-bulk-len, 512 MiB) becomes one record that the
+// sender ships whole, in one message within MaxMessageBytes, and the
+// receiver merges it.
+func TestLargestValueFitsOneMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates a few GiB")
+	}
+	const maxBulk = 512 << 20 // server.DefaultProtoMaxBulkLen
+	// Uncompressed: the worst case, a value that does not compress.
+	g := newRig(t, SenderConfig{DeflateMin: -1}, crdt.LogLimits{MaxBytes: 1 << 20})
+	g.write(g.src, "SET", "big", strings.Repeat("v", maxBulk))
+	g.connect()
+	msgs := g.ready()
+	if len(msgs) != 1 || len(msgs[0].GetBatches().GetBatches()) != 1 {
+		t.Fatalf("%d messages for one record", len(msgs))
+	}
+	if n := proto.Size(msgs[0]); n > MaxMessageBytes {
+		t.Fatalf("a %d-byte value makes a %d-byte message, over MaxMessageBytes %d", maxBulk, n, MaxMessageBytes)
+	}
+	if err := g.s.Step(g.deliver(msgs[0])); err != nil {
+		t.Fatal(err)
+	}
+	g.requireConverged()
 }

@@ -1834,3 +1834,34 @@ func deflateBomb(t *testing.T, size int) []byte {
 	}
 	return out
 }
+
+// ---------------------------------------------------------------------------
+// Size limits: a value bigger than the whole replication log still crosses
+// (the log keeps its newest record whatever its size, or the peer gets it by
+// state transfer), byte for byte, in both directions.
+
+func TestMultiRegionValueLargerThanLog(t *testing.T) {
+	d := newDeployment(t, mrOptions{regions: 2, nodes: 1, replLog: crdt.LogLimits{MaxBytes: 1 << 20}})
+	big := make([]byte, 24<<20)
+	for i := range big {
+		big[i] = byte(i*7 + i>>13) // not compressible to nothing, not all one byte
+	}
+	d.mustDo(0, "SET", "big", string(big))
+	d.mustDo(1, "SET", "after-big", "1")
+	d.mustDo(1, "APPEND", "big2", string(big[:3<<20]))
+	d.waitValue(0, "after-big", "1", 60*time.Second)
+	waitUntil(t, 60*time.Second, "both big values in both regions", func() bool {
+		for r := 0; r < 2; r++ {
+			v, err := mrDo(d.client(r), "GET", "big")
+			if s, ok := v.(string); err != nil || !ok || s != string(big) {
+				return false
+			}
+			v, err = mrDo(d.client(r), "GET", "big2")
+			if s, ok := v.(string); err != nil || !ok || s != string(big[:3<<20]) {
+				return false
+			}
+		}
+		return true
+	})
+	d.waitConverged(60 * time.Second)
+}
