@@ -60,6 +60,9 @@ type mrOptions struct {
 	// tls, if set, gives node i of region r its replication TLS
 	// configuration.
 	tls func(r, i int) *tls.Config
+	// late regions (the last ones) are neither started nor known to the
+	// others: a test adds them (setPeers, startRegion).
+	late int
 }
 
 // mrDeployment is R regions of N nodes in this process.
@@ -85,6 +88,9 @@ type mrRegion struct {
 	clock func() time.Time
 	peers []region.Peer
 	nodes []*mrNode
+	// known, if set, are the regions this one is configured with as peers
+	// (by index); nil means every other region. Read at node start.
+	known map[int]bool
 }
 
 type mrNode struct {
@@ -223,7 +229,18 @@ func newDeployment(t *testing.T, opts mrOptions) *mrDeployment {
 	t.Cleanup(d.close)
 	var wg sync.WaitGroup
 	errs := make(chan error, opts.regions*opts.nodes)
-	for _, reg := range d.regions {
+	early := opts.regions - opts.late
+	if opts.late > 0 {
+		for r, reg := range d.regions {
+			reg.known = map[int]bool{}
+			for o := 0; o < early; o++ {
+				if o != r {
+					reg.known[o] = true
+				}
+			}
+		}
+	}
+	for _, reg := range d.regions[:early] {
 		for _, n := range reg.nodes {
 			wg.Add(1)
 			go func() {
@@ -239,7 +256,7 @@ func newDeployment(t *testing.T, opts mrOptions) *mrDeployment {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	for r := range d.regions {
+	for r := range d.regions[:early] {
 		d.leader(r)
 	}
 	return d
@@ -339,7 +356,7 @@ func (n *mrNode) start() error {
 	}
 	var peers []replication.Peer
 	for to, other := range d.regions {
-		if other == reg {
+		if other == reg || reg.known != nil && !reg.known[to] {
 			continue
 		}
 		p := replication.Peer{Region: other.id, Name: other.name}
@@ -596,6 +613,28 @@ func (d *mrDeployment) startRegion(r int) {
 	for err := range errs {
 		d.t.Fatal(err)
 	}
+	d.leader(r)
+}
+
+// setPeers configures region r with the given peer regions and restarts
+// its running nodes one at a time, as an operator's rolling restart would.
+func (d *mrDeployment) setPeers(r int, peers ...int) {
+	d.t.Helper()
+	reg := d.regions[r]
+	known := map[int]bool{}
+	for _, p := range peers {
+		known[p] = true
+	}
+	d.event("configure region %s with peers %v", reg.name, peers)
+	for _, n := range reg.nodes {
+		if !n.up() {
+			continue
+		}
+		n.stop(false)
+		n.r.known = known
+		d.restartNode(n)
+	}
+	reg.known = known
 	d.leader(r)
 }
 
@@ -1864,4 +1903,61 @@ func TestMultiRegionValueLargerThanLog(t *testing.T) {
 		return true
 	})
 	d.waitConverged(60 * time.Second)
+}
+
+// ---------------------------------------------------------------------------
+// Membership: a region is added while another is down, and a region is
+// removed; writes the others hold from it stay and keep flowing.
+
+func TestMultiRegionAddAndRemoveRegions(t *testing.T) {
+	d := newDeployment(t, mrOptions{regions: 4, nodes: 1, late: 1})
+	const a, b, c, nd = 0, 1, 2, 3
+	for r := a; r <= c; r++ {
+		d.mustDo(r, "INCRBY", "m:ctr", 1)
+		d.mustDo(r, "SADD", "m:set", d.name(r))
+	}
+	d.waitConverged(30 * time.Second)
+
+	// C goes down; D is added meanwhile (A and B restarted with it in
+	// their peers, D configured with all three).
+	d.stopRegion(c)
+	d.mustDo(a, "INCRBY", "m:ctr", 10)
+	d.regions[nd].known = map[int]bool{a: true, b: true, c: true}
+	d.setPeers(a, b, c, nd)
+	d.setPeers(b, a, c, nd)
+	d.startRegion(nd)
+	d.mustDo(nd, "INCRBY", "m:ctr", 100)
+	d.mustDo(nd, "SADD", "m:set", d.name(nd))
+	d.waitValue(nd, "m:ctr", "113", 30*time.Second)
+	d.waitValue(a, "m:ctr", "113", 30*time.Second)
+
+	// C returns still configured without D: D's writes reach it relayed by
+	// A and B, and C's reach D the same way.
+	d.startRegion(c)
+	d.mustDo(c, "INCRBY", "m:ctr", 1000)
+	d.waitValue(c, "m:ctr", "1113", 30*time.Second)
+	d.waitValue(nd, "m:ctr", "1113", 30*time.Second)
+	d.waitConverged(60 * time.Second)
+	d.setPeers(c, a, b, nd)
+	d.waitConverged(30 * time.Second)
+
+	// B is removed: every other region drops it, then it stops. What it
+	// wrote and the others hold stays, and still flows between them.
+	d.mustDo(b, "INCRBY", "m:ctr", 10000)
+	d.waitValue(a, "m:ctr", "11113", 30*time.Second)
+	d.setPeers(a, c, nd)
+	d.setPeers(c, a, nd)
+	d.setPeers(nd, a, c)
+	d.stopRegion(b)
+	d.mustDo(nd, "INCRBY", "m:ctr", 100000)
+	for _, r := range []int{a, c, nd} {
+		d.waitValue(r, "m:ctr", "111113", 30*time.Second)
+	}
+	d.waitConverged(60 * time.Second)
+	for _, r := range []int{a, c, nd} {
+		v, err := mrDo(d.client(r), "SCARD", "m:set")
+		if err != nil || v != int64(4) {
+			t.Fatalf("%s: SCARD m:set = %v %v, want 4 (every region's member, the removed one's included)", d.name(r), v, err)
+		}
+	}
 }
