@@ -27,7 +27,11 @@ const (
 
 // Options configures a Server. Zero values mean Redis's defaults.
 type Options struct {
-	RequirePass            string
+	RequirePass string
+	// RefuseFlush makes FLUSHALL and FLUSHDB answer an error: in a
+	// multi-region deployment they remove, in every region, what this
+	// region had seen, which some deployments would rather not allow.
+	RefuseFlush            bool
 	MaxClients             int   // default 10000
 	ProtoMaxBulkLen        int64 // default 512 MB
 	ClientQueryBufferLimit int64 // default 1 GB

@@ -95,6 +95,14 @@ func (s *Server) buildTable() {
 			cats: spec.Categories, firstKey: spec.FirstKey, lastKey: spec.LastKey, step: spec.Step, data: spec,
 		}
 	}
+	if s.opts.RefuseFlush {
+		for _, name := range []string{"flushall", "flushdb"} {
+			if c := s.table[name]; c != nil {
+				msg := "ERR " + strings.ToUpper(name) + " is disabled on this server (flush-commands refuse)"
+				c.data, c.run = nil, func(*client, [][]byte) crdt.Reply { return crdt.Err(msg) }
+			}
+		}
+	}
 	s.cmds = make([]*command, 0, len(s.table))
 	for _, c := range s.table {
 		s.cmds = append(s.cmds, c)

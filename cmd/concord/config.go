@@ -31,6 +31,7 @@ import (
 type config struct {
 	addr        string // RESP listen address
 	requirePass string
+	flushCmds   string // allow | refuse
 	maxClients  int
 	maxBulk     int64
 	timeout     int // seconds
@@ -66,6 +67,7 @@ type config struct {
 func defaultConfig() *config {
 	return &config{
 		addr:              "127.0.0.1:6379",
+		flushCmds:         "allow",
 		maxClients:        server.DefaultMaxClients,
 		maxBulk:           server.DefaultProtoMaxBulkLen,
 		region:            1,
@@ -141,6 +143,9 @@ var directives = []*directive{
 	{name: "requirepass", args: "<password>", help: `password clients must AUTH with ("" for none)`,
 		set: func(c *config, v []string) error { c.requirePass = v[0]; return nil },
 		get: func(c *config) string { return "" }},
+	{name: "flush-commands", args: "allow|refuse", help: "refuse: FLUSHALL and FLUSHDB answer an error instead of removing (across every region) what this region has seen",
+		set: func(c *config, v []string) error { return setEnum(&c.flushCmds, v[0], "allow", "refuse") },
+		get: func(c *config) string { return c.flushCmds }},
 	{name: "maxclients", args: "<n>", help: "maximum connected clients",
 		set: func(c *config, v []string) error { return setInt(&c.maxClients, v[0], 1, math.MaxUint32) },
 		get: func(c *config) string { return strconv.Itoa(c.maxClients) }},

@@ -363,6 +363,7 @@ func serve(c *config, stdout, stderr io.Writer) error {
 	shutdown := make(chan struct{})
 	srv := server.New(n.store, server.Options{
 		RequirePass:     c.requirePass,
+		RefuseFlush:     c.flushCmds == "refuse",
 		MaxClients:      c.maxClients,
 		ProtoMaxBulkLen: c.maxBulk,
 		Timeout:         c.timeout,
