@@ -256,10 +256,15 @@ func (m *Manager) InfoFields(leader bool) [][2]string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "region=%d,name=%s,addr=%s,state=%s,acked_pos=%d,lag_records=%d,lag_ms=%d",
 			p.Peer.Region, p.Peer.Name, p.Addr, state, p.AckedPos, p.LagRecords, lagMs(now, p.OldestUnacked))
+		if p.LastAckMs != 0 { // never acked: no figure to give
+			fmt.Fprintf(&b, ",last_ack_ms_ago=%d", max(now-p.LastAckMs, 0))
+		}
 		fmt.Fprintf(&b, ",rtt_ms=%d,clock_offset_ms=%d,batches_sent=%d,bytes_sent=%d,transfers=%d",
 			p.RTTMs, p.ClockOffsetMs, p.BatchesSent, p.BytesSent, p.Transfers)
+		fmt.Fprintf(&b, ",resyncs=%d,resets=%d,silent_resets=%d,own_ahead=%d",
+			resyncs(p.Streams), p.Resets, p.Silent, p.OwnAhead)
 		if r, ok := recv[p.Peer.Region]; ok {
-			fmt.Fprintf(&b, ",batches_received=%d,batches_merged=%d", r.Batches, r.Merged)
+			fmt.Fprintf(&b, ",batches_received=%d,bytes_received=%d,batches_merged=%d", r.Batches, r.Bytes, r.Merged)
 			var total uint64
 			for _, n := range r.Rejected {
 				total += n
@@ -282,6 +287,15 @@ func lagMs(now, oldest int64) int64 {
 		return 0
 	}
 	return now - oldest
+}
+
+// resyncs is how many of the streams established to a peer came after
+// the first: each is a restart of shipping, from the peer's vector.
+func resyncs(streams uint64) uint64 {
+	if streams == 0 {
+		return 0
+	}
+	return streams - 1
 }
 
 func b2i(b bool) int {

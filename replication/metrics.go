@@ -43,6 +43,16 @@ var (
 		"Snapshot bytes sent to the peer in state transfers.", peerLabels, nil)
 	descResets = prometheus.NewDesc("concord_replication_resets_total",
 		"Streams to the peer abandoned because it stopped answering.", peerLabels, nil)
+	descResyncs = prometheus.NewDesc("concord_replication_resyncs_total",
+		"Streams to the peer established after this node's first one (each restarts shipping from the peer's version vector).", peerLabels, nil)
+	descSilent = prometheus.NewDesc("concord_replication_silent_resets_total",
+		"Streams to the peer reset because it sent nothing, not even a ping's answer, for the keepalive (a subset of resets).", peerLabels, nil)
+	descOwnAhead = prometheus.NewDesc("concord_replication_own_ahead_total",
+		"Streams to the peer ended because it held writes of this region's own origin beyond this region's state (a new incarnation follows).", peerLabels, nil)
+	descLastAck = prometheus.NewDesc("concord_replication_last_ack_timestamp_seconds",
+		"Unix time of the latest acknowledgement from the peer (absent until the first).", peerLabels, nil)
+	descRecvBytes = prometheus.NewDesc("concord_replication_bytes_received_total",
+		"Bytes of effect batches received from the peer region by this node (uncompressed batch payload, as the sender counts concord_replication_bytes_sent_total).", peerLabels, nil)
 	descRecv = prometheus.NewDesc("concord_replication_batches_received_total",
 		"Effect batches received from the peer region by this node.", peerLabels, nil)
 	descRecvMerged = prometheus.NewDesc("concord_replication_batches_merged_total",
@@ -69,7 +79,8 @@ type collector struct{ m *Manager }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descState, descLag, descLagRecords, descAcked, descRTT, descOffset,
-		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descRecv, descRecvMerged, descRecvJoined, descRecvRejected,
+		descSent, descBytes, descSkipped, descTransfers, descTransferBytes, descResets, descResyncs, descSilent, descOwnAhead, descLastAck,
+		descRecv, descRecvBytes, descRecvMerged, descRecvJoined, descRecvRejected,
 		descBacklog, descFolded, descPubSent, descPubDropped, descPubRecv, descFanout} {
 		ch <- d
 	}
@@ -107,6 +118,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descLagRecords, float64(p.LagRecords))
 		gauge(descAcked, float64(p.AckedPos))
 		if p.LastAckMs != 0 {
+			gauge(descLastAck, float64(p.LastAckMs)/1000)
 			gauge(descRTT, float64(p.RTTMs)/1000)
 			gauge(descOffset, float64(p.ClockOffsetMs)/1000)
 		}
@@ -116,6 +128,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTransfers, p.Transfers)
 		counter(descTransferBytes, p.TransferBytes)
 		counter(descResets, p.Resets)
+		counter(descResyncs, resyncs(p.Streams))
+		counter(descSilent, p.Silent)
+		counter(descOwnAhead, p.OwnAhead)
 		ps := pubs[p.Peer.Region]
 		counter(descPubSent, ps.Sent)
 		counter(descPubDropped, ps.Dropped)
@@ -128,6 +143,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		l := []string{strconv.FormatUint(uint64(region), 10), name}
 		ch <- prometheus.MustNewConstMetric(descRecv, prometheus.CounterValue, float64(r.Batches), l...)
+		ch <- prometheus.MustNewConstMetric(descRecvBytes, prometheus.CounterValue, float64(r.Bytes), l...)
 		ch <- prometheus.MustNewConstMetric(descRecvMerged, prometheus.CounterValue, float64(r.Merged), l...)
 		ch <- prometheus.MustNewConstMetric(descRecvJoined, prometheus.CounterValue, float64(r.Joined), l...)
 		for i, reason := range crdt.RejectReasons {

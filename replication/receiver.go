@@ -44,9 +44,13 @@ type Applied struct {
 
 // ReceiverStats describe a Receiver.
 type ReceiverStats struct {
-	Peer       crdt.Origin
-	PeerName   string
-	Batches    uint64 // batches received
+	Peer     crdt.Origin
+	PeerName string
+	Batches  uint64 // batches received
+	// Bytes is the payload of the batches received, as encoded batches
+	// (after inflating a deflated message): what the sender counts in
+	// SenderStats.BytesSent, so the two compare.
+	Bytes      uint64
 	Skipped    uint64 // batches already held, not proposed
 	Merged     uint64
 	Duplicates uint64 // proposed but already held by apply time
@@ -176,6 +180,9 @@ func (r *Receiver) batches(b *pb.Batches) (Proposal, error) {
 		if batches, err = inflateBatches(b.Deflated, MaxMessageBytes); err != nil {
 			return Proposal{}, err
 		}
+	}
+	for _, data := range batches {
+		r.stats.Bytes += uint64(len(data))
 	}
 	have := r.state.Version()
 	kept := batches[:0:0]

@@ -295,6 +295,7 @@ type SenderStats struct {
 	TransferSize   uint64 // size of the transfer in progress (0: none)
 	TransferAcked  uint64 // bytes of it staged at the peer
 	Resets         uint64 // streams the sender asked to reset
+	Streams        uint64 // streams established (Welcome accepted); all but the first are resyncs
 	OwnAhead       uint64 // streams ended by an OwnAheadError
 	Silent         uint64 // streams reset because the peer was silent for Keepalive
 	TailRecords    int    // log records kept aside for the stream after a transfer
@@ -472,9 +473,11 @@ func (s *Sender) welcome(w *pb.Welcome) error {
 		// The peer staged part of this transfer: resume it.
 		s.xfer.acked, s.xfer.sent = w.TransferOffset, w.TransferOffset
 		s.state, s.since = Transferring, s.now
+		s.stats.Streams++
 		return nil
 	}
 	s.startFromVV()
+	s.stats.Streams++
 	return nil
 }
 

@@ -357,6 +357,7 @@ func (s *Service) finish(ss *streamState) {
 func addReceiverStats(t *ReceiverStats, st ReceiverStats) {
 	t.Peer, t.PeerName = st.Peer, st.PeerName
 	t.Batches += st.Batches
+	t.Bytes += st.Bytes
 	t.Skipped += st.Skipped
 	t.Merged += st.Merged
 	t.Duplicates += st.Duplicates

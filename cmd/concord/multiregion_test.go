@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -1309,6 +1310,9 @@ func TestMultiRegionRelay(t *testing.T) {
 	d := newDeployment(t, mrOptions{regions: 3, nodes: 1})
 	const a, b, c = 0, 1, 2
 	d.waitConverged(30 * time.Second)
+	// B's stream to C is up before the cut, so the one after the heal is a
+	// resync.
+	d.waitStreaming(b, c, 30*time.Second)
 	d.partition(a, c)
 	// B holds what it gets from A until A is gone, so C can only get A's
 	// writes by relay from a dead origin.
@@ -1324,6 +1328,7 @@ func TestMultiRegionRelay(t *testing.T) {
 	if v, _ := mrDo(d.client(c), "GET", "relay:0"); v != nil {
 		t.Fatalf("region c had A's write before any path to it existed: %v", v)
 	}
+	healed := time.Now()
 	d.healLink(b, c)
 	d.waitValue(c, "relay:last", "done", 30*time.Second)
 	d.waitConverged(30 * time.Second)
@@ -1337,6 +1342,126 @@ func TestMultiRegionRelay(t *testing.T) {
 	// And C's own writes still reach B.
 	d.mustDo(c, "SET", "relay:back", "from-c")
 	d.waitValue(b, "relay:back", "from-c", 30*time.Second)
+
+	// What B and C report of their link: C received A's writes from B
+	// (no more than B sent: C is read first), B's stream to C was
+	// re-established after the cut and acknowledged since the heal.
+	d.waitStreaming(b, c, 30*time.Second)
+	_, mgrB := d.leader(b).running()
+	_, mgrC := d.leader(c).running()
+	cFromB := peerInfo(t, d.client(c), d.name(b))
+	promRecv := peerMetric(t, mgrC, "concord_replication_bytes_received_total", d.regions[b].id)
+	bToC := peerInfo(t, d.client(b), d.name(c))
+	promSent := peerMetric(t, mgrB, "concord_replication_bytes_sent_total", d.regions[c].id)
+	promResyncs := peerMetric(t, mgrB, "concord_replication_resyncs_total", d.regions[c].id)
+	promAck := peerMetric(t, mgrB, "concord_replication_last_ack_timestamp_seconds", d.regions[c].id)
+	sinceHeal := time.Since(healed).Milliseconds()
+	t.Logf("C from B: %s\nB to C: %s", cFromB, bToC)
+	recv, err1 := strconv.ParseUint(infoSub(cFromB, "bytes_received"), 10, 64)
+	sent, err2 := strconv.ParseUint(infoSub(bToC, "bytes_sent"), 10, 64)
+	if err1 != nil || err2 != nil || recv == 0 || recv > sent {
+		t.Errorf("INFO: C bytes_received from B %q, B bytes_sent to C %q: want 0 < received <= sent", infoSub(cFromB, "bytes_received"), infoSub(bToC, "bytes_sent"))
+	}
+	if promRecv == nil || *promRecv == 0 || promSent == nil || *promRecv > *promSent {
+		t.Errorf("Prometheus: C bytes_received_total from B %s, B bytes_sent_total to C %s: want 0 < received <= sent", fmtMetric(promRecv), fmtMetric(promSent))
+	}
+	if n, err := strconv.Atoi(infoSub(bToC, "resyncs")); err != nil || n < 1 {
+		t.Errorf("INFO: B to C resyncs = %q after a cut and heal, want >= 1", infoSub(bToC, "resyncs"))
+	}
+	if promResyncs == nil || *promResyncs < 1 {
+		t.Errorf("Prometheus: B to C resyncs_total = %s after a cut and heal, want >= 1", fmtMetric(promResyncs))
+	}
+	if ago, err := strconv.ParseInt(infoSub(bToC, "last_ack_ms_ago"), 10, 64); err != nil || ago < 0 || ago > sinceHeal {
+		t.Errorf("INFO: B to C last_ack_ms_ago = %q, want an ack since the heal %d ms ago", infoSub(bToC, "last_ack_ms_ago"), sinceHeal)
+	}
+	if promAck == nil || *promAck < float64(healed.UnixMilli())/1000 || *promAck > float64(time.Now().UnixMilli())/1000 {
+		t.Errorf("Prometheus: B to C last_ack_timestamp_seconds = %s, want between the heal (%.3f) and now", fmtMetric(promAck), float64(healed.UnixMilli())/1000)
+	}
+	for _, f := range []string{"silent_resets", "own_ahead", "resets"} {
+		if _, err := strconv.ParseUint(infoSub(bToC, f), 10, 64); err != nil {
+			t.Errorf("INFO: B to C has no %s: %s", f, bToC)
+		}
+	}
+	if v := infoSub(bToC, "own_ahead"); v != "0" {
+		t.Errorf("INFO: B to C own_ahead = %s, want 0 (C never held B's writes beyond B)", v)
+	}
+}
+
+// waitStreaming waits until region from's leader streams to region to.
+func (d *mrDeployment) waitStreaming(from, to int, timeout time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		_, mgr := d.leader(from).running()
+		if mgr != nil {
+			for _, p := range mgr.Peers() {
+				if p.Peer.Region == d.regions[to].id && p.State == replication.Streaming {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s -> %s: not streaming after %v\n%s", d.name(from), d.name(to), timeout, d.describe())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// peerInfo returns the INFO replication peer line naming peer.
+func peerInfo(t *testing.T, c *redis.Client, peer string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range infoFields(info) {
+		if strings.HasPrefix(k, "peer_region") && infoSub(v, "name") == peer {
+			return v
+		}
+	}
+	t.Fatalf("INFO replication has no line for peer %s:\n%s", peer, info)
+	return ""
+}
+
+func fmtMetric(v *float64) string {
+	if v == nil {
+		return "absent"
+	}
+	return strconv.FormatFloat(*v, 'f', -1, 64)
+}
+
+// peerMetric scrapes mgr's collector for name labelled with peer region
+// region; nil if absent.
+func peerMetric(t *testing.T, mgr *replication.Manager, name string, region uint32) *float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := mgr.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strconv.FormatUint(uint64(region), 10)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "peer_region" && l.GetValue() == want {
+					v := m.GetGauge().GetValue()
+					if c := m.GetCounter(); c != nil {
+						v = c.GetValue()
+					}
+					return &v
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------
