@@ -6,6 +6,7 @@
 # happens (for CI). Run from the repository root; `make demo` builds the image.
 set -euo pipefail
 cd "$(dirname "$0")"
+SELF=$PWD/$(basename "$0")
 GO=${GO:-go}
 COMPOSE=(docker-compose -p concord-demo -f docker-compose.yml)
 NODES=(a1 a2 a3 b1 b2 b3 c1 c2 c3)
@@ -50,8 +51,8 @@ short)
 	# the trap removes the deployment on success, failure or interrupt.
 	trap down EXIT
 	down >/dev/null 2>&1 || true
-	DEMO_UP_TIMEOUT=90 timeout 150 "$0" up
-	timeout 300 "$0" story -short
+	DEMO_UP_TIMEOUT=90 timeout 150 "$SELF" up
+	timeout 300 "$SELF" story -short
 	;;
 *) echo "usage: $0 up|story|down|short" >&2; exit 2 ;;
 esac

@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -464,16 +465,25 @@ func run() error {
 	}
 	var states map[string]state
 	took, err = poll("convergence", wait(90*time.Second), func() error {
+		// Read every node before judging, so that a failure shows the
+		// whole picture below.
 		states = map[string]state{}
+		var errs []string
 		for _, n := range nodes {
 			st, err := read(n)
 			if err != nil {
-				return fmt.Errorf("%s: %v", n.name, err)
-			}
-			if err := l.check(st); err != nil {
-				return fmt.Errorf("%s: %v", n.name, err)
+				errs = append(errs, fmt.Sprintf("%s: %v", n.name, err))
+				continue
 			}
 			states[n.name] = st
+		}
+		if errs != nil {
+			return errors.New(strings.Join(errs, "; "))
+		}
+		for _, n := range nodes {
+			if err := l.check(states[n.name]); err != nil {
+				return fmt.Errorf("%s: %v", n.name, err)
+			}
 		}
 		ref := states[nodes[0].name].digests
 		for _, n := range nodes {
