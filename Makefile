@@ -5,7 +5,7 @@ REGIONS ?= 3
 NODES   ?= 1
 FUZZTIME ?= 30s
 
-.PHONY: help build run test verify compat bench bench-region bench-repl fuzz proto clean
+.PHONY: help build run test verify compat bench bench-region bench-repl fuzz proto clean demo demo-image demo-down
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,17 @@ fuzz: ## run every fuzzer for FUZZTIME each (default 30s)
 	    echo "== $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+demo-image: ## build the static binary and the FROM scratch image concord-demo:latest
+	CGO_ENABLED=0 $(GO) build -o deploy/docker/concord ./cmd/concord
+	docker build -q -t concord-demo:latest deploy/docker
+
+demo: demo-image ## docker-compose demo: 3 regions x 3 nodes, partition, leader kill, heal, convergence (docs/demo.md); DEMO_SHORT=1 for a bounded run that cleans up
+	@if [ -n "$(DEMO_SHORT)" ]; then GO=$(GO) deploy/docker/demo.sh short; \
+	else GO=$(GO) deploy/docker/demo.sh up && GO=$(GO) deploy/docker/demo.sh story; fi
+
+demo-down: ## remove the demo's containers, networks and volumes
+	deploy/docker/demo.sh down
 
 proto: ## regenerate proto/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc; the generated code is committed)
 	cd proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto
