@@ -42,6 +42,27 @@ story() {
 	(cd ../.. && "$GO" run ./deploy/docker/story "$@")
 }
 
+# bounded runs a command under a deadline. timeout(1) puts the command in
+# its own process group, out of reach of the terminal's Ctrl-C, so INT and
+# TERM are passed on to it here (timeout signals the whole group), and the
+# script then exits, which runs the EXIT trap.
+bounded() {
+	local secs=$1 rc=0
+	shift
+	timeout "$secs" "$@" &
+	child=$!
+	trap 'kill -TERM $child 2>/dev/null; interrupted=1' INT TERM
+	wait $child || rc=$?
+	if [ -n "${interrupted:-}" ]; then
+		wait $child 2>/dev/null || true
+		echo "interrupted" >&2
+		exit 130
+	fi
+	trap - INT TERM
+	[ $rc -ne 124 ] || echo "timed out after ${secs}s: $*" >&2
+	return $rc
+}
+
 case ${1:-} in
 up) up ;;
 story) shift; story "$@" ;;
@@ -51,8 +72,8 @@ short)
 	# the trap removes the deployment on success, failure or interrupt.
 	trap down EXIT
 	down >/dev/null 2>&1 || true
-	DEMO_UP_TIMEOUT=90 timeout 150 "$SELF" up
-	timeout 300 "$SELF" story -short
+	DEMO_UP_TIMEOUT=90 bounded 150 "$SELF" up
+	bounded 300 "$SELF" story -short
 	;;
 *) echo "usage: $0 up|story|down|short" >&2; exit 2 ;;
 esac
