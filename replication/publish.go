@@ -273,26 +273,9 @@ func (pu *publisher) session(ctx context.Context, addr string) error {
 // Publish implements pb.ReplicationServer: publications from one node of
 // a peer region.
 func (s *Service) Publish(st pb.Replication_PublishServer) error {
-	first := make(chan *pb.PublishPush, 1)
-	errc := make(chan error, 1)
-	go func() {
-		m, err := st.Recv()
-		if err != nil {
-			errc <- err
-			return
-		}
-		first <- m
-	}()
-	var h *pb.Hello
-	select {
-	case m := <-first:
-		if h = m.GetHello(); h == nil {
-			return status.Error(codes.InvalidArgument, "replication: Publish must start with Hello")
-		}
-	case err := <-errc:
+	h, err := awaitHello(st.Recv, "Publish")
+	if err != nil {
 		return err
-	case <-time.After(helloTimeout):
-		return status.Error(codes.DeadlineExceeded, "replication: no Hello")
 	}
 	self := s.region.Origin().Region
 	if s.allow != nil && !s.allow(h.Region) {

@@ -100,30 +100,39 @@ func NewService(region Region, name string, allow func(uint32) bool, log *slog.L
 // helloTimeout bounds how long a new stream may stay silent.
 const helloTimeout = 10 * time.Second
 
-// Stream implements pb.ReplicationServer.
-func (s *Service) Stream(st pb.Replication_StreamServer) error {
-	ctx, cancel := context.WithCancel(st.Context())
-	defer cancel()
-	first := make(chan *pb.Push, 1)
+// awaitHello reads a new stream's first message, which must be a Hello,
+// within helloTimeout. what names the RPC in the error.
+func awaitHello[M interface{ GetHello() *pb.Hello }](recv func() (M, error), what string) (*pb.Hello, error) {
+	first := make(chan M, 1)
 	errc := make(chan error, 1)
 	go func() {
-		m, err := st.Recv()
+		m, err := recv()
 		if err != nil {
 			errc <- err
 			return
 		}
 		first <- m
 	}()
-	var hello *pb.Hello
 	select {
 	case m := <-first:
-		if hello = m.GetHello(); hello == nil {
-			return status.Error(codes.InvalidArgument, "replication: stream must start with Hello")
+		if h := m.GetHello(); h != nil {
+			return h, nil
 		}
+		return nil, status.Errorf(codes.InvalidArgument, "replication: %s must start with Hello", what)
 	case err := <-errc:
-		return err
+		return nil, err
 	case <-time.After(helloTimeout):
-		return status.Error(codes.DeadlineExceeded, "replication: no Hello")
+		return nil, status.Error(codes.DeadlineExceeded, "replication: no Hello")
+	}
+}
+
+// Stream implements pb.ReplicationServer.
+func (s *Service) Stream(st pb.Replication_StreamServer) error {
+	ctx, cancel := context.WithCancel(st.Context())
+	defer cancel()
+	hello, err := awaitHello(st.Recv, "stream")
+	if err != nil {
+		return err
 	}
 	if s.allow != nil && !s.allow(hello.Region) {
 		return status.Errorf(codes.PermissionDenied, "replication: region %d is not a configured peer of region %d", hello.Region, s.region.Origin().Region)
@@ -135,7 +144,7 @@ func (s *Service) Stream(st pb.Replication_StreamServer) error {
 		}
 	}
 	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
-	err := s.region.ReadFence(fctx)
+	err = s.region.ReadFence(fctx)
 	fcancel()
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "replication: region not ready: %v", err)
