@@ -292,6 +292,10 @@ func decodeEffect(d *decoder) (Effect, error) {
 		if d.err == nil && !validFoldEffect(&f) {
 			return f, ErrEffect
 		}
+	default:
+		// A number below effKindEnd that no case knows is an unassigned
+		// one (kinds are allocated in ranges): reject it like an unknown.
+		return f, ErrEffect
 	}
 	if d.err == nil && !validEffect(&f) {
 		return f, ErrEffect
