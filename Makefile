@@ -58,4 +58,4 @@ proto: ## regenerate proto/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-g
 	cd proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto
 
 clean: ## remove build output and the local deployment's data
-	rm -rf bin .concord
+	rm -rf bin .concord deploy/docker/concord

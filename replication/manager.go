@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
@@ -201,6 +202,16 @@ func (m *Manager) dial(to uint32, addr string) (*grpc.ClientConn, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithInitialWindowSize(flowWindow), grpc.WithInitialConnWindowSize(flowWindow),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: m.cfg.Keepalive, Timeout: m.cfg.Keepalive, PermitWithoutStream: true}),
+		// gRPC's defaults (a 20 s minimum connect attempt, backoff up to
+		// 120 s) suit a client of a flaky service, not a peer region coming
+		// back from a partition: a connect attempt started while the link
+		// was cut sits in SYN retransmission for up to 20 s after the heal.
+		// Short attempts, retried with a small capped backoff, reconnect
+		// within a few seconds of the link returning.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 200 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 3 * time.Second,
+		}),
 	}
 	if m.cfg.Dial != nil {
 		opts = append(opts, grpc.WithContextDialer(m.cfg.Dial))
