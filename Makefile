@@ -4,8 +4,9 @@ PORT    ?= 6379
 REGIONS ?= 3
 NODES   ?= 1
 FUZZTIME ?= 30s
+SIMSEEDS ?= 200
 
-.PHONY: help build run test verify compat bench bench-region bench-repl fuzz proto clean demo demo-image demo-down
+.PHONY: help build run test verify compat sim bench bench-region bench-repl fuzz proto clean demo demo-image demo-down
 
 help: ## list targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +27,9 @@ verify: ## gofmt check, go vet, tests with -race
 
 compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
 	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
+
+sim: ## long deterministic simulation sweep: every scenario x SIMSEEDS (200) seeds, report in sim-report/ (docs/simulations.md)
+	$(GO) run ./cmd/concord-sim -scenario all -seeds $(SIMSEEDS) -report sim-report
 
 bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times, replication lag and catch-up (about 20 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord
@@ -58,4 +62,4 @@ proto: ## regenerate proto/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-g
 	cd proto && protoc --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative *.proto
 
 clean: ## remove build output and the local deployment's data
-	rm -rf bin .concord deploy/docker/concord
+	rm -rf bin .concord deploy/docker/concord sim-report

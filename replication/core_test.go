@@ -44,7 +44,7 @@ type rig struct {
 
 func newRig(t *testing.T, cfg SenderConfig, srcLimits crdt.LogLimits) *rig {
 	g := &rig{t: t, src: newTestReplica(originA, srcLimits), dst: newTestReplica(originB, crdt.LogLimits{}),
-		now: simEpoch, stamp: simEpoch}
+		now: testEpoch, stamp: testEpoch}
 	g.s = NewSender(cfg, viewOf(&g.src), originA, "a", originB.Region)
 	g.s.Tick(g.now)
 	return g
@@ -54,7 +54,7 @@ func newRig(t *testing.T, cfg SenderConfig, srcLimits crdt.LogLimits) *rig {
 func (g *rig) write(rep *crdt.Replica, args ...string) {
 	g.t.Helper()
 	g.stamp++
-	rs := rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(g.stamp), Seed: uint64(g.stamp)}, []crdt.Command{{Args: simArgs(args...)}})
+	rs := rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(g.stamp), Seed: uint64(g.stamp)}, []crdt.Command{{Args: testArgs(args...)}})
 	if rs[0].Kind == crdt.KindError {
 		g.t.Fatalf("%q: %s", args, rs[0].Str)
 	}
@@ -165,7 +165,7 @@ func (g *rig) requireConverged() {
 
 func hello(mut func(h *pb.Hello)) *pb.Hello {
 	h := &pb.Hello{MinProtocol: MinProtocol, MaxProtocol: MaxProtocol, Region: originA.Region,
-		Incarnation: 1, Name: "a", ToRegion: originB.Region, WallMs: simEpoch}
+		Incarnation: 1, Name: "a", ToRegion: originB.Region, WallMs: testEpoch}
 	if mut != nil {
 		mut(h)
 	}
@@ -191,7 +191,7 @@ func TestReceiverHandshake(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := newTestReplica(originB, crdt.LogLimits{})
 			r := NewReceiver(originB, "b", viewOf(&dst))
-			w, err := r.Hello(tc.hello, simEpoch)
+			w, err := r.Hello(tc.hello, testEpoch)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("Hello: err %v, want %v", err, tc.err)
 			}
@@ -201,7 +201,7 @@ func TestReceiverHandshake(t *testing.T) {
 			if got := w.GetWelcome().Protocol; got != tc.proto {
 				t.Fatalf("Welcome protocol %d, want %d", got, tc.proto)
 			}
-			if _, err := r.Hello(tc.hello, simEpoch); !errors.Is(err, ErrProtocol) {
+			if _, err := r.Hello(tc.hello, testEpoch); !errors.Is(err, ErrProtocol) {
 				t.Fatalf("second Hello: %v", err)
 			}
 		})
@@ -991,7 +991,7 @@ func TestSenderOwnAhead(t *testing.T) {
 	if got := g.dst.Keyspace().Version().Get(renewed); got != 1 {
 		t.Fatalf("peer holds %d writes of the new origin, want 1", got)
 	}
-	if v := g.dst.Keyspace().Read(0, simEpoch, 1, simArgs("GET", "c")); string(v.Str) != "15" {
+	if v := g.dst.Keyspace().Read(0, testEpoch, 1, testArgs("GET", "c")); string(v.Str) != "15" {
 		t.Fatalf("peer's c = %q, want 15 (5 old writes + the new one)", v.Str)
 	}
 }
@@ -1000,7 +1000,7 @@ func TestSenderOwnAhead(t *testing.T) {
 // one lost to float absorption) used to ship as EffZAdd of the current
 // score, an overwrite that cancels the increments it observed; of two such
 // concurrent writes the later one cancelled increments it never saw (found
-// by TestSimConcurrentWrites/5-hostile, seed 5093). It ships as EffZIncr
+// by simulations.TestSimConcurrentWrites/5-hostile, seed 5093). It ships as EffZIncr
 // now; crdt's TestZeroIncrementsStillAddUp covers the other counters.
 func TestZIncrByZeroAddsUpAcrossRegions(t *testing.T) {
 	g := newRig(t, SenderConfig{}, crdt.LogLimits{})
@@ -1020,7 +1020,7 @@ func TestZIncrByZeroAddsUpAcrossRegions(t *testing.T) {
 	sync(a, b)
 	sync(b, a)
 	for _, rep := range []*crdt.Replica{a, b} {
-		if r := rep.Keyspace().Read(0, simEpoch, 0, simArgs("ZSCORE", "z", "m")); r.Float != 8 {
+		if r := rep.Keyspace().Read(0, testEpoch, 0, testArgs("ZSCORE", "z", "m")); r.Float != 8 {
 			t.Errorf("region %d: ZSCORE = %v, want 5+3+0+0 = 8", rep.Keyspace().Origin().Region, r.Float)
 		}
 	}
@@ -1101,10 +1101,10 @@ func TestTransferTailBounded(t *testing.T) {
 func TestRejectionsNameTheirReason(t *testing.T) {
 	src := newTestReplica(originA, crdt.LogLimits{})
 	third := newTestReplica(originC, crdt.LogLimits{})
-	stamp := int64(simEpoch)
+	stamp := int64(testEpoch)
 	write := func(rep *crdt.Replica, args ...string) []byte {
 		stamp++
-		rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(stamp)}, []crdt.Command{{Args: simArgs(args...)}})
+		rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(stamp)}, []crdt.Command{{Args: testArgs(args...)}})
 		r, _ := rep.Log().Record(rep.Log().Next() - 1)
 		return r.Data
 	}
@@ -1139,7 +1139,7 @@ func TestRejectionsNameTheirReason(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dst := newTestReplica(originB, crdt.LogLimits{})
 			r := NewReceiver(originB, "b", viewOf(&dst))
-			if _, err := r.Hello(hello(nil), simEpoch); err != nil {
+			if _, err := r.Hello(hello(nil), testEpoch); err != nil {
 				t.Fatal(err)
 			}
 			before := dst.Keyspace().Digest()
@@ -1148,7 +1148,7 @@ func TestRejectionsNameTheirReason(t *testing.T) {
 				if c.atStep {
 					t.Fatal("Step accepted a batch whose header does not decode")
 				}
-				_, err = r.Done(applyProposal(dst, p), simEpoch)
+				_, err = r.Done(applyProposal(dst, p), testEpoch)
 			}
 			var rej *RejectError
 			if !errors.As(err, &rej) || rej.Reason != c.reason || !strings.Contains(err.Error(), string(c.reason)) {
@@ -1255,4 +1255,15 @@ func TestLargestValueFitsOneMessage(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.requireConverged()
+}
+
+// testEpoch is the wall clock the core tests run at (2026-01-01).
+const testEpoch = 1_767_225_600_000
+
+func testArgs(args ...string) [][]byte {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		out[i] = []byte(a)
+	}
+	return out
 }

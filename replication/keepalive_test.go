@@ -79,7 +79,7 @@ func (m *memRegion) ProposeChunk(c crdt.Chunk) <-chan crdt.Result {
 func (m *memRegion) write(args ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(time.Now().UnixMilli())}, []crdt.Command{{Args: simArgs(args...)}})
+	m.rep.Apply(crdt.Stamp{Time: crdt.HLCFromMillis(time.Now().UnixMilli())}, []crdt.Command{{Args: testArgs(args...)}})
 	m.advance()
 }
 
@@ -164,7 +164,7 @@ func TestKeepaliveNoticesBlackhole(t *testing.T) {
 	waitFor("streaming again after heal", 20*time.Second, func() bool { return state() == Streaming })
 	waitFor("write after heal replicated", 20*time.Second, func() bool {
 		var v string
-		b.ReplView(func(r *crdt.Replica) { v = string(r.Keyspace().Read(0, 0, 0, simArgs("GET", "k")).Str) })
+		b.ReplView(func(r *crdt.Replica) { v = string(r.Keyspace().Read(0, 0, 0, testArgs("GET", "k")).Str) })
 		return v == "2"
 	})
 }

@@ -1,4 +1,4 @@
-package replication
+package simulations
 
 // Deterministic multi-region simulations of the replication cores. Every
 // run is one seed (see sim_harness_test.go for how to replay one); every
@@ -8,23 +8,15 @@ package replication
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 
 	"concord/crdt"
+	. "concord/replication"
 	"concord/replication/simnet"
 )
-
-// Links: faithful streams (ordered, reliable, but they break now and then)
-// and hostile ones (loss, duplication and reordering inside a stream).
-var (
-	faithfulLink = simnet.Link{Delay: 20, Jitter: 30, Break: 0.002}
-	hostileLink  = simnet.Link{Delay: 20, Jitter: 30, Drop: 0.02, Dup: 0.02, Reorder: 0.03, Break: 0.002}
-)
-
-// simSender makes messages small, so that windows, batching and
-// compression all take part.
-var simSender = SenderConfig{MaxInFlight: 4, BatchRecords: 8, DeflateMin: 256, ChunkBytes: 1024}
 
 // shortMs halves a scenario phase under -short.
 func shortMs(ms int64) int64 {
@@ -32,6 +24,49 @@ func shortMs(ms int64) int64 {
 		return ms / 2
 	}
 	return ms
+}
+
+// simSeeds returns the seeds a test runs: SIMSEED alone if set, else n
+// (SIMSEEDS overrides n; -short divides it by 4).
+func simSeeds(tb testing.TB, n int) []uint64 {
+	if v := os.Getenv("SIMSEED"); v != "" {
+		seed, err := strconv.ParseUint(v, 0, 64)
+		if err != nil {
+			tb.Fatalf("SIMSEED=%q: %v", v, err)
+		}
+		return []uint64{seed}
+	}
+	if v := os.Getenv("SIMSEEDS"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil {
+			tb.Fatalf("SIMSEEDS=%q: %v", v, err)
+		}
+		n = k
+	} else if testing.Short() {
+		n = (n + 3) / 4
+	}
+	base := uint64(0)
+	if v := os.Getenv("SIMSEEDBASE"); v != "" {
+		base, _ = strconv.ParseUint(v, 0, 64)
+	}
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = base + uint64(i) + 1
+	}
+	return seeds
+}
+
+// newTestSim starts a run whose failures fail t; SIMTRACE=1 logs every
+// event.
+func newTestSim(t testing.TB, name string, seed uint64, cfg simConfig) *sim {
+	var logf func(string)
+	if os.Getenv("SIMTRACE") != "" {
+		logf = func(line string) { t.Log(line) }
+	}
+	s := newSim(name, seed, cfg, func(msg string) { t.Helper(); t.Fatal(msg) }, logf)
+	s.replay = fmt.Sprintf("SIMSEED=%d go test ./simulations -run '^%s$' -v (SIMTRACE=1 for every event)",
+		seed, strings.ReplaceAll(t.Name(), "/", "$/^"))
+	return s
 }
 
 type simCase struct {
@@ -49,7 +84,7 @@ func runSims(t *testing.T, cases []simCase, scenario func(s *sim), after func(t 
 			var total simStats
 			var net simnet.Stats
 			for _, seed := range simSeeds(t, c.seeds) {
-				s := newSim(t, c.name, seed, c.cfg)
+				s := newTestSim(t, c.name, seed, c.cfg)
 				scenario(s)
 				addStats(&total, s.stats)
 				addNetStats(&net, s.net.Stats)
@@ -406,7 +441,7 @@ func TestSimClockSkew(t *testing.T) {
 // events and end in the same state.
 func TestSimDeterministic(t *testing.T) {
 	run := func(seed uint64) (uint64, string) {
-		s := newSim(t, "det", seed, simConfig{regions: 3, mode: simnet.Hostile, link: hostileLink, sender: simSender,
+		s := newTestSim(t, "det", seed, simConfig{regions: 3, mode: simnet.Hostile, link: hostileLink, sender: simSender,
 			restoreProb: 0.5, limits: crdt.LogLimits{MaxRecords: 60}})
 		s.setWriting(true)
 		s.chaos(6000, true)
@@ -439,7 +474,7 @@ func TestSimCheckersHaveTeeth(t *testing.T) {
 				}
 				return dropRecordLog{Log: l, origin: g.origin, seq: 10}
 			}
-			s := newSim(t, "teeth", seed, cfg)
+			s := newTestSim(t, "teeth", seed, cfg)
 			s.setWriting(true)
 			s.chaos(5000, false)
 			qerr := s.quiesce(10_000)
@@ -459,7 +494,7 @@ func TestSimCheckersHaveTeeth(t *testing.T) {
 		for _, seed := range seeds {
 			cfg := base
 			cfg.loseAck = true
-			s := newSim(t, "teeth", seed, cfg)
+			s := newTestSim(t, "teeth", seed, cfg)
 			s.setWriting(true)
 			s.chaos(5000, false)
 			if err := s.quiesce(60_000); err != nil {
@@ -485,7 +520,7 @@ func TestSimCheckersHaveTeeth(t *testing.T) {
 		// The same runs without a fault pass both checkers (so the two
 		// failures above come from the faults).
 		for _, seed := range seeds {
-			s := newSim(t, "teeth", seed, base)
+			s := newTestSim(t, "teeth", seed, base)
 			s.setWriting(true)
 			s.chaos(5000, false)
 			s.finish(60_000)

@@ -1,4 +1,4 @@
-package replication
+package simulations
 
 // The simulation's workload and its reference model. The model is written
 // without crdt's merge logic: it folds every acknowledged (applied) local
@@ -14,7 +14,14 @@ package replication
 //	hw:K  HSET only                    field = the write with the greatest tag
 //	zi:K  ZINCRBY (integers) only      score = sum
 //	zw:K  ZADD only                    score = the write with the greatest tag
+//	fl:K  SADD and SREM                members = add-wins: a member is present
+//	                                   iff some SADD of it was not observed by
+//	                                   any SREM of it (observed: covered by the
+//	                                   remover's version vector at its apply)
 //	m:K   every write type, DEL, EXPIRE, removes: checked by digest only
+//
+// c:K also takes EXPIRE (a rate limiter's window) and w:K also SET ... EX
+// (a session), both with TTLs far beyond any run.
 //
 // A tag is (HLC time, region, incarnation, seq), compared here field by
 // field; the time and seq of each write are read back after its apply.
@@ -56,13 +63,18 @@ type simModel struct {
 	hist   map[string][]simWrite        // every LWW write, by key
 	kinds  map[string]string            // model key -> class
 	fields map[string]map[string]string // hc/hw/zi/zw key -> field -> model key
+	adds   map[string][]crdt.Dot        // "fl:K\x00M" -> dots of its SADDs
+	rems   map[string][]crdt.VersionVector
 	n      int
+
+	workload string
 }
 
-func newSimModel() *simModel {
+func newSimModel(workload string) *simModel {
 	return &simModel{sums: map[string]int64{}, floats: map[string]float64{}, sets: map[string]map[string]bool{},
 		lww: map[string]simWrite{}, hist: map[string][]simWrite{}, kinds: map[string]string{},
-		fields: map[string]map[string]string{}}
+		fields: map[string]map[string]string{}, adds: map[string][]crdt.Dot{}, rems: map[string][]crdt.VersionVector{},
+		workload: workload}
 }
 
 func keyClass(key string) string {
@@ -78,7 +90,7 @@ func (m *simModel) tracked(args [][]byte) bool {
 		return false
 	}
 	switch keyClass(string(args[1])) {
-	case "c", "f", "s", "w", "hc", "hw", "zi", "zw", "skew":
+	case "c", "f", "s", "w", "hc", "hw", "zi", "zw", "skew", "fl":
 		return true
 	}
 	return false
@@ -97,7 +109,9 @@ func (m *simModel) gen(s *sim, g *simRegion) []crdt.Command {
 	return cmds
 }
 
-func (m *simModel) genOne(s *sim, g *simRegion, multi bool) []string {
+// genMixed is the "mixed" workload: every write type on every class,
+// and on m:K keys everything including removes, DEL and EXPIRE.
+func (m *simModel) genMixed(s *sim, g *simRegion, multi bool) []string {
 	r := s.rng
 	k := strconv.Itoa(r.IntN(s.cfg.keys))
 	m.n++
@@ -186,7 +200,7 @@ func (m *simModel) lwwWrite(mk string, w simWrite) {
 // record folds one acknowledged write into the model. tag is the write's
 // tag (zero for units of several commands, which the generator keeps to
 // commutative classes).
-func (m *simModel) record(g *simRegion, args [][]byte, tag crdt.Tag) {
+func (m *simModel) record(g *simRegion, args [][]byte, tag crdt.Tag, vv crdt.VersionVector) {
 	if !m.tracked(args) {
 		return
 	}
@@ -196,6 +210,22 @@ func (m *simModel) record(g *simRegion, args [][]byte, tag crdt.Tag) {
 	case cmd == "INCRBY" && class == "c":
 		d, _ := strconv.ParseInt(string(args[2]), 10, 64)
 		m.sums[key] += d
+		m.note(key, class)
+	case cmd == "EXPIRE" && class == "c":
+		// A rate limiter's window: far beyond the run, the value is unchanged.
+	case cmd == "SADD" && class == "fl":
+		for _, a := range args[2:] {
+			mk := sub(key, string(a))
+			m.adds[mk] = append(m.adds[mk], tag.Dot)
+			m.noteField(key, string(a), mk)
+		}
+		m.note(key, class)
+	case cmd == "SREM" && class == "fl":
+		for _, a := range args[2:] {
+			mk := sub(key, string(a))
+			m.rems[mk] = append(m.rems[mk], vv)
+			m.noteField(key, string(a), mk)
+		}
 		m.note(key, class)
 	case cmd == "INCRBYFLOAT" && class == "f":
 		d, _ := strconv.ParseFloat(string(args[2]), 64)
@@ -304,6 +334,24 @@ func (m *simModel) check(regs []*simRegion) error {
 				if want := m.lww[key]; got != want.val {
 					bad(g, "GET %s = %q, want %q (tag %v, of %d writes)", key, got, want.val, want.tag, len(m.hist[key]))
 				}
+			case "fl":
+				got := map[string]bool{}
+				for _, e := range simRead(g, "SMEMBERS", key).Elems {
+					got[string(e.Str)] = true
+				}
+				for _, mem := range sortedKeys(m.fields[key]) {
+					want := m.present(m.fields[key][mem])
+					switch {
+					case want && !got[mem]:
+						bad(g, "SISMEMBER %s %s = 0, want present: an add no remove observed", key, mem)
+					case !want && got[mem]:
+						bad(g, "SISMEMBER %s %s = 1, want absent: every add was observed by a remove", key, mem)
+					}
+					delete(got, mem)
+				}
+				for mem := range got {
+					bad(g, "%s holds %q, which no acknowledged SADD added", key, mem)
+				}
 			case "hc", "hw", "zi", "zw":
 				for _, f := range sortedKeys(m.fields[key]) {
 					mk := m.fields[key][f]
@@ -354,4 +402,21 @@ func (m *simModel) check(regs []*simRegion) error {
 		return fmt.Errorf("state differs from the reference model:\n  %s", strings.Join(errs, "\n  "))
 	}
 	return nil
+}
+
+// present applies the add-wins rule to one member of an fl:K set.
+func (m *simModel) present(mk string) bool {
+	for _, d := range m.adds[mk] {
+		seen := false
+		for _, vv := range m.rems[mk] {
+			if vv.Get(d.Origin) >= d.Seq {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			return true
+		}
+	}
+	return false
 }

@@ -1,17 +1,4 @@
-package replication
-
-// The multi-region simulation harness: regions made of a crdt.Replica, a
-// Sender per peer and a Receiver per incoming stream, driven over simnet
-// with virtual time. One seed decides everything (network faults, Raft
-// delays, leader changes, the workload), so a failing run is replayed by
-// its seed:
-//
-//	SIMSEED=<seed> go test ./replication -run '<test>/<config>' -v
-//
-// SIMSEEDS=<n> runs n seeds per configuration instead of the default (a
-// quarter of it under -short), SIMSEEDBASE=<b> starts them at b+1 instead
-// of 1, SIMTRACE=1 logs the run's events, and SIMKNOWN=1 runs the
-// reproductions of known bugs (sim_known_test.go).
+package simulations
 
 import (
 	"bytes"
@@ -19,16 +6,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
-	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"concord/crdt"
 	pb "concord/proto"
+	. "concord/replication"
 	"concord/replication/simnet"
 )
 
@@ -58,8 +43,13 @@ type simConfig struct {
 
 	// Fault injection, for tests that show the checkers have teeth.
 	wrapLog  func(g *simRegion, l Log) Log
-	loseAck  bool // one INCRBY is recorded as acknowledged but never applied
-	skipProp bool // one remote proposal is acknowledged but never applied
+	fault    fault // a deliberately broken merge (faults.go)
+	loseAck  bool  // one INCRBY is recorded as acknowledged but never applied
+	skipProp bool  // one remote proposal is acknowledged but never applied
+
+	workload    string // workload.go; "" is every workload
+	maxWrites   int    // cap on local write units issued (0: none)
+	keepHistory bool   // record every write and fault in sim.history
 }
 
 func (c simConfig) withDefaults() simConfig {
@@ -119,15 +109,19 @@ type simStats struct {
 
 // sim is one seeded run.
 type sim struct {
-	tb    testing.TB
-	name  string
-	seed  uint64
-	cfg   simConfig
-	rng   *rand.Rand
-	net   *simnet.Net
-	regs  []*simRegion
-	model *simModel
-	stats simStats
+	// fail ends the run with a message (a test's Fatalf, or the runner's
+	// panic that Run recovers); logf, if set, receives every event.
+	fail   func(msg string)
+	logf   func(line string)
+	replay string // how to replay this run, printed with failures
+	name   string
+	seed   uint64
+	cfg    simConfig
+	rng    *rand.Rand
+	net    *simnet.Net
+	regs   []*simRegion
+	model  *simModel
+	stats  simStats
 
 	trace    []string // ring of notable events
 	traceN   int
@@ -137,13 +131,37 @@ type sim struct {
 
 	lostAckDone bool
 	skipDone    bool
+	faultDone   int // how often the configured fault fired
+
+	issued    int      // local write units issued (maxWrites)
+	faults    int      // faults injected: partitions, isolations, leader changes, kills, restores
+	history   []string // with cfg.keepHistory: every write and fault
+	appliedAt map[lagKey]int64
+	lags      []int64 // replication lag samples, ms
 }
 
-func newSim(tb testing.TB, name string, seed uint64, cfg simConfig) *sim {
+// lagKey names one op for lag sampling.
+type lagKey struct {
+	origin crdt.Origin
+	seq    uint64
+}
+
+// maxLagSamples bounds the lag samples one run keeps.
+const maxLagSamples = 20_000
+
+// event records a write or fault in the history.
+func (s *sim) event(format string, args ...any) {
+	if s.cfg.keepHistory {
+		s.history = append(s.history, fmt.Sprintf("%7d ", s.now())+fmt.Sprintf(format, args...))
+	}
+}
+
+func newSim(name string, seed uint64, cfg simConfig, fail func(string), logf func(string)) *sim {
 	cfg = cfg.withDefaults()
 	rng := rand.New(rand.NewPCG(seed, 0x51_4d_4e_45_54))
-	s := &sim{tb: tb, name: name, seed: seed, cfg: cfg, rng: rng, net: simnet.New(rng),
-		model: newSimModel(), traceAll: os.Getenv("SIMTRACE") != "", hash: 14695981039346656037}
+	s := &sim{fail: fail, logf: logf, name: name, seed: seed, cfg: cfg, rng: rng, net: simnet.New(rng),
+		model: newSimModel(cfg.workload), traceAll: logf != nil, hash: 14695981039346656037,
+		appliedAt: map[lagKey]int64{}}
 	s.net.SetDefault(cfg.link)
 	s.net.SetDetect(cfg.detect)
 	for i := 0; i < cfg.regions; i++ {
@@ -180,7 +198,7 @@ func (s *sim) tracef(format string, args ...any) {
 	h.Write([]byte(line))
 	s.hash = s.hash*1099511628211 ^ h.Sum64()
 	if s.traceAll {
-		s.tb.Log(line)
+		s.logf(line)
 	}
 	const ring = 300
 	if len(s.trace) < ring {
@@ -217,19 +235,16 @@ func (s *sim) traceTail(n int) string {
 
 // rerun says how to replay this run.
 func (s *sim) rerun() string {
-	return fmt.Sprintf("seed %d; rerun with: SIMSEED=%d go test ./replication -run '^%s$' -v (SIMTRACE=1 for every event)",
-		s.seed, s.seed, strings.ReplaceAll(s.tb.Name(), "/", "$/^"))
+	return fmt.Sprintf("seed %d; replay with: %s", s.seed, s.replay)
 }
 
-// fatal fails the test with the seed, how to rerun it and the trace tail.
+// fatal ends the run with the seed, how to replay it and the trace tail.
 func (s *sim) fatal(err error) {
-	s.tb.Helper()
-	s.tb.Fatalf("%s: %v\n%s\nlast events:\n%s\nstats: %+v", s.name, err, s.rerun(), s.traceTail(60), s.stats)
+	s.fail(fmt.Sprintf("%s: %v\n%s\nlast events:\n%s\nstats: %+v", s.name, err, s.rerun(), s.traceTail(60), s.stats))
 }
 
-// check fails the test if an invariant broke during the run.
+// checkInvariants ends the run if an invariant broke during it.
 func (s *sim) checkInvariants() {
-	s.tb.Helper()
 	if len(s.errs) > 0 {
 		s.fatal(fmt.Errorf("invariants broken:\n  %s", strings.Join(s.errs, "\n  ")))
 	}
@@ -559,7 +574,11 @@ func (g *simRegion) applyRemote(p *simProposal) {
 		}
 	} else {
 		for _, b := range p.remote.Batches {
+			b = s.breakMerge(g, b)
 			out, err := g.rep.Merge(b)
+			if out == crdt.Merged {
+				s.sampleLag(b)
+			}
 			a.Outcomes = append(a.Outcomes, out)
 			switch out {
 			case crdt.Merged:
@@ -595,6 +614,10 @@ func (g *simRegion) applyRemote(p *simProposal) {
 // clock.
 func (g *simRegion) proposeWrite() {
 	s := g.s
+	if s.cfg.maxWrites > 0 && s.issued >= s.cfg.maxWrites {
+		return
+	}
+	s.issued++
 	g.writeN++
 	cmds := s.model.gen(s, g)
 	g.propose(&simProposal{cmds: cmds, stamp: crdt.Stamp{Time: crdt.HLCFromMillis(g.clock()), Seed: s.rng.Uint64()}})
@@ -617,13 +640,13 @@ func simArgs(args ...string) [][]byte {
 func (g *simRegion) applyLocal(p *simProposal) {
 	s := g.s
 	ks := g.rep.Keyspace()
-	before, seq0 := ks.LastTime(), ks.Version().Get(g.origin)
+	before, seq0, vv0 := ks.LastTime(), ks.Version().Get(g.origin), ks.Version()
 	if s.cfg.loseAck && !s.lostAckDone && len(p.cmds) == 1 &&
 		strings.EqualFold(string(p.cmds[0].Args[0]), "INCRBY") && s.model.tracked(p.cmds[0].Args) && string(p.cmds[0].Args[2]) != "0" {
 		// Fault: the client is told OK, the write is never applied.
 		s.lostAckDone = true
 		s.tracef("%s: FAULT acknowledges %q without applying it", g.name, p.cmds[0].Args)
-		s.model.record(g, p.cmds[0].Args, crdt.Tag{})
+		s.model.record(g, p.cmds[0].Args, crdt.Tag{}, vv0)
 		return
 	}
 	replies := g.rep.Apply(p.stamp, p.cmds)
@@ -639,6 +662,16 @@ func (g *simRegion) applyLocal(p *simProposal) {
 		s.failf("%s: local write got HLC %d, not above a merged write's %d", g.name, after, g.maxMerged)
 	}
 	seq1 := ks.Version().Get(g.origin)
+	for q := seq0 + 1; q <= seq1; q++ {
+		s.appliedAt[lagKey{g.origin, q}] = s.now()
+	}
+	if s.cfg.keepHistory {
+		var parts []string
+		for i, c := range p.cmds {
+			parts = append(parts, fmt.Sprintf("%q -> %s", c.Args, replyText(replies[i])))
+		}
+		s.event("%s write seq %d..%d: %s", g.name, seq0+1, seq1, strings.Join(parts, "; "))
+	}
 	for i, c := range p.cmds {
 		if replies[i].Kind == crdt.KindError {
 			if s.model.tracked(c.Args) {
@@ -648,12 +681,13 @@ func (g *simRegion) applyLocal(p *simProposal) {
 		}
 		var tag crdt.Tag
 		if len(p.cmds) == 1 {
-			if seq1 != seq0+1 && s.model.tracked(c.Args) {
+			noop := seq1 == seq0 && replies[i].Kind == crdt.KindInt && replies[i].Int == 0 // SREM, EXPIRE that changed nothing
+			if seq1 != seq0+1 && !noop && s.model.tracked(c.Args) {
 				s.failf("%s: %q used seqs %d..%d", g.name, c.Args, seq0, seq1)
 			}
 			tag = crdt.Tag{Time: after, Dot: crdt.Dot{Origin: g.origin, Seq: seq1}}
 		}
-		s.model.record(g, c.Args, tag)
+		s.model.record(g, c.Args, tag, vv0)
 	}
 }
 
@@ -667,6 +701,7 @@ func (g *simRegion) applyLocal(p *simProposal) {
 func (g *simRegion) failover() {
 	s := g.s
 	keep := s.rng.IntN(len(g.queue) + 1)
+	lost := len(g.queue) - keep
 	for _, p := range g.queue[keep:] {
 		if p.remote == nil {
 			s.stats.lostWrites++
@@ -711,7 +746,9 @@ func (g *simRegion) failover() {
 		}
 	}
 	s.stats.failovers++
+	s.faults++
 	s.tracef("%s: leader change (gen %d), kept %d pending proposals", g.name, g.gen, keep)
+	s.event("%s: leader change, %d pending proposals kept, %d lost", g.name, keep, lost)
 }
 
 // restoreFromSnapshot replaces the replica by a decoded copy of its Raft
@@ -742,11 +779,14 @@ func (g *simRegion) kill() {
 	g.writing = false
 	g.s.net.Isolate(g.name)
 	g.s.tracef("%s: killed", g.name)
+	g.s.faults++
+	g.s.event("%s: killed", g.name)
 }
 
 func (g *simRegion) revive() {
 	g.s.net.Rejoin(g.name)
 	g.s.tracef("%s: revived", g.name)
+	g.s.event("%s: revived", g.name)
 }
 
 // destroy removes g forever.
@@ -754,6 +794,8 @@ func (g *simRegion) destroy() {
 	g.s.net.Isolate(g.name)
 	g.dead, g.writing = true, false
 	g.s.tracef("%s: destroyed", g.name)
+	g.s.faults++
+	g.s.event("%s: destroyed", g.name)
 }
 
 // ---- running and checking ----
@@ -777,15 +819,21 @@ func (s *sim) chaos(dur int64, leaders bool) {
 		case k < 3 && a != b:
 			s.net.Partition(a.name, b.name)
 			s.tracef("partition %s %s", a.name, b.name)
-		case k < 5:
+			s.faults++
+			s.event("partition %s %s", a.name, b.name)
+		case k < 5 && a != b:
 			s.net.Heal(a.name, b.name)
 			s.tracef("heal %s %s", a.name, b.name)
+			s.event("heal %s %s", a.name, b.name)
 		case k == 5:
 			s.net.Isolate(a.name)
 			s.tracef("isolate %s", a.name)
+			s.faults++
+			s.event("isolate %s", a.name)
 		case k == 6:
 			s.healLive()
 			s.tracef("heal all")
+			s.event("heal all")
 		case k >= 8 && leaders:
 			a.failover()
 		}
@@ -821,6 +869,7 @@ func (s *sim) quiesce(limit int64) error {
 	s.setWriting(false)
 	s.healLive()
 	s.tracef("quiesce")
+	s.event("heal all, stop writing, quiesce")
 	deadline := s.now() + limit
 	for s.now() < deadline {
 		s.net.RunFor(100)
@@ -904,7 +953,6 @@ func checkConverged(regs []*simRegion) error {
 // finish heals, quiesces and runs every check; the test fails with the
 // seed on any failure.
 func (s *sim) finish(limit int64) {
-	s.tb.Helper()
 	if err := s.quiesce(limit); err != nil {
 		s.fatal(err)
 	}
@@ -920,38 +968,6 @@ func (s *sim) finish(limit int64) {
 	}
 }
 
-// ---- seeds ----
-
-// simSeeds returns the seeds a test runs: SIMSEED alone if set, else n
-// (SIMSEEDS overrides n; -short divides it by 4).
-func simSeeds(tb testing.TB, n int) []uint64 {
-	if v := os.Getenv("SIMSEED"); v != "" {
-		seed, err := strconv.ParseUint(v, 0, 64)
-		if err != nil {
-			tb.Fatalf("SIMSEED=%q: %v", v, err)
-		}
-		return []uint64{seed}
-	}
-	if v := os.Getenv("SIMSEEDS"); v != "" {
-		k, err := strconv.Atoi(v)
-		if err != nil {
-			tb.Fatalf("SIMSEEDS=%q: %v", v, err)
-		}
-		n = k
-	} else if testing.Short() {
-		n = (n + 3) / 4
-	}
-	base := uint64(0)
-	if v := os.Getenv("SIMSEEDBASE"); v != "" {
-		base, _ = strconv.ParseUint(v, 0, 64)
-	}
-	seeds := make([]uint64, n)
-	for i := range seeds {
-		seeds[i] = base + uint64(i) + 1
-	}
-	return seeds
-}
-
 // sortedKeys returns m's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -960,4 +976,20 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// replyText renders a reply for the history.
+func replyText(r crdt.Reply) string {
+	switch r.Kind {
+	case crdt.KindError:
+		return "(error) " + string(r.Str)
+	case crdt.KindNil, crdt.KindNilArray:
+		return "(nil)"
+	case crdt.KindArray, crdt.KindMap, crdt.KindSet, crdt.KindPairs:
+		return fmt.Sprintf("(%d elements)", len(r.Elems))
+	}
+	if v, ok := replyString(r); ok {
+		return v
+	}
+	return "?"
 }
