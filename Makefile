@@ -28,8 +28,9 @@ verify: ## gofmt check, go vet, tests with -race
 compat: ## respdiff against redis-server: 10 seeds x 20000 ops, RESP2 and RESP3
 	CONCORD_COMPAT=require CONCORD_COMPAT_SEEDS=10 $(GO) test -count=1 -timeout 60m -run TestCompat -v ./cmd/concord
 
-sim: ## long deterministic simulation sweep: every scenario x SIMSEEDS (200) seeds, report in sim-report/ (docs/simulations.md)
+sim: build ## long simulation sweep: every deterministic scenario x SIMSEEDS (200) seeds, report in sim-report/, then 5 real-process runs of 3 regions x 3 nodes (docs/simulations.md)
 	$(GO) run ./cmd/concord-sim -scenario all -seeds $(SIMSEEDS) -report sim-report
+	$(GO) run ./cmd/concord-sim -proc -binary bin/concord -regions 3 -nodes 3 -seeds 5
 
 bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times, replication lag and catch-up (about 20 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord

@@ -35,8 +35,16 @@ func run(args []string) int {
 	trace := fs.Bool("trace", false, "print every event (with -seed)")
 	shrink := fs.Int("shrink", 16, "runs to spend shrinking each failure (0: none)")
 	report := fs.String("report", "", "directory to write report.txt and report.html to")
+	proc := fs.Bool("proc", false, "real-process mode: run the concord binary (-binary) as separate processes with SIGKILL/SIGSTOP and link faults, -seeds runs")
+	binary := fs.String("binary", "bin/concord", "the concord binary, for -proc")
+	regions := fs.Int("regions", 3, "regions, for -proc")
+	nodes := fs.Int("nodes", 1, "nodes per region, for -proc")
+	steps := fs.Int("steps", 12, "fault steps per run, for -proc")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *proc {
+		return runProc(*binary, *regions, *nodes, *steps, *seed, *seeds, *seedBase)
 	}
 	names := simulations.ScenarioNames()
 	if *scenario != "all" {
@@ -130,4 +138,42 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// runProc runs real-process scenarios, one per seed, and prints each.
+func runProc(binary string, regions, nodes, steps int, seed uint64, seeds int, base uint64) int {
+	var list []uint64
+	if seed != 0 {
+		list = []uint64{seed}
+	} else {
+		for i := 1; i <= seeds; i++ {
+			list = append(list, base+uint64(i))
+		}
+	}
+	failed := 0
+	for _, sd := range list {
+		dir, err := os.MkdirTemp("", "concord-sim-proc-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "concord-sim:", err)
+			return 2
+		}
+		res := simulations.RunProc(simulations.ProcConfig{Binary: binary, Dir: dir, Regions: regions, Nodes: nodes, Seed: sd, Steps: steps,
+			Log: func(l string) { fmt.Println("  " + l) }})
+		status := "ok"
+		if res.Failed {
+			status = "FAILED"
+			failed++
+		}
+		fmt.Printf("proc %dx%d seed %d: %s: %d writes, %d acknowledged, %d in doubt, %d refused; converged %d ms after the heal; %v\n",
+			regions, nodes, sd, status, res.Writes, res.Acked, res.InDoubt, res.Refused, res.ConvergeMs, res.Took.Round(time.Millisecond))
+		if res.Failed {
+			fmt.Printf("%s\nlogs kept in %s\n", res.Failure, dir)
+		} else {
+			os.RemoveAll(dir)
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
 }
