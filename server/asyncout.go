@@ -158,17 +158,24 @@ func (c *client) writeLoop() {
 		o.inflight = len(out)
 		o.mu.Unlock()
 
-		n, err := c.nc.Write(out)
-		c.srv.stats.netOutput.Add(int64(n))
-
-		o.mu.Lock()
-		o.inflight = 0
-		if err != nil {
-			o.dead = true
-			o.buf = nil
+		// In pieces, so that what is written stops counting against
+		// the limits as it goes, as in Redis.
+		var err error
+		for off := 0; off < len(out) && err == nil; {
+			end := min(off+flushAt, len(out))
+			var n int
+			n, err = c.nc.Write(out[off:end])
+			c.srv.stats.netOutput.Add(int64(n))
+			off += n
+			o.mu.Lock()
+			o.inflight = len(out) - off
+			if err != nil {
+				o.dead = true
+				o.buf = nil
+			}
+			o.cond.Broadcast()
+			o.mu.Unlock()
 		}
-		o.cond.Broadcast()
-		o.mu.Unlock()
 		if err != nil {
 			c.killed.Store(true)
 			c.nc.Close()
