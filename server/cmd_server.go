@@ -216,6 +216,9 @@ func (cmd *command) group() string {
 		return "scripting"
 	case "readonly", "readwrite", "region":
 		return "cluster"
+	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+		"publish", "spublish", "pubsub":
+		return "pubsub"
 	}
 	if cmd.data == nil {
 		return "server"
