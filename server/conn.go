@@ -179,7 +179,9 @@ func (c *client) serve() {
 // buffer limit. It reports whether the connection should go on.
 func (c *client) read() bool {
 	s := c.srv
-	if t := s.cfg.timeout.Load(); t > 0 {
+	// Subscribers wait for messages, not for their own input: Redis
+	// exempts them from the idle timeout.
+	if t := s.cfg.timeout.Load(); t > 0 && !c.subscribedAny() {
 		c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Second))
 		c.deadline = true
 	} else if c.deadline {

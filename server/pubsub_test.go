@@ -361,3 +361,17 @@ func TestPubSubThroughPublisher(t *testing.T) {
 	b.expect("*3\r\n$10\r\nssubscribe\r\n$1\r\nc\r\n:1\r\n", "SSUBSCRIBE", "c")
 	dial(t, addrs[0]).expect(":0\r\n", "SPUBLISH", "c", "x")
 }
+
+// The idle timeout spares subscribers, as in Redis.
+func TestPubSubIdleTimeout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 3 s")
+	}
+	_, addr := startServer(t, Options{NoActiveExpiry: true, Timeout: 1})
+	sub, idle := dial(t, addr), dial(t, addr)
+	sub.expect("*3\r\n$9\r\nsubscribe\r\n$1\r\nt\r\n:1\r\n", "SUBSCRIBE", "t")
+	idle.expect("+PONG\r\n", "PING")
+	idle.expectClosed("")
+	time.Sleep(1500 * time.Millisecond)
+	sub.expect("*2\r\n$4\r\npong\r\n$0\r\n\r\n", "PING")
+}
