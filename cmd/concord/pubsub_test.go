@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -380,4 +381,58 @@ func TestPubSubLocalRegion(t *testing.T) {
 	}
 	rdb.Publish(ctx, "ch", "end")
 	expectMessages(t, subs, addrs, []string{"hello", "end"})
+}
+
+// A subscriber in region B that stops reading is disconnected by its
+// node's pubsub output limit; the subscriber next to it and the stream
+// from region A are not held up.
+func TestPubSubSlowSubscriberAcrossRegions(t *testing.T) {
+	d := newDeployment(t, mrOptions{regions: 2, nodes: 1})
+	d.waitPublishUp(t)
+	ctx := context.Background()
+	b := d.regions[1].nodes[0]
+	if err := b.client.ConfigSet(ctx, "client-output-buffer-limit", "pubsub 1mb 512kb 60").Err(); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.Dial("tcp", b.respAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.(*net.TCPConn).SetReadBuffer(4096)
+	slow.Write([]byte("*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nbulk\r\n"))
+	subs := subscribeAll(t, []string{b.respAddr}, "bulk")
+	waitUntil(t, 10*time.Second, "two subscribers in region B", func() bool {
+		return b.client.PubSubNumSub(ctx, "bulk").Val()["bulk"] == 2
+	})
+	payload := strings.Repeat("z", 64<<10)
+	const n = 150
+	got := make(chan error, 1)
+	go func() { // the other subscriber reads as it goes
+		for i := range n {
+			m, err := subs[0].ReceiveTimeout(ctx, 20*time.Second)
+			if err != nil {
+				got <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			if msg, ok := m.(*redis.Message); !ok || msg.Payload != fmt.Sprint(i, ":", payload) {
+				got <- fmt.Errorf("message %d: got %.40v", i, m)
+				return
+			}
+		}
+		got <- nil
+	}()
+	pub := d.regions[0].nodes[0].client
+	for i := range n {
+		pub.Publish(ctx, "bulk", fmt.Sprint(i, ":", payload))
+		time.Sleep(2 * time.Millisecond) // within the transport's queues
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the reading subscriber: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "the slow subscriber disconnected", func() bool {
+		return b.client.PubSubNumSub(ctx, "bulk").Val()["bulk"] == 1
+	})
+	d.mustDo(0, "SET", "after-slow", "1")
+	d.waitValue(1, "after-slow", "1", 30*time.Second)
 }
