@@ -32,12 +32,12 @@ var (
 
 func connCommands() []*command {
 	return []*command{
-		{name: "ping", arity: -1, flags: []string{"fast"}, cats: catsFastConn,
+		{name: "ping", pubsubOK: true, arity: -1, flags: []string{"fast"}, cats: catsFastConn,
 			tips: []string{"request_policy:all_shards", "response_policy:all_succeeded"}, run: cmdPing},
 		{name: "echo", arity: 2, flags: flagsConnFast, cats: catsFastConn, run: cmdEcho},
 		{name: "select", arity: 2, flags: flagsConnFast, cats: catsFastConn, run: cmdSelect},
-		{name: "quit", arity: -1, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdQuit},
-		{name: "reset", arity: 1, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdReset},
+		{name: "quit", pubsubOK: true, arity: -1, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdQuit},
+		{name: "reset", pubsubOK: true, arity: 1, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdReset},
 		{name: "auth", arity: -2, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdAuth},
 		{name: "hello", arity: -1, flags: flagsNoAuth, cats: catsFastConn, noAuth: true, run: cmdHello},
 		container("client", []string{"slow"},
@@ -71,6 +71,15 @@ func container(name string, cats []string, subs ...*command) *command {
 func cmdPing(c *client, args [][]byte) crdt.Reply {
 	if len(args) > 2 {
 		return errArity("ping")
+	}
+	if c.resp == 2 && c.subscribedAny() {
+		// Redis answers a subscribed RESP2 client as if PONG were a
+		// message, so that it can tell the reply among the messages.
+		arg := []byte{}
+		if len(args) == 2 {
+			arg = args[1]
+		}
+		return crdt.Array(crdt.BulkString("pong"), crdt.Bulk(arg))
 	}
 	if len(args) == 2 {
 		return crdt.Bulk(args[1])
@@ -185,6 +194,7 @@ func cmdHello(c *client, args [][]byte) crdt.Reply {
 		c.mu.Lock()
 		c.resp = int(ver)
 		c.mu.Unlock()
+		c.presp.Store(int32(ver))
 	}
 	return crdt.Reply{Kind: crdt.KindMap, Elems: []crdt.Reply{
 		crdt.BulkString("server"), crdt.BulkString("redis"),
@@ -230,8 +240,10 @@ func cmdClientList(c *client, args [][]byte) crdt.Reply {
 		if !ok {
 			return crdt.Err("ERR Unknown client type '" + cstr(args[3], -1) + "'")
 		}
-		if t == "normal" {
-			list = c.srv.clientList()
+		for _, o := range c.srv.clientList() {
+			if o.clientType() == t {
+				list = append(list, o)
+			}
 		}
 	case len(args) > 3 && strings.EqualFold(string(args[2]), "id"):
 		byID := map[int64]*client{}
@@ -261,8 +273,9 @@ func cmdClientList(c *client, args [][]byte) crdt.Reply {
 	return verbatim(b.String())
 }
 
-// clientType maps a client type name to the one Concord knows: every
-// connection is "normal"; the others are valid names with no clients.
+// clientType maps a client type name to the one Concord knows: a
+// connection is "pubsub" while it has subscriptions, else "normal"; the
+// others are valid names with no clients.
 func clientType(name []byte) (string, bool) {
 	switch strings.ToLower(string(name)) {
 	case "normal":
@@ -290,6 +303,9 @@ func (c *client) infoLine(now time.Time) string {
 	idle := now.Sub(time.Unix(0, c.lastActive.Load()))
 	// In Redis's order; "N" when there is none.
 	flags := ""
+	if c.subscribedAny() {
+		flags += "P"
+	}
 	if c.closeAfterSafe() {
 		flags += "c"
 	}
@@ -302,8 +318,17 @@ func (c *client) infoLine(now time.Time) string {
 	return "id=" + itoa(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=" + itoa(int64(c.fd)) +
 		" name=" + name + " age=" + itoa(int64(now.Sub(c.created)/time.Second)) +
 		" idle=" + itoa(int64(idle/time.Second)) + " flags=" + flags + " db=" + itoa(int64(db)) +
-		" sub=0 psub=0 ssub=0 multi=-1 cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
+		" sub=" + itoa(c.nsubs[subChannel].Load()) + " psub=" + itoa(c.nsubs[subPattern].Load()) +
+		" ssub=" + itoa(c.nsubs[subShard].Load()) + " multi=-1 cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
 		" lib-name=" + libName + " lib-ver=" + libVer
+}
+
+// clientType is Redis's getClientType as CLIENT LIST and KILL filter it.
+func (c *client) clientType() string {
+	if c.subscribedAny() {
+		return "pubsub"
+	}
+	return "normal"
 }
 
 // closeAfterSafe reports a pending close as seen from any goroutine.
@@ -400,7 +425,7 @@ func cmdClientKill(c *client, args [][]byte) crdt.Reply {
 		switch {
 		case haveAddr && o.addr != addr,
 			haveLaddr && o.laddr != laddr,
-			typ != "" && typ != "normal",
+			typ != "" && typ != o.clientType(),
 			id != 0 && o.id != id,
 			o == c && skipme,
 			// Redis frees a killed client at once; here its goroutine may

@@ -15,6 +15,7 @@ import (
 func serverCommands() []*command {
 	cmds := connCommands()
 	cmds = append(cmds, regionCommands()...)
+	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds,
 		&command{name: "info", arity: -1, flags: []string{"loading", "stale"}, cats: []string{"slow", "dangerous"},
 			tips: []string{"nondeterministic_output", "request_policy:all_shards", "response_policy:special"}, run: cmdInfo},
@@ -169,6 +170,9 @@ func kv(pairs ...crdt.Reply) crdt.Reply { return crdt.Reply{Kind: crdt.KindMap, 
 // keySpecFlags are the key-spec flags Concord reports: it knows only
 // whether a command writes.
 func (cmd *command) keySpecFlags() []string {
+	if cmd.keyFlags != nil {
+		return cmd.keyFlags
+	}
 	if cmd.isWrite() {
 		return []string{"RW", "update"}
 	}
@@ -212,6 +216,9 @@ func (cmd *command) group() string {
 		return "scripting"
 	case "readonly", "readwrite", "region":
 		return "cluster"
+	case "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe",
+		"publish", "spublish", "pubsub":
+		return "pubsub"
 	}
 	if cmd.data == nil {
 		return "server"

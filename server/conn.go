@@ -63,6 +63,15 @@ type client struct {
 
 	lastActive atomic.Int64 // Unix ns of the latest command or input
 	killed     atomic.Bool
+
+	// Pub/sub (pubsub.go): subs is owned by serve and changed under the
+	// hub's write lock; nsubs counts it for other goroutines; presp is
+	// resp for the goroutines that deliver messages. ao, set by the first
+	// subscription and never unset, carries all output from then on.
+	subs  subState
+	nsubs [numSubKinds]atomic.Int64
+	presp atomic.Int32
+	ao    *asyncOut
 }
 
 // pendingCmd is a data command queued to run with the commands next to it;
@@ -86,6 +95,7 @@ func newClient(s *Server, nc net.Conn) *client {
 		resp:          2,
 		authenticated: s.requirePass() == "",
 	}
+	c.presp.Store(2)
 	c.lastActive.Store(now.UnixNano())
 	return c
 }
@@ -117,6 +127,10 @@ func (c *client) serve() {
 	s := c.srv
 	defer func() {
 		c.drain()
+		s.hub.unsubscribeAll(c)
+		if c.ao != nil {
+			c.endAsync()
+		}
 		c.nc.Close()
 		s.removeClient(c)
 		s.wg.Done()
@@ -165,7 +179,9 @@ func (c *client) serve() {
 // buffer limit. It reports whether the connection should go on.
 func (c *client) read() bool {
 	s := c.srv
-	if t := s.cfg.timeout.Load(); t > 0 {
+	// Subscribers wait for messages, not for their own input: Redis
+	// exempts them from the idle timeout.
+	if t := s.cfg.timeout.Load(); t > 0 && !c.subscribedAny() {
 		c.nc.SetReadDeadline(time.Now().Add(time.Duration(t) * time.Second))
 		c.deadline = true
 	} else if c.deadline {
@@ -221,6 +237,12 @@ func (c *client) exec(args [][]byte) {
 		return
 	}
 	c.lastCmd.Store(cmd)
+	if !cmd.pubsubOK && c.resp == 2 && c.subscribedAny() {
+		cmd.stats.rejected.Add(1)
+		c.drain()
+		c.reply(errPubSubContext(cmd))
+		return
+	}
 	if cmd.data != nil {
 		c.queue(cmd, args)
 		return
@@ -380,6 +402,13 @@ func (c *client) reply(r crdt.Reply) {
 	if r.Kind == crdt.KindError {
 		c.srv.stats.countError(errorCode(r))
 	}
+	if r.Kind == kindNone {
+		return
+	}
+	if c.ao != nil {
+		c.ao.appendReply(c, r)
+		return
+	}
 	if c.discard {
 		return
 	}
@@ -398,6 +427,9 @@ func (c *client) reply(r crdt.Reply) {
 // flush writes the output buffer. Output above the soft limit must drain
 // within the limit's seconds or the client is closed.
 func (c *client) flush() error {
+	if c.ao != nil {
+		return c.ao.flush(c)
+	}
 	if len(c.out) == 0 {
 		return nil
 	}
@@ -433,7 +465,9 @@ func (c *client) resetState() {
 	c.name = ""
 	c.readonly = false
 	c.mu.Unlock()
+	c.presp.Store(2)
 	c.authenticated = c.srv.requirePass() == ""
+	c.srv.hub.unsubscribeAll(c)
 }
 
 func sortClients(cs []*client) {

@@ -22,6 +22,10 @@
 //     persistence adds its fields, REGION runs its admin commands, and only
 //     the leader runs the active expiry sweep. Both interfaces are asserted
 //     once, in New.
+//   - PUBLISH is not a write: if the Store is a Publisher, it goes through
+//     the Store to the other nodes (which hand it back to this server's
+//     delivery); otherwise it reaches this server's subscribers only
+//     (pubsub.go, docs/pubsub.md).
 //   - The server itself adds no time or randomness to the state machine;
 //     the Store's stamp does (LocalStore: wall clock and a seeded generator).
 //   - Replies and error texts are Redis 7.0's (Debian's redis-server 7.0.15
@@ -44,12 +48,19 @@
 //   - client-query-buffer-limit counts all input held for a client,
 //     including the arguments of the command still being received (Redis
 //     counts only its query buffer), so it is slightly stricter.
-//   - client-output-buffer-limit is enforced for the "normal" class only.
-//     The hard limit applies to replies not yet written; replies are written
-//     whenever input runs dry or 64 KB have accumulated. Above the soft
-//     limit a write must complete within soft_seconds (0: at once) or the
-//     client is closed. A client that stops reading is never buffered for
-//     without bound: its goroutine waits on the socket and stops reading.
+//   - client-output-buffer-limit is enforced for the "normal" and "pubsub"
+//     classes. For a connection that never subscribed, the hard limit
+//     applies to replies not yet written; replies are written whenever
+//     input runs dry or 64 KB have accumulated. Above the soft limit a
+//     write must complete within soft_seconds (0: at once) or the client
+//     is closed. A client that stops reading is never buffered for without
+//     bound: its goroutine waits on the socket and stops reading. A
+//     connection that has subscribed is limited as Redis limits it, on
+//     every append (asyncout.go), by the pubsub class while it has
+//     subscriptions.
+//   - PUBLISH answers the receivers on this node; PUBSUB and INFO's
+//     pubsub figures are this node's; PUBSUB CHANNELS is sorted; shard
+//     channels (SSUBSCRIBE, SPUBLISH) do not leave the node.
 //   - DEBUG SLEEP stalls only the calling connection.
 //   - LASTSAVE answers the start time: there is no RDB. INFO's
 //     persistence section says what is persisted: nothing on a single node

@@ -179,6 +179,7 @@ func (s *Server) infoStats() []string {
 	st := &s.stats
 	var ks crdt.Stats
 	s.store.Read(func(k *crdt.Keyspace) { ks = k.Stats })
+	chans, pats, shard := s.hub.counts()
 	return []string{
 		"total_connections_received:" + itoa(st.connsReceived.Load()),
 		"total_commands_processed:" + itoa(st.commands.Load()),
@@ -187,8 +188,9 @@ func (s *Server) infoStats() []string {
 		"rejected_connections:" + itoa(st.rejectedConns.Load()),
 		"expired_keys:" + strconv.FormatUint(ks.ExpiredKeys, 10),
 		"evicted_keys:0",
-		"pubsub_channels:0",
-		"pubsub_patterns:0",
+		"pubsub_channels:" + itoa(int64(chans)),
+		"pubsub_patterns:" + itoa(int64(pats)),
+		"pubsubshard_channels:" + itoa(int64(shard)),
 		"total_error_replies:" + itoa(st.errorReplies.Load()),
 		"crdt_type_conflicts:" + strconv.FormatUint(ks.TypeConflicts, 10),
 	}

@@ -76,6 +76,11 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 // hasKeys reports whether the command takes key arguments at all.
 func (cmd *command) hasKeys() bool {
 	_, kn := keynumCommands[cmd.name]
+	for _, f := range cmd.keyFlags {
+		if f == "not_key" { // shard channels: key-like, but no keys
+			return false
+		}
+	}
 	return kn || cmd.firstKey > 0
 }
 

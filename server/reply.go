@@ -15,6 +15,16 @@ import (
 // INFO). Data commands never produce it.
 const kindVerbatim crdt.ReplyKind = 100
 
+// kindPush is a server-only reply kind: a RESP3 push (pub/sub messages
+// and confirmations), an array in RESP2.
+const kindPush crdt.ReplyKind = 101
+
+// kindNone marks a command that wrote its replies itself (the subscribe
+// commands write one confirmation per argument): nothing more is sent.
+const kindNone crdt.ReplyKind = 102
+
+var noReply = crdt.Reply{Kind: kindNone}
+
 func verbatim(s string) crdt.Reply { return crdt.Reply{Kind: kindVerbatim, Str: []byte(s)} }
 
 // appendReply renders r for a client speaking RESP protocol version resp
@@ -86,6 +96,13 @@ func appendReply(b []byte, r crdt.Reply, resp int) []byte {
 			return append(b, "#f\r\n"...)
 		}
 		return redcon.AppendInt(b, r.Int)
+	case kindPush:
+		if resp == 3 {
+			b = appendHeader(b, '>', len(r.Elems))
+		} else {
+			b = redcon.AppendArray(b, len(r.Elems))
+		}
+		return appendElems(b, r.Elems, resp)
 	case kindVerbatim:
 		if resp == 3 {
 			b = appendHeader(b, '=', len(r.Str)+4)

@@ -62,8 +62,8 @@ type settings struct {
 	obuf       atomic.Pointer[obufLimits]
 }
 
-// obufLimits are client-output-buffer-limit's classes. Only "normal" is
-// enforced (Concord has no replicas or pub/sub clients yet).
+// obufLimits are client-output-buffer-limit's classes. "normal" and
+// "pubsub" are enforced (Concord has no replicas).
 type obufLimits [3]obufLimit // normal, slave, pubsub
 
 type obufLimit struct {
@@ -81,11 +81,14 @@ type Server struct {
 	// node; asserted once here, not per command.
 	fencer  ReadFencer
 	replica Replica
-	opts    Options
-	cfg     settings
-	log     *slog.Logger
-	table   map[string]*command // lowercase name -> command
-	cmds    []*command          // top-level commands, sorted by name
+	// publisher carries PUBLISH to other nodes; nil: this node only.
+	publisher Publisher
+	hub       *hub
+	opts      Options
+	cfg       settings
+	log       *slog.Logger
+	table     map[string]*command // lowercase name -> command
+	cmds      []*command          // top-level commands, sorted by name
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -126,6 +129,7 @@ func New(store Store, opts Options) *Server {
 		clients: make(map[int64]*client),
 		done:    make(chan struct{}),
 		started: time.Now(),
+		hub:     newHub(),
 	}
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	if p, ok := store.(Pipeliner); ok {
@@ -136,6 +140,10 @@ func New(store Store, opts Options) *Server {
 	}
 	if r, ok := store.(Replica); ok {
 		s.replica = r
+	}
+	if p, ok := store.(Publisher); ok {
+		s.publisher = p
+		p.SetPublishHandler(s.deliverPublication)
 	}
 	s.cfg.maxBulk.Store(opts.ProtoMaxBulkLen)
 	s.cfg.qbufLimit.Store(opts.ClientQueryBufferLimit)

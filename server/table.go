@@ -23,6 +23,12 @@ type command struct {
 	firstKey, lastKey, step int
 
 	noAuth bool // may run before AUTH (AUTH, HELLO, QUIT, RESET)
+	// pubsubOK: may run in RESP2 while subscribed ((P|S)(UN)SUBSCRIBE,
+	// PING, QUIT, RESET).
+	pubsubOK bool
+	// keyFlags, if set, are the key-spec flags COMMAND INFO reports
+	// instead of the RW/RO ones derived from the command's kind.
+	keyFlags []string
 
 	run  func(c *client, args [][]byte) crdt.Reply
 	data *crdt.CommandSpec

@@ -138,7 +138,7 @@ func openNode(c *config, log *slog.Logger, reg prometheus.Registerer, respAddr s
 		return nil, err
 	}
 	n := &node{
-		store:    rn,
+		store:    newBroadcastNode(rn),
 		ready:    rn.Ready,
 		shutdown: rn.Shutdown,
 		stop:     rn.Close,
@@ -238,6 +238,17 @@ func newReplicatedNode(rn *region.Node, repl *replication.Manager) *replicatedNo
 	r := &replicatedNode{Node: rn, repl: repl}
 	rn.SetQueryHandler(r.query)
 	return r
+}
+
+// Publish implements server.Publisher: this node's subscribers, the
+// region's other nodes and every peer region.
+func (r *replicatedNode) Publish(channel, message []byte) int {
+	return r.repl.Publish(channel, message)
+}
+
+// SetPublishHandler implements server.Publisher.
+func (r *replicatedNode) SetPublishHandler(deliver func(channel, message []byte) int) {
+	r.repl.SetPublishHandler(deliver)
 }
 
 // InfoFields implements server.Replica.

@@ -391,7 +391,26 @@ func (n *mrNode) start() error {
 			return fmt.Errorf("%s: RESP listener: %w", n, err)
 		}
 	}
-	mgr.SetPublishHandler(func(channel, msg []byte) int {
+	srv := server.New(&mrStore{replicatedNode: newReplicatedNode(node, mgr), n: n}, server.Options{
+		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
+	})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(respLn) }()
+	n.node, n.mgr, n.srv, n.done = node, mgr, srv, done
+	return nil
+}
+
+// mrStore is the node's Store: its publication handler counts what it
+// is given (pubs) and may be stalled (pubGate) before the server delivers
+// it to the node's subscribers.
+type mrStore struct {
+	*replicatedNode
+	n *mrNode
+}
+
+func (s *mrStore) SetPublishHandler(deliver func(channel, message []byte) int) {
+	n := s.n
+	s.replicatedNode.SetPublishHandler(func(channel, msg []byte) int {
 		n.pubMu.Lock()
 		gate := n.pubGate
 		n.pubMu.Unlock()
@@ -399,20 +418,13 @@ func (n *mrNode) start() error {
 			<-gate
 		}
 		n.pubMu.Lock()
-		defer n.pubMu.Unlock()
 		if n.pubs == nil {
 			n.pubs = map[string]int{}
 		}
 		n.pubs[string(channel)+"/"+string(msg)]++
-		return 1
+		n.pubMu.Unlock()
+		return deliver(channel, msg)
 	})
-	srv := server.New(newReplicatedNode(node, mgr), server.Options{
-		Origin: cfg.Origin, ConcordVersion: version, Logger: log.With("component", "server"),
-	})
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(respLn) }()
-	n.node, n.mgr, n.srv, n.done = node, mgr, srv, done
-	return nil
 }
 
 // stop stops the node. abrupt closes Raft first, as a crash would (no

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"concord/replication"
 )
@@ -274,4 +277,162 @@ func mrInfo(t *testing.T, d *mrDeployment, r, i int) string {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// subscribeAll subscribes one go-redis client per node of every region
+// to channel (RESP2 and RESP3 alternately) and waits until each node
+// counts its subscriber.
+func subscribeAll(t *testing.T, addrs []string, channel string) []*redis.PubSub {
+	t.Helper()
+	ctx := context.Background()
+	var subs []*redis.PubSub
+	for i, a := range addrs {
+		rdb := redis.NewClient(&redis.Options{Addr: a, Protocol: 2 + i%2})
+		t.Cleanup(func() { rdb.Close() })
+		ps := rdb.Subscribe(ctx, channel)
+		t.Cleanup(func() { ps.Close() })
+		if _, err := ps.ReceiveTimeout(ctx, 10*time.Second); err != nil {
+			t.Fatalf("subscribe on %s: %v", a, err)
+		}
+		subs = append(subs, ps)
+	}
+	return subs
+}
+
+// expectMessages reads want from every subscriber and requires exactly
+// those messages, in that order: a duplicate or a loss shows as the wrong
+// message (callers end with a marker, so a late duplicate shows too).
+func expectMessages(t *testing.T, subs []*redis.PubSub, addrs []string, want []string) {
+	t.Helper()
+	ctx := context.Background()
+	for i, ps := range subs {
+		for _, w := range want {
+			m, err := ps.ReceiveTimeout(ctx, 20*time.Second)
+			if err != nil {
+				t.Fatalf("subscriber on %s waiting for %q: %v", addrs[i], w, err)
+			}
+			msg, ok := m.(*redis.Message)
+			if !ok || msg.Payload != w {
+				t.Fatalf("subscriber on %s: got %#v, want message %q", addrs[i], m, w)
+			}
+		}
+	}
+}
+
+// A subscriber on any node of any region receives, once and in order,
+// what a client PUBLISHes on region A's first node; PUBLISH answers how
+// many subscribers of that node received it.
+func TestPubSubClientsAcrossRegions(t *testing.T) {
+	d := newDeployment(t, mrOptions{regions: 2, nodes: 3})
+	d.waitPublishUp(t)
+	var addrs []string
+	for _, reg := range d.regions {
+		for _, n := range reg.nodes {
+			addrs = append(addrs, n.respAddr)
+		}
+	}
+	subs := subscribeAll(t, addrs, "news")
+	ctx := context.Background()
+	pub := d.regions[0].nodes[0].client
+	var want []string
+	for i := range 20 {
+		msg := fmt.Sprint("m", i)
+		n, err := pub.Publish(ctx, "news", msg).Result()
+		if err != nil || n != 1 {
+			t.Fatalf("PUBLISH = %d, %v; want 1 (this node's subscriber)", n, err)
+		}
+		want = append(want, msg)
+	}
+	// The last one doubles as the check that nothing was delivered twice.
+	pub.Publish(ctx, "news", "end")
+	expectMessages(t, subs, addrs, append(want, "end"))
+
+	// A publication made on region B's second node reaches region A too.
+	if n, err := d.regions[1].nodes[1].client.Publish(ctx, "news", "from-b").Result(); err != nil || n != 1 {
+		t.Fatalf("PUBLISH in region B = %d, %v", n, err)
+	}
+	expectMessages(t, subs, addrs, []string{"from-b"})
+	// PUBSUB answers for the node asked.
+	for i, a := range addrs {
+		if got := d.regions[i/3].nodes[i%3].client.PubSubNumSub(ctx, "news").Val()["news"]; got != 1 {
+			t.Errorf("PUBSUB NUMSUB news on %s = %d", a, got)
+		}
+	}
+}
+
+// `concord local --nodes 3` (a region without peer regions): PUBLISH on
+// one node reaches the subscribers of the others over the region's
+// broadcast channel.
+func TestPubSubLocalRegion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	port, raftPort := freePortRun(t, 3), freePortRun(t, 3)
+	_, addrs := startLocal(t, "--nodes", "3", "--port", fmt.Sprint(port), "--raft-port", fmt.Sprint(raftPort), "--data-dir", t.TempDir())
+	for _, a := range addrs {
+		waitReady(t, a)
+	}
+	subs := subscribeAll(t, addrs, "ch")
+	rdb := redis.NewClient(&redis.Options{Addr: addrs[0]})
+	defer rdb.Close()
+	ctx := context.Background()
+	if n, err := rdb.Publish(ctx, "ch", "hello").Result(); err != nil || n != 1 {
+		t.Fatalf("PUBLISH = %d, %v", n, err)
+	}
+	rdb.Publish(ctx, "ch", "end")
+	expectMessages(t, subs, addrs, []string{"hello", "end"})
+}
+
+// A subscriber in region B that stops reading is disconnected by its
+// node's pubsub output limit; the subscriber next to it and the stream
+// from region A are not held up.
+func TestPubSubSlowSubscriberAcrossRegions(t *testing.T) {
+	d := newDeployment(t, mrOptions{regions: 2, nodes: 1})
+	d.waitPublishUp(t)
+	ctx := context.Background()
+	b := d.regions[1].nodes[0]
+	if err := b.client.ConfigSet(ctx, "client-output-buffer-limit", "pubsub 1mb 512kb 60").Err(); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := net.Dial("tcp", b.respAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.(*net.TCPConn).SetReadBuffer(4096)
+	slow.Write([]byte("*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nbulk\r\n"))
+	subs := subscribeAll(t, []string{b.respAddr}, "bulk")
+	waitUntil(t, 10*time.Second, "two subscribers in region B", func() bool {
+		return b.client.PubSubNumSub(ctx, "bulk").Val()["bulk"] == 2
+	})
+	payload := strings.Repeat("z", 64<<10)
+	const n = 150
+	got := make(chan error, 1)
+	go func() { // the other subscriber reads as it goes
+		for i := range n {
+			m, err := subs[0].ReceiveTimeout(ctx, 20*time.Second)
+			if err != nil {
+				got <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			if msg, ok := m.(*redis.Message); !ok || msg.Payload != fmt.Sprint(i, ":", payload) {
+				got <- fmt.Errorf("message %d: got %.40v", i, m)
+				return
+			}
+		}
+		got <- nil
+	}()
+	pub := d.regions[0].nodes[0].client
+	for i := range n {
+		pub.Publish(ctx, "bulk", fmt.Sprint(i, ":", payload))
+		time.Sleep(2 * time.Millisecond) // within the transport's queues
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the reading subscriber: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "the slow subscriber disconnected", func() bool {
+		return b.client.PubSubNumSub(ctx, "bulk").Val()["bulk"] == 1
+	})
+	d.mustDo(0, "SET", "after-slow", "1")
+	d.waitValue(1, "after-slow", "1", 30*time.Second)
 }
