@@ -1,6 +1,8 @@
 package crdt
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math/rand"
 	"strconv"
@@ -540,4 +542,285 @@ func TestListConverges(t *testing.T) {
 		t.Error("no concurrent pop in any run: the workload does not exercise the rule")
 	}
 	t.Logf("concurrent pops counted: %d", pops)
+}
+
+// TestListConcurrentRules pins the documented cross-region rules down on
+// small cases.
+func TestListConcurrentRules(t *testing.T) {
+	lr := []string{"LRANGE", "l", "0", "-1"}
+
+	// Concurrent pushes at one end are all kept, each op's elements
+	// together, in the same order everywhere.
+	rs := newReplicas(t, 3)
+	rs[0].do(t, "RPUSH", "l", "base")
+	syncAll(t, rs)
+	rs[0].do(t, "RPUSH", "l", "a1", "a2")
+	rs[1].do(t, "RPUSH", "l", "b1", "b2")
+	rs[2].do(t, "LPUSH", "l", "c1", "c2")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[2], `["c2" "c1" "base" "a1" "a2" "b1" "b2"]`, lr...)
+
+	// Concurrent LINSERTs at the same spot are both kept.
+	rs[0].do(t, "LINSERT", "l", "AFTER", "base", "x")
+	rs[1].do(t, "LINSERT", "l", "AFTER", "base", "y")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[0], `["c2" "c1" "base" "x" "y" "a1" "a2" "b1" "b2"]`, lr...)
+
+	// Two regions pop the same element: both get it, each counts it.
+	rs[0].do(t, "DEL", "l")
+	rs[0].do(t, "RPUSH", "l", "job1", "job2")
+	syncAll(t, rs)
+	expectR(t, rs[0], `"job2"`, "RPOP", "l")
+	expectR(t, rs[1], `"job2"`, "RPOP", "l")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[2], `["job1"]`, lr...)
+	if a, b, c := rs[0].ks.Stats.ListConcurrentPops, rs[1].ks.Stats.ListConcurrentPops, rs[2].ks.Stats.ListConcurrentPops; a != 1 || b != 1 || c != 1 {
+		t.Errorf("concurrent pops counted %d %d %d, want 1 in each region", a, b, c)
+	}
+	// Popping the last element concurrently: the key goes in both and
+	// the second pop still counts where the key is gone already.
+	expectR(t, rs[0], `"job1"`, "LPOP", "l")
+	expectR(t, rs[1], `["job1"]`, "LPOP", "l", "5")
+	syncAll(t, rs)
+	converged(t, rs, []string{"EXISTS", "l"})
+	expectR(t, rs[2], ":0", "EXISTS", "l")
+	if got := rs[0].ks.Stats.ListConcurrentPops; got != 2 {
+		t.Errorf("region 1 counted %d concurrent pops, want 2", got)
+	}
+
+	// A pop removes only what it saw: a push concurrent with popping
+	// the last element survives, and so does the key.
+	rs[0].do(t, "RPUSH", "l", "old")
+	syncAll(t, rs)
+	expectR(t, rs[0], `"old"`, "LPOP", "l")
+	rs[1].do(t, "RPUSH", "l", "new")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[0], `["new"]`, lr...)
+
+	// LSET is LWW per element; LSET of an element removed concurrently
+	// is lost; LSET of one element leaves concurrent pushes alone.
+	rs[0].do(t, "RPUSH", "l", "e2")
+	syncAll(t, rs)
+	rs[0].clk.ms += 10 // region 1 writes later
+	rs[0].do(t, "LSET", "l", "0", "from1")
+	rs[1].do(t, "LSET", "l", "0", "from2")
+	rs[2].do(t, "RPUSH", "l", "e3")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[1], `["from1" "e2" "e3"]`, lr...)
+	rs[0].do(t, "LSET", "l", "1", "lost")
+	rs[1].do(t, "LREM", "l", "0", "e2")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[0], `["from1" "e3"]`, lr...)
+
+	// A capped list (LPUSH + LTRIM 0 1) can exceed its cap until the
+	// next trim: each region trims only what it saw.
+	rs[0].do(t, "DEL", "l")
+	syncAll(t, rs)
+	for i, r := range rs {
+		r.do(t, "LPUSH", "l", fmt.Sprintf("r%d", i))
+		r.do(t, "LTRIM", "l", "0", "1")
+	}
+	syncAll(t, rs)
+	converged(t, rs, []string{"LLEN", "l"})
+	expectR(t, rs[0], ":3", "LLEN", "l")
+	rs[0].do(t, "LPUSH", "l", "next")
+	rs[0].do(t, "LTRIM", "l", "0", "1")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[2], ":2", "LLEN", "l")
+
+	// DEL removes what it observed; a concurrent push survives alone.
+	rs[0].do(t, "DEL", "l")
+	rs[1].do(t, "RPUSH", "l", "unseen")
+	syncAll(t, rs)
+	converged(t, rs, lr)
+	expectR(t, rs[0], `["unseen"]`, lr...)
+
+	// Two concurrent LMOVEs of one element deliver it twice (counted).
+	rs[0].do(t, "DEL", "l")
+	rs[0].do(t, "RPUSH", "l", "m")
+	syncAll(t, rs)
+	before := rs[0].ks.Stats.ListConcurrentPops
+	expectR(t, rs[0], `"m"`, "LMOVE", "l", "d1", "LEFT", "LEFT")
+	expectR(t, rs[1], `"m"`, "LMOVE", "l", "d2", "LEFT", "LEFT")
+	syncAll(t, rs)
+	converged(t, rs, []string{"LRANGE", "d1", "0", "-1"}, []string{"LRANGE", "d2", "0", "-1"}, []string{"EXISTS", "l"})
+	expectR(t, rs[2], `["m"]`, "LRANGE", "d2", "0", "-1")
+	if rs[0].ks.Stats.ListConcurrentPops != before+1 {
+		t.Error("a concurrent LMOVE of one element was not counted")
+	}
+}
+
+// TestListDecodeRejectsGarbage: list effects and snapshots that could not
+// have been produced are refused with an error, never a panic.
+func TestListDecodeRejectsGarbage(t *testing.T) {
+	o := Origin{Region: 2, Incarnation: 1}
+	good := listInsertEffect([]byte("l"), nil, 0, 1, [][]byte{[]byte("a")})
+	bad := []Effect{
+		func() Effect { f := good; f.Int = 2; return f }(),                                               // direction
+		func() Effect { f := good; f.Value = []byte{0}; return f }(),                                     // no elements
+		func() Effect { f := good; f.Value = []byte{2, 1, 'a'}; return f }(),                             // truncated
+		func() Effect { f := good; f.Field = append(f.Field, 0); return f }(),                            // trailing bytes
+		{Kind: EffListRem, Key: []byte("l"), Value: []byte{0}},                                           // nothing removed
+		{Kind: EffListPop, Key: []byte("l"), Value: []byte{1, 1, 0, 2, 1, 0, 0}},                         // seq 0
+		{Kind: EffListSet, Key: []byte("l"), Field: []byte{0}, Value: []byte("v")},                       // empty position
+		{Kind: EffListSet, Key: []byte("l"), Field: []byte{1, 0, 2, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x40}}, // sub beyond int32
+	}
+	for i, f := range bad {
+		raw := encodeBadEffect(o, f)
+		if _, err := DecodeBatch(raw); !errors.Is(err, ErrEffect) && !errors.Is(err, ErrCorrupt) {
+			t.Errorf("case %d: decoded %v, want an error", i, err)
+		}
+	}
+	b := &Batch{Origin: o, FirstSeq: 1, Ops: []Op{{Time: 1, Effects: []Effect{good}}}}
+	if _, err := DecodeBatch(b.Encode(nil)); err != nil {
+		t.Fatalf("a valid insert is refused: %v", err)
+	}
+
+	// Snapshots: unsorted positions, duplicate ones and an LSET tag not
+	// after the insert are not canonical.
+	enc := func(ns ...*lnode) []byte {
+		l := &listValue{root: nil}
+		for _, n := range ns {
+			l.root = tinsert(l.root, n)
+		}
+		e := &encoder{}
+		e.uvarint(uint64(len(ns)))
+		for _, n := range ns { // in the order given, sorted or not
+			encodeListPos(e, &n.pos)
+			e.str(n.val)
+			e.uvarint(uint64(n.itime))
+			if n.set != nil {
+				e.byte1(1)
+				e.tag(*n.set)
+			} else {
+				e.byte1(0)
+			}
+		}
+		return e.b
+	}
+	p := func(n int64, seq uint64) lpos { return lpos{head: lcomp{n: n, dot: Dot{o, seq}}} }
+	a, b2 := newLnode(p(1, 1), "a", 5), newLnode(p(2, 2), "b", 6)
+	for name, raw := range map[string][]byte{
+		"unsorted":  enc(newLnode(p(2, 2), "b", 6), newLnode(p(1, 1), "a", 5)),
+		"duplicate": enc(newLnode(p(1, 1), "a", 5), newLnode(p(1, 1), "a", 5)),
+		"old lset":  enc(&lnode{pos: p(1, 1), val: "a", itime: 5, set: &Tag{Time: 4, Dot: Dot{o, 9}}}),
+	} {
+		d := &decoder{b: raw}
+		decodeList(d)
+		if d.err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+	d := &decoder{b: enc(a, b2)}
+	if v := decodeList(d); d.err != nil || v.(*listValue).length() != 2 {
+		t.Fatalf("a valid list is refused: %v", d.err)
+	}
+}
+
+// encodeBadEffect writes a one-effect batch without the encoder's checks.
+func encodeBadEffect(o Origin, f Effect) []byte {
+	e := encoder{}
+	e.byte1(batchFormat)
+	e.origin(o)
+	e.uvarint(1)
+	e.vv(nil)
+	e.uvarint(1)
+	e.uvarint(1)
+	e.uvarint(1)
+	encodeEffect(&e, &f)
+	return e.b
+}
+
+// FuzzListDecode: decoding arbitrary bytes as a list never panics, and
+// whatever decodes re-encodes to bytes that decode to the same encoding
+// again (varints may be overlong in the input, never in the output).
+func FuzzListDecode(f *testing.F) {
+	o := Origin{Region: 2, Incarnation: 1}
+	l := &listValue{}
+	for i := 0; i < 5; i++ {
+		l.root = tinsert(l.root, newLnode(lpos{head: lcomp{n: int64(i) * listStep, dot: Dot{o, uint64(i + 1)}}}, "v", HLC(i+1)))
+	}
+	e := &encoder{}
+	l.encode(e)
+	f.Add(e.b)
+	f.Add([]byte{1, 2, 0, 2, 1, 1, 0, 1, 'x', 1, 0})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		d := &decoder{b: raw}
+		v := decodeList(d)
+		parseListPos(raw)
+		parseListPositions(raw)
+		if d.err != nil {
+			return
+		}
+		e := &encoder{}
+		v.encode(e)
+		d2 := &decoder{b: e.b}
+		v2 := decodeList(d2)
+		if d2.err != nil || len(d2.b) != 0 {
+			t.Fatalf("re-encoding does not decode: %v", d2.err)
+		}
+		e2 := &encoder{}
+		v2.encode(e2)
+		if !bytes.Equal(e.b, e2.b) {
+			t.Fatalf("re-encoding differs: %x vs %x", e.b, e2.b)
+		}
+	})
+}
+
+// TestListPositionGrowth: pushes keep one-component positions; repeated
+// LINSERTs at one spot stay shallow; only nested bisection deepens, by one
+// component per 16 levels of nesting.
+func TestListPositionGrowth(t *testing.T) {
+	ks, clk := newTestKS(t)
+	depth := func(key string) int {
+		e, _ := ks.dbs[0].keys.Get(key)
+		max := 0
+		for _, n := range e.value(TypeList).(*listValue).nodes() {
+			if n.pos.len() > max {
+				max = n.pos.len()
+			}
+		}
+		return max
+	}
+	for i := 0; i < 2000; i++ {
+		do(t, ks, clk, "LPUSH", "q", "x")
+		do(t, ks, clk, "RPUSH", "q", "y")
+		if i%2 == 0 {
+			do(t, ks, clk, "RPOP", "q")
+		}
+	}
+	if d := depth("q"); d != 1 {
+		t.Errorf("queue positions have %d components, want 1", d)
+	}
+	do(t, ks, clk, "RPUSH", "b", "lo", "hi")
+	do(t, ks, clk, "RPUSH", "a", "lo", "hi")
+	for i := 0; i < 1000; i++ {
+		do(t, ks, clk, "LINSERT", "b", "BEFORE", "hi", strconv.Itoa(i)) // always right before hi
+		do(t, ks, clk, "LINSERT", "a", "AFTER", "lo", strconv.Itoa(i))  // always right after lo
+	}
+	if d1, d2 := depth("b"), depth("a"); d1 > 2 || d2 > 2 {
+		t.Errorf("1000 LINSERTs at one spot made positions of %d and %d components", d1, d2)
+	}
+	do(t, ks, clk, "RPUSH", "n", "lo", "hi")
+	lo := "lo"
+	for i := 0; i < 320; i++ {
+		// Each insert goes right after lo, between lo and the previous
+		// insert or the previous insert and hi: a nested bisection.
+		m := strconv.Itoa(i)
+		do(t, ks, clk, "LINSERT", "n", "AFTER", lo, m)
+		if i%2 == 0 {
+			lo = m
+		}
+	}
+	if d := depth("n"); d > 320/16+2 {
+		t.Errorf("nested bisection: %d components", d)
+	}
+	t.Logf("depth after 320 nested inserts: %d", depth("n"))
 }
