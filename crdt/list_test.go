@@ -886,3 +886,28 @@ func BenchmarkListMemory(b *testing.B) {
 		runtime.KeepAlive(ks)
 	}
 }
+
+// TestListTypeConflict: a list and a string written concurrently under one
+// key: the later write's type shows everywhere, and popping the list empty
+// while the string is hidden leaves the string.
+func TestListTypeConflict(t *testing.T) {
+	rs := newReplicas(t, 2)
+	rs[0].do(t, "RPUSH", "k", "a", "b")
+	rs[1].clk.ms += 100
+	rs[1].do(t, "SET", "k", "s")
+	syncAll(t, rs)
+	converged(t, rs, []string{"TYPE", "k"}, []string{"GET", "k"})
+	expectR(t, rs[0], "+string", "TYPE", "k")
+	if rs[0].ks.Stats.TypeConflicts == 0 {
+		t.Error("type conflict not counted")
+	}
+	rs[0].do(t, "RPUSH", "k2", "x")
+	syncAll(t, rs)
+	rs[0].clk.ms += 1000
+	rs[0].do(t, "LPUSH", "k2", "newer")
+	rs[1].do(t, "SET", "k2", "older")
+	syncAll(t, rs)
+	converged(t, rs, []string{"TYPE", "k2"}, []string{"LRANGE", "k2", "0", "-1"})
+	expectR(t, rs[1], "+list", "TYPE", "k2")
+	expectR(t, rs[1], `["newer"]`, "LRANGE", "k2", "0", "-1") // SET removed the list it saw
+}
