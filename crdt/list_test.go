@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -910,4 +911,183 @@ func TestListTypeConflict(t *testing.T) {
 	converged(t, rs, []string{"TYPE", "k2"}, []string{"LRANGE", "k2", "0", "-1"})
 	expectR(t, rs[1], "+list", "TYPE", "k2")
 	expectR(t, rs[1], `["newer"]`, "LRANGE", "k2", "0", "-1") // SET removed the list it saw
+}
+
+// TestListSequentialModel runs random list commands on one region and on a
+// plain slice model of Redis's list semantics, comparing every reply (the
+// respdiff group does the same against redis-server; this runs anywhere).
+// A second region merging the batches ends with the same digest.
+func TestListSequentialModel(t *testing.T) {
+	seeds := int64(20)
+	if testing.Short() {
+		seeds = 4
+	}
+	for seed := int64(1); seed <= seeds; seed++ {
+		rnd := rand.New(rand.NewSource(seed))
+		rs := newReplicas(t, 2)
+		model := map[string][]string{}
+		keys := []string{"a", "b"}
+		val := func() string { return strconv.Itoa(rnd.Intn(6)) }
+		idx := func(n int) int { return rnd.Intn(2*n+5) - n - 2 }
+		for step := 0; step < 1500; step++ {
+			k, k2 := keys[rnd.Intn(2)], keys[rnd.Intn(2)]
+			l := model[k]
+			var args []string
+			var want string
+			strs := func(xs []string) string {
+				out := make([]string, len(xs))
+				for i, x := range xs {
+					out[i] = strconv.Quote(x)
+				}
+				return "[" + strings.Join(out, " ") + "]"
+			}
+			norm := func(i, n int) int {
+				if i < 0 {
+					i += n
+				}
+				return i
+			}
+			switch rnd.Intn(10) {
+			case 0:
+				v1, v2 := val(), val()
+				args = []string{"LPUSH", k, v1, v2}
+				model[k] = append([]string{v2, v1}, l...)
+				want = ":" + strconv.Itoa(len(l)+2)
+			case 1:
+				v := val()
+				args = []string{"RPUSH", k, v}
+				model[k] = append(append([]string(nil), l...), v)
+				want = ":" + strconv.Itoa(len(l)+1)
+			case 2:
+				c := rnd.Intn(4)
+				args = []string{"RPOP", k, strconv.Itoa(c)}
+				switch {
+				case len(l) == 0:
+					want = "nil"
+				default:
+					if c > len(l) {
+						c = len(l)
+					}
+					var got []string
+					for i := 0; i < c; i++ {
+						got = append(got, l[len(l)-1-i])
+					}
+					model[k] = l[:len(l)-c]
+					want = strs(got)
+				}
+			case 3:
+				args = []string{"LPOP", k}
+				if len(l) == 0 {
+					want = "nil"
+				} else {
+					want = strconv.Quote(l[0])
+					model[k] = l[1:]
+				}
+			case 4:
+				i := idx(len(l))
+				args = []string{"LINDEX", k, strconv.Itoa(i)}
+				if j := norm(i, len(l)); j >= 0 && j < len(l) {
+					want = strconv.Quote(l[j])
+				} else {
+					want = "nil"
+				}
+			case 5:
+				i, v := idx(len(l)), val()
+				args = []string{"LSET", k, strconv.Itoa(i), v}
+				switch j := norm(i, len(l)); {
+				case len(l) == 0:
+					want = "-ERR no such key"
+				case j < 0 || j >= len(l):
+					want = "-ERR index out of range"
+				default:
+					l2 := append([]string(nil), l...)
+					l2[j] = v
+					model[k] = l2
+					want = "+OK"
+				}
+			case 6:
+				pivot, v := val(), val()
+				before := rnd.Intn(2) == 0
+				args = []string{"LINSERT", k, map[bool]string{true: "BEFORE", false: "AFTER"}[before], pivot, v}
+				want = ":0"
+				if len(l) > 0 {
+					want = ":-1"
+					for j, x := range l {
+						if x == pivot {
+							if !before {
+								j++
+							}
+							l2 := append(append(append([]string(nil), l[:j]...), v), l[j:]...)
+							model[k] = l2
+							want = ":" + strconv.Itoa(len(l2))
+							break
+						}
+					}
+				}
+			case 7:
+				c, v := rnd.Intn(5)-2, val()
+				args = []string{"LREM", k, strconv.Itoa(c), v}
+				keep := make([]bool, len(l))
+				removed := 0
+				for i := range l {
+					j := i
+					if c < 0 {
+						j = len(l) - 1 - i
+					}
+					if l[j] == v && (c == 0 || removed < listAbs(c)) {
+						removed++
+						continue
+					}
+					keep[j] = true
+				}
+				var l2 []string
+				for j, x := range l {
+					if keep[j] {
+						l2 = append(l2, x)
+					}
+				}
+				model[k] = l2
+				want = ":" + strconv.Itoa(removed)
+			case 8:
+				s, e := idx(len(l)), idx(len(l))
+				args = []string{"LTRIM", k, strconv.Itoa(s), strconv.Itoa(e)}
+				if a, b, ok := listRange(int64(s), int64(e), len(l)); ok {
+					model[k] = append([]string(nil), l[a:b+1]...)
+				} else {
+					model[k] = nil
+				}
+				want = "+OK"
+			case 9:
+				args = []string{"RPOPLPUSH", k, k2}
+				if len(l) == 0 {
+					want = "nil"
+				} else {
+					v := l[len(l)-1]
+					model[k] = l[:len(l)-1]
+					model[k2] = append([]string{v}, model[k2]...)
+					want = strconv.Quote(v)
+				}
+			}
+			if got := show(rs[0].do(t, args...)); got != want {
+				t.Fatalf("seed %d step %d %v: got %s, model says %s", seed, step, args, got, want)
+			}
+			for _, kk := range keys {
+				if len(model[kk]) == 0 {
+					delete(model, kk)
+				}
+				if got, want := show(rs[0].do(t, "LRANGE", kk, "0", "-1")), strs(model[kk]); got != want {
+					t.Fatalf("seed %d step %d after %v: %s holds %s, model %s", seed, step, args, kk, got, want)
+				}
+			}
+		}
+		rs[0].sendTo(t, rs[1])
+		converged(t, rs, []string{"LRANGE", "a", "0", "-1"}, []string{"LRANGE", "b", "0", "-1"})
+	}
+}
+
+func listAbs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
