@@ -50,7 +50,7 @@ func seedBatches() []*Batch {
 		listInsertEffect([]byte("l"), []lcomp{{n: 5, dot: Dot{o2, 1}, sub: -1}}, 0, 1, [][]byte{[]byte("c")}),
 		{Kind: EffListRem, Key: []byte("l"), Value: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 5, dot: Dot{o2, 1}}}}})},
 		{Kind: EffListPop, Key: []byte("l"), Value: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 5, dot: Dot{o2, 1}},
-			rest: []lcomp{{n: -2, dot: Dot{o3, 9}, sub: 3}}}}})},
+			rest: &[]lcomp{{n: -2, dot: Dot{o3, 9}, sub: 3}}}}})},
 		{Kind: EffListSet, Key: []byte("l"), Field: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 0, dot: Dot{o2, 2}}}}})[1:], Value: []byte("v")},
 	}
 	var out []*Batch

@@ -60,19 +60,27 @@ func (a lcomp) cmp(b lcomp) int {
 }
 
 // lpos is a position: head is its first component, rest the others (nil
-// for every element a push made, which keeps the common node small).
+// for every element a push made). rest is a pointer so that a node with a
+// one-component position, the common case, fits a 96-byte size class.
 type lpos struct {
 	head lcomp
-	rest []lcomp
+	rest *[]lcomp
 }
 
-func (p *lpos) len() int { return 1 + len(p.rest) }
+func (p *lpos) tail() []lcomp {
+	if p.rest == nil {
+		return nil
+	}
+	return *p.rest
+}
+
+func (p *lpos) len() int { return 1 + len(p.tail()) }
 
 func (p *lpos) at(i int) lcomp {
 	if i == 0 {
 		return p.head
 	}
-	return p.rest[i-1]
+	return p.tail()[i-1]
 }
 
 func (p *lpos) last() lcomp { return p.at(p.len() - 1) }
@@ -80,13 +88,14 @@ func (p *lpos) last() lcomp { return p.at(p.len() - 1) }
 func (p *lpos) comps() []lcomp {
 	out := make([]lcomp, 0, p.len())
 	out = append(out, p.head)
-	return append(out, p.rest...)
+	return append(out, p.tail()...)
 }
 
 func posFromComps(cs []lcomp) lpos {
 	p := lpos{head: cs[0]}
 	if len(cs) > 1 {
-		p.rest = append([]lcomp(nil), cs[1:]...)
+		r := append([]lcomp(nil), cs[1:]...)
+		p.rest = &r
 	}
 	return p
 }
@@ -95,19 +104,20 @@ func comparePos(a, b *lpos) int {
 	if c := a.head.cmp(b.head); c != 0 {
 		return c
 	}
-	n := len(a.rest)
-	if len(b.rest) < n {
-		n = len(b.rest)
+	ar, br := a.tail(), b.tail()
+	n := len(ar)
+	if len(br) < n {
+		n = len(br)
 	}
 	for i := 0; i < n; i++ {
-		if c := a.rest[i].cmp(b.rest[i]); c != 0 {
+		if c := ar[i].cmp(br[i]); c != 0 {
 			return c
 		}
 	}
 	switch {
-	case len(a.rest) < len(b.rest):
+	case len(ar) < len(br):
 		return -1
-	case len(a.rest) > len(b.rest):
+	case len(ar) > len(br):
 		return 1
 	}
 	return 0
@@ -656,7 +666,7 @@ func encodeListComp(e *encoder, c lcomp) {
 func encodeListPos(e *encoder, p *lpos) {
 	e.uvarint(uint64(p.len()))
 	encodeListComp(e, p.head)
-	for _, c := range p.rest {
+	for _, c := range p.tail() {
 		encodeListComp(e, c)
 	}
 }
