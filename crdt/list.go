@@ -614,9 +614,6 @@ func decodeList(d *decoder) value {
 		case 0:
 		case 1:
 			t := d.tag()
-			if !t.After(nd.insTag()) {
-				d.fail() // an LSET comes after the insert it overwrites
-			}
 			nd.set = &t
 		default:
 			d.fail()
@@ -633,7 +630,9 @@ func decodeList(d *decoder) value {
 func (l *listValue) replay(emit func(Effect)) {
 	vals := make([][]byte, 0, l.length())
 	l.walk(0, func(n *lnode) bool { vals = append(vals, []byte(n.val)); return true })
-	emit(listInsertEffect(nil, nil, 0, 1, vals))
+	if len(vals) > 0 {
+		emit(listInsertEffect(nil, nil, 0, 1, vals))
+	}
 }
 
 // objectEncoding: Redis 7.0 stores every list as a quicklist (listpack

@@ -685,8 +685,7 @@ func TestListDecodeRejectsGarbage(t *testing.T) {
 		t.Fatalf("a valid insert is refused: %v", err)
 	}
 
-	// Snapshots: unsorted positions, duplicate ones and an LSET tag not
-	// after the insert are not canonical.
+	// Snapshots: unsorted and duplicate positions are not canonical.
 	enc := func(ns ...*lnode) []byte {
 		l := &listValue{root: nil}
 		for _, n := range ns {
@@ -712,7 +711,7 @@ func TestListDecodeRejectsGarbage(t *testing.T) {
 	for name, raw := range map[string][]byte{
 		"unsorted":  enc(newLnode(p(2, 2), "b", 6), newLnode(p(1, 1), "a", 5)),
 		"duplicate": enc(newLnode(p(1, 1), "a", 5), newLnode(p(1, 1), "a", 5)),
-		"old lset":  enc(&lnode{pos: p(1, 1), val: "a", itime: 5, set: &Tag{Time: 4, Dot: Dot{o, 9}}}),
+		"bad flag":  append(enc(newLnode(p(1, 1), "a", 5))[:len(enc(newLnode(p(1, 1), "a", 5)))-1], 2),
 	} {
 		d := &decoder{b: raw}
 		decodeList(d)
