@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -87,7 +88,25 @@ func seedSnapshots() [][]byte {
 			}
 		}
 	}
+	out = append(out, listSeedSnapshot())
 	return append(out, foldSeedSnapshots()...) // fold_test.go
+}
+
+// listSeedSnapshot holds lists with LSET values and a multi-component
+// position.
+func listSeedSnapshot() []byte {
+	ks := NewKeyspace(Origin{Region: 1, Incarnation: 1}, Options{})
+	clk := &testClock{ms: testEpochMs}
+	for _, c := range [][]string{
+		{"RPUSH", "l", "a", "b", "c"}, {"LSET", "l", "1", "B"}, {"LPUSH", "l", "z"},
+		{"RPUSH", "m", "x", "y"},
+	} {
+		ks.Apply(clk.stamp(), []Command{{Args: strArgs(c)}})
+	}
+	for i := 0; i < 20; i++ {
+		ks.Apply(clk.stamp(), []Command{{Args: strArgs([]string{"LINSERT", "m", "AFTER", "x", strconv.Itoa(i)})}})
+	}
+	return ks.Snapshot()
 }
 
 // simState runs a short simulation and returns replica 0's final state.
