@@ -53,7 +53,23 @@ const (
 	// stable vector it was computed from (encodeFoldValue).
 	EffFold
 
-	effKindEnd // first unused value
+	// List effects (list.go). A position is a component count and the
+	// components (n, dot, sub).
+	//
+	// EffListInsert inserts the elements packed in Value at positions
+	// prefix + (n, op dot, i*Int) for the i-th element; Field holds the
+	// prefix and n, Int is the direction (1 or -1).
+	EffListInsert EffectKind = 16
+	// EffListRem removes the elements at the positions packed in Value
+	// (LREM, LTRIM).
+	EffListRem EffectKind = 17
+	// EffListPop is EffListRem for elements a pop returned to a client:
+	// finding one already gone reveals a concurrent pop (Stats).
+	EffListPop EffectKind = 18
+	// EffListSet writes Value as the element at position Field (LWW).
+	EffListSet EffectKind = 19
+
+	effKindEnd = 20 // first unused value
 )
 
 // Effect flags.
@@ -184,6 +200,15 @@ func encodeEffect(e *encoder, f *Effect) {
 		e.bytes(f.Field)
 		e.varint(f.Int)
 		e.bytes(f.Value)
+	case EffListInsert:
+		e.bytes(f.Field)
+		e.varint(f.Int)
+		e.bytes(f.Value)
+	case EffListRem, EffListPop:
+		e.bytes(f.Value)
+	case EffListSet:
+		e.bytes(f.Field)
+		e.bytes(f.Value)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -292,9 +317,21 @@ func decodeEffect(d *decoder) (Effect, error) {
 		if d.err == nil && !validFoldEffect(&f) {
 			return f, ErrEffect
 		}
+	case EffListInsert:
+		f.Field = d.bytes()
+		f.Int = d.varint()
+		f.Value = d.bytes()
+	case EffListRem, EffListPop:
+		f.Value = d.bytes()
+	case EffListSet:
+		f.Field = d.bytes()
+		f.Value = d.bytes()
 	default:
 		// A number below effKindEnd that no case knows is an unassigned
 		// one (kinds are allocated in ranges): reject it like an unknown.
+		return f, ErrEffect
+	}
+	if d.err == nil && effectTypes[f.Kind] == TypeList && !validListEffect(&f) {
 		return f, ErrEffect
 	}
 	if d.err == nil && !validEffect(&f) {

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -46,6 +47,12 @@ func seedBatches() []*Batch {
 		{Kind: EffZRem, Key: []byte("z"), Field: []byte("m")},
 		{Kind: EffFlushDB, DB: 3},
 		{Kind: EffFlushAll},
+		listInsertEffect([]byte("l"), nil, -listStep, -1, [][]byte{[]byte("a"), []byte("b")}),
+		listInsertEffect([]byte("l"), []lcomp{{n: 5, dot: Dot{o2, 1}, sub: -1}}, 0, 1, [][]byte{[]byte("c")}),
+		{Kind: EffListRem, Key: []byte("l"), Value: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 5, dot: Dot{o2, 1}}}}})},
+		{Kind: EffListPop, Key: []byte("l"), Value: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 5, dot: Dot{o2, 1}},
+			rest: &[]lcomp{{n: -2, dot: Dot{o3, 9}, sub: 3}}}}})},
+		{Kind: EffListSet, Key: []byte("l"), Field: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 0, dot: Dot{o2, 2}}}}})[1:], Value: []byte("v")},
 	}
 	var out []*Batch
 	for i, e := range all {
@@ -81,7 +88,25 @@ func seedSnapshots() [][]byte {
 			}
 		}
 	}
+	out = append(out, listSeedSnapshot())
 	return append(out, foldSeedSnapshots()...) // fold_test.go
+}
+
+// listSeedSnapshot holds lists with LSET values and a multi-component
+// position.
+func listSeedSnapshot() []byte {
+	ks := NewKeyspace(Origin{Region: 1, Incarnation: 1}, Options{})
+	clk := &testClock{ms: testEpochMs}
+	for _, c := range [][]string{
+		{"RPUSH", "l", "a", "b", "c"}, {"LSET", "l", "1", "B"}, {"LPUSH", "l", "z"},
+		{"RPUSH", "m", "x", "y"},
+	} {
+		ks.Apply(clk.stamp(), []Command{{Args: strArgs(c)}})
+	}
+	for i := 0; i < 20; i++ {
+		ks.Apply(clk.stamp(), []Command{{Args: strArgs([]string{"LINSERT", "m", "AFTER", "x", strconv.Itoa(i)})}})
+	}
+	return ks.Snapshot()
 }
 
 // simState runs a short simulation and returns replica 0's final state.

@@ -159,8 +159,14 @@ type Stats struct {
 	// save), so regions may count differently.
 	AddWinsConflicts uint64
 	ExpiredKeys      uint64 // keys removed because their TTL passed
-	BatchesMerged    uint64
-	BatchesSkip      uint64 // duplicates skipped
+	// ListConcurrentPops counts list elements a merged pop (LPOP, RPOP,
+	// LMPOP, LMOVE, RPOPLPUSH) found already removed by a concurrent op:
+	// the element was returned by more than one region (at-least-once).
+	// Each region counts the pops it merges, so one double pop is
+	// typically counted once in each of the two regions.
+	ListConcurrentPops uint64
+	BatchesMerged      uint64
+	BatchesSkip        uint64 // duplicates skipped
 }
 
 // Keyspace is the state machine of one replica: 16 databases of CRDT
@@ -355,6 +361,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	if !ok {
 		key := string(f.Key)
 		if removalOnly(f.Kind) {
+			countListPops(&ks.Stats, f, nil)
 			if f.Kind == EffDelKey && f.Flags&FlagKeepTTL == 0 {
 				ks.removeGhostTTL(d, key, c)
 			}
@@ -407,6 +414,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		}
 		before := len(e.vals)
 		v := e.valueOrNew(typ)
+		countListPops(&ks.Stats, f, v)
 		if cc, ok := v.(conflictChecker); ok {
 			if cc.lwwConcurrent(f, c) {
 				ks.Stats.LWWConflicts++

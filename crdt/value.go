@@ -16,10 +16,11 @@ const (
 	TypeHash
 	TypeSet
 	TypeZSet
+	TypeList
 	typeEnd
 )
 
-var typeNames = [...]string{"none", "string", "hash", "set", "zset"}
+var typeNames = [...]string{"none", "string", "hash", "set", "zset", "list"}
 
 func (t ValueType) String() string {
 	if int(t) < len(typeNames) {
@@ -102,12 +103,14 @@ var effectTypes = [effKindEnd]ValueType{
 	EffHashSet: TypeHash, EffHashIncr: TypeHash, EffHashDel: TypeHash,
 	EffSetAdd: TypeSet, EffSetRem: TypeSet,
 	EffZAdd: TypeZSet, EffZIncr: TypeZSet, EffZRem: TypeZSet,
+	EffListInsert: TypeList, EffListRem: TypeList, EffListPop: TypeList, EffListSet: TypeList,
 }
 
 // removalOnly reports whether an effect kind only removes content; such an
 // effect never creates a key.
 func removalOnly(k EffectKind) bool {
-	return k == EffHashDel || k == EffSetRem || k == EffZRem || k == EffDelKey
+	return k == EffHashDel || k == EffSetRem || k == EffZRem || k == EffDelKey ||
+		k == EffListRem || k == EffListPop
 }
 
 // FormatDouble formats a float as Redis 7.0 replies with it (%.17g; inf and

@@ -243,6 +243,7 @@ type replSample struct {
 	delta crdt.ReplicaStats // since the last sample
 	// Conflict counters of the keyspace since the last sample.
 	typeConflicts, lwwConflicts, addWinsConflicts uint64
+	listConcurrentPops                            uint64
 	records, bytes                                int
 	firstPos, nextPos                             uint64
 }
@@ -266,6 +267,7 @@ func (f *fsm) sampleLocked() replSample {
 	s.typeConflicts = ks.TypeConflicts - f.ksSeen.TypeConflicts
 	s.lwwConflicts = ks.LWWConflicts - f.ksSeen.LWWConflicts
 	s.addWinsConflicts = ks.AddWinsConflicts - f.ksSeen.AddWinsConflicts
+	s.listConcurrentPops = ks.ListConcurrentPops - f.ksSeen.ListConcurrentPops
 	f.ksSeen = ks
 	return s
 }

@@ -37,6 +37,7 @@ type Metrics struct {
 
 	// Conflict rules that fired in this node's applies, by kind.
 	conflictType, conflictLWW, conflictAddWins prometheus.Counter
+	conflictListPop                            prometheus.Counter
 }
 
 // raftStates are the values of the concord_raft_state gauge's label.
@@ -121,11 +122,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	conflicts := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "concord_crdt_conflicts_total",
-		Help: "Concurrent writes resolved by a conflict rule in this node's applies, by kind: type (a key got content of two types), lww (last writer wins picked between concurrent values), add_wins (an observed-remove left a concurrent add).",
+		Help: "Concurrent writes resolved by a conflict rule in this node's applies, by kind: type (a key got content of two types), lww (last writer wins picked between concurrent values), add_wins (an observed-remove left a concurrent add), list_concurrent_pop (a merged list pop found its element popped or removed concurrently: delivered twice).",
 	}, []string{"kind"})
 	m.conflictType = conflicts.WithLabelValues("type")
 	m.conflictLWW = conflicts.WithLabelValues("lww")
 	m.conflictAddWins = conflicts.WithLabelValues("add_wins")
+	m.conflictListPop = conflicts.WithLabelValues("list_concurrent_pop")
 	m.remoteMerged = m.remoteBatches.WithLabelValues("merged")
 	m.remoteDup = m.remoteBatches.WithLabelValues("duplicate")
 	m.remoteRej = m.remoteBatches.WithLabelValues("rejected")
@@ -222,4 +224,5 @@ func (m *Metrics) repl(s replSample) {
 	add(m.conflictType, s.typeConflicts)
 	add(m.conflictLWW, s.lwwConflicts)
 	add(m.conflictAddWins, s.addWinsConflicts)
+	add(m.conflictListPop, s.listConcurrentPops)
 }

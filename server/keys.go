@@ -27,6 +27,16 @@ var keynumCommands = map[string]keynum{
 	"zdiff":       {numIdx: 1},
 	"zintercard":  {numIdx: 1},
 	"sintercard":  {numIdx: 1},
+	"lmpop":       {numIdx: 1},
+}
+
+// sourceFlags are the key-spec flags of the numkeys keys: read, except
+// for a command that writes them (LMPOP pops from them).
+func (kn keynum) sourceFlags(cmd *command) []string {
+	if !kn.dest && cmd.isWrite() {
+		return cmd.keySpecFlags()
+	}
+	return []string{"RO", "access"}
 }
 
 // atoi is C's atoi: leading blanks, an optional sign, then digits; 0 when
@@ -111,7 +121,7 @@ func (cmd *command) keySpecs() []crdt.Reply {
 			specs = append(specs, rangeSpec(statuses([]string{"OW", "update"}, ""), 1, 1, 1))
 		}
 		return append(specs, kv(
-			crdt.BulkString("flags"), statuses([]string{"RO", "access"}, ""),
+			crdt.BulkString("flags"), statuses(kn.sourceFlags(cmd), ""),
 			crdt.BulkString("begin_search"), index(kn.numIdx),
 			crdt.BulkString("find_keys"), kv(
 				crdt.BulkString("type"), crdt.BulkString("keynum"),

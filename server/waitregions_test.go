@@ -106,7 +106,7 @@ func TestInfoCRDT(t *testing.T) {
 	c.expect("+OK\r\n", "SELECT", "2")
 	c.expect("+OK\r\n", "SET", "k", "v")
 	info := c.do("INFO", "crdt")
-	for _, want := range []string{"# CRDT", "crdt_conflicts_lww:0", "crdt_version_vector:1.1=2", "db0:digest=", "db2:digest="} {
+	for _, want := range []string{"# CRDT", "crdt_conflicts_lww:0", "crdt_list_concurrent_pops:0", "crdt_version_vector:1.1=2", "db0:digest=", "db2:digest="} {
 		if !strings.Contains(info, want) {
 			t.Fatalf("INFO crdt lacks %q:\n%s", want, info)
 		}
