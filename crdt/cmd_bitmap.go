@@ -37,7 +37,7 @@ func init() {
 			Run: func(tx *Tx, a [][]byte) Reply { return bitfieldGeneric(tx, a, false) }}),
 		k1(&CommandSpec{Name: "bitfield_ro", Arity: -2, Flags: []string{"fast"},
 			Categories: []string{"read", "bitmap", "fast"},
-			Run: func(tx *Tx, a [][]byte) Reply { return bitfieldGeneric(tx, a, true) }}),
+			Run:        func(tx *Tx, a [][]byte) Reply { return bitfieldGeneric(tx, a, true) }}),
 	)
 }
 
