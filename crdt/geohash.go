@@ -24,8 +24,13 @@ const (
 
 	earthRadiusMeters = 6372797.560856
 	mercatorMax       = 20037726.37
-	degToRad          = math.Pi / 180.0
 )
+
+// degToRad is C's M_PI / 180.0: the double nearest π divided by 180 in
+// double arithmetic (a Go constant expression would divide the exact π).
+var degToRad = pi64 / 180.0
+
+var pi64 float64 = math.Pi
 
 type geoRange struct{ min, max float64 }
 
@@ -166,10 +171,10 @@ func radDeg(a float64) float64 { return a / degToRad }
 func geoDistance(lon1, lat1, lon2, lat2 float64) float64 {
 	lat1r, lon1r := degRad(lat1), degRad(lon1)
 	lat2r, lon2r := degRad(lat2), degRad(lon2)
-	u := math.Sin((lat2r - lat1r) / 2)
-	v := math.Sin((lon2r - lon1r) / 2)
-	a := float64(u*u) + float64(float64(math.Cos(lat1r)*math.Cos(lat2r))*v)*v
-	return 2.0 * earthRadiusMeters * math.Asin(math.Sqrt(a))
+	u := crSin((lat2r - lat1r) / 2)
+	v := crSin((lon2r - lon1r) / 2)
+	a := float64(u*u) + float64(float64(crCos(lat1r)*crCos(lat2r))*v)*v
+	return 2.0 * earthRadiusMeters * crAsin(math.Sqrt(a))
 }
 
 // geoStepsByRadius is geohashEstimateStepsByRadius.
@@ -278,10 +283,8 @@ func (s *geoShape) areas() [9]geoBits {
 	south := geoDecode(geoLongRange, geoLatRange, nb[2])
 	east := geoDecode(geoLongRange, geoLatRange, nb[3])
 	west := geoDecode(geoLongRange, geoLatRange, nb[4])
-	decrease := geoDistance(s.lon, s.lat, s.lon, north.lat.max) < r ||
-		geoDistance(s.lon, s.lat, s.lon, south.lat.min) < r ||
-		geoDistance(s.lon, s.lat, east.lon.max, s.lat) < r ||
-		geoDistance(s.lon, s.lat, west.lon.min, s.lat) < r
+	decrease := north.lat.max < maxLat || south.lat.min > minLat ||
+		east.lon.max < maxLon || west.lon.min > minLon
 	if steps > 1 && decrease {
 		steps--
 		hash, _ = geoEncode(geoLongRange, geoLatRange, s.lon, s.lat, steps)
@@ -340,4 +343,105 @@ func formatHumanLD(f float64) string {
 		s = "0"
 	}
 	return s
+}
+
+// glibc's sin, cos and asin round correctly; Go's math package may be an
+// ulp off, which STOREDIST scores (printed with 17 digits) would show. So
+// the distance formula evaluates them in double-double arithmetic (about
+// 106 bits) and rounds once. Arguments here are at most π in magnitude
+// (latitudes, half longitude differences); larger ones, which only a huge
+// search radius produces in the cell estimate, fall back to package math.
+
+// dd is an unevaluated sum hi + lo with |lo| <= ulp(hi)/2.
+type dd struct{ hi, lo float64 }
+
+func twoSum(a, b float64) dd {
+	s := a + b
+	bb := s - a
+	return dd{s, (a - (s - bb)) + (b - bb)}
+}
+
+func quickTwoSum(a, b float64) dd {
+	s := a + b
+	return dd{s, b - (s - a)}
+}
+
+func (x dd) add(y dd) dd {
+	s := twoSum(x.hi, y.hi)
+	t := twoSum(x.lo, y.lo)
+	s.lo += t.hi
+	s = quickTwoSum(s.hi, s.lo)
+	s.lo += t.lo
+	return quickTwoSum(s.hi, s.lo)
+}
+
+func (x dd) mul(y dd) dd {
+	p := x.hi * y.hi
+	e := math.FMA(x.hi, y.hi, -p)
+	e += x.hi*y.lo + x.lo*y.hi
+	return quickTwoSum(p, e)
+}
+
+// divf divides by a double.
+func (x dd) divf(d float64) dd {
+	q1 := x.hi / d
+	p := q1 * d
+	e := math.FMA(q1, d, -p)
+	r := (x.hi - p - e + x.lo) / d
+	return quickTwoSum(q1, r)
+}
+
+func (x dd) neg() dd { return dd{-x.hi, -x.lo} }
+
+// sinCosDD returns sin(x) and cos(x) by their Taylor series, for |x| <= 4.
+func sinCosDD(x float64) (dd, dd) {
+	xx := dd{x, 0}
+	x2 := xx.mul(xx)
+	sin, term := xx, xx
+	for k := 1; k < 40; k++ {
+		term = term.mul(x2).divf(float64((2 * k) * (2*k + 1))).neg()
+		sin = sin.add(term)
+		if math.Abs(term.hi) < 1e-36 {
+			break
+		}
+	}
+	cos, term := dd{1, 0}, dd{1, 0}
+	for k := 1; k < 40; k++ {
+		term = term.mul(x2).divf(float64((2*k - 1) * (2 * k))).neg()
+		cos = cos.add(term)
+		if math.Abs(term.hi) < 1e-36 {
+			break
+		}
+	}
+	return sin, cos
+}
+
+func crSin(x float64) float64 {
+	if math.Abs(x) > 4 {
+		return math.Sin(x)
+	}
+	s, _ := sinCosDD(x)
+	return s.hi + s.lo
+}
+
+func crCos(x float64) float64 {
+	if math.Abs(x) > 4 {
+		return math.Cos(x)
+	}
+	_, c := sinCosDD(x)
+	return c.hi + c.lo
+}
+
+// crAsin refines math.Asin by one Newton step on sin(y) = x in
+// double-double.
+func crAsin(x float64) float64 {
+	y := math.Asin(x)
+	if x == 0 || math.IsNaN(y) || math.Abs(x) >= 1 {
+		return y
+	}
+	s, c := sinCosDD(y)
+	diff := dd{x, 0}.add(s.neg())
+	corr := (diff.hi + diff.lo) / (c.hi + c.lo)
+	r := twoSum(y, corr)
+	return r.hi + r.lo
 }
