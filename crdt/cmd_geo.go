@@ -394,11 +394,26 @@ func geoSearch(tx *Tx, args [][]byte, srcIdx int, flags int) Reply {
 	if count != 0 && count < n {
 		n = count
 	}
-	switch sortOrder {
-	case geoSortAsc:
-		sort.SliceStable(pts, func(i, j int) bool { return pts[i].dist < pts[j].dist })
-	case geoSortDesc:
-		sort.SliceStable(pts, func(i, j int) bool { return pts[i].dist > pts[j].dist })
+	if sortOrder != geoSortNone {
+		cmp := func(a, b *geoPoint) int {
+			c := 0
+			switch {
+			case a.dist > b.dist:
+				c = 1
+			case a.dist < b.dist:
+				c = -1
+			}
+			if sortOrder == geoSortDesc {
+				c = -c
+			}
+			return c
+		}
+		if n == int64(len(pts)) {
+			// glibc's qsort, a merge sort: stable.
+			sort.SliceStable(pts, func(i, j int) bool { return cmp(&pts[i], &pts[j]) < 0 })
+		} else {
+			pqsort(pts, cmp, 0, int(n)-1)
+		}
 	}
 	pts = pts[:n]
 	if storeKey != nil {

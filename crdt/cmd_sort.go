@@ -253,7 +253,11 @@ func sortGeneric(tx *Tx, args [][]byte, ro bool) Reply {
 			}
 			return c
 		}
-		sort.SliceStable(items, func(i, j int) bool { return cmp(&items[i], &items[j]) < 0 })
+		if sortBy != nil && (start != 0 || end != int64(len(items))-1) {
+			pqsort(items, cmp, int(start), int(end))
+		} else {
+			sort.SliceStable(items, func(i, j int) bool { return cmp(&items[i], &items[j]) < 0 })
+		}
 	}
 
 	var out []Reply

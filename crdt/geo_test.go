@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math/big"
+	"sort"
 	"strconv"
 	"testing"
 
@@ -262,4 +263,34 @@ func TestConvergeGeo(t *testing.T) {
 		}
 	})
 	t.Logf("exercised: %v", &counts)
+}
+
+// pqsort puts in lr..rr exactly the elements a full sort puts there, with
+// many ties, for every range.
+func TestPqsortRange(t *testing.T) {
+	r := NewRand(7)
+	for trial := 0; trial < 2000; trial++ {
+		n := int(r.Uint64() % 90)
+		a := make([]int, n)
+		for i := range a {
+			a[i] = int(r.Uint64() % 12)
+		}
+		want := append([]int(nil), a...)
+		sort.Ints(want)
+		lr := 0
+		if n > 0 {
+			lr = int(r.Uint64() % uint64(n))
+		}
+		rr := lr + int(r.Uint64()%5)
+		if rr >= n {
+			rr = n - 1
+		}
+		got := append([]int(nil), a...)
+		pqsort(got, func(x, y *int) int { return *x - *y }, lr, rr)
+		for i := lr; i <= rr; i++ {
+			if got[i] != want[i] {
+				t.Fatalf("n=%d range %d..%d: got %v, want %v", n, lr, rr, got, want)
+			}
+		}
+	}
 }
