@@ -307,3 +307,41 @@ func FuzzBitfield(f *testing.F) {
 		}
 	})
 }
+
+// The word- and byte-skipping scans agree with a bit-by-bit scan.
+func TestBitScansMatchNaive(t *testing.T) {
+	r := NewRand(3)
+	for trial := 0; trial < 3000; trial++ {
+		s := make([]byte, 1+r.Uint64()%40)
+		for i := range s {
+			switch r.Uint64() % 3 {
+			case 0:
+				s[i] = 0
+			case 1:
+				s[i] = 0xff
+			default:
+				s[i] = byte(r.Uint64())
+			}
+		}
+		nbits := int64(len(s)) * 8
+		from := int64(r.Uint64() % uint64(nbits))
+		to := from + int64(r.Uint64()%uint64(nbits-from))
+		var count int64
+		first := [2]int64{-1, -1}
+		for i := from; i <= to; i++ {
+			b := getBitAt(s, uint64(i))
+			count += int64(b)
+			if first[b] < 0 {
+				first[b] = i
+			}
+		}
+		if got := popcountBits(s, from, to); got != count {
+			t.Fatalf("popcountBits(%x, %d, %d) = %d, want %d", s, from, to, got, count)
+		}
+		for bit := uint64(0); bit < 2; bit++ {
+			if got := firstBit(s, from, to, bit); got != first[bit] {
+				t.Fatalf("firstBit(%x, %d, %d, %d) = %d, want %d", s, from, to, bit, got, first[bit])
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 )
@@ -170,19 +171,50 @@ func rangeUnit(b []byte) (isBit bool, ok bool) {
 
 // popcountBits counts the set bits of s in the inclusive bit range.
 func popcountBits(s []byte, from, to int64) int64 {
-	var n int64
 	fb, lb := from>>3, to>>3
-	for i := fb; i <= lb; i++ {
-		b := s[i]
-		if i == fb {
-			b &= 0xff >> (from & 7)
-		}
-		if i == lb {
-			b &= 0xff << (7 - to&7)
-		}
+	first := s[fb] & (0xff >> (from & 7))
+	if fb == lb {
+		return int64(bits.OnesCount8(first & (0xff << (7 - to&7))))
+	}
+	n := int64(bits.OnesCount8(first)) + int64(bits.OnesCount8(s[lb]&(0xff<<(7-to&7))))
+	mid := s[fb+1 : lb]
+	for len(mid) >= 8 {
+		n += int64(bits.OnesCount64(binary.LittleEndian.Uint64(mid)))
+		mid = mid[8:]
+	}
+	for _, b := range mid {
 		n += int64(bits.OnesCount8(b))
 	}
 	return n
+}
+
+// firstBit returns the position of the first bit equal to bit in the
+// inclusive bit range of s, or -1. Whole bytes that cannot hold it are
+// skipped at once: a bitmap can be 512 MB.
+func firstBit(s []byte, from, to int64, bit uint64) int64 {
+	skip := byte(0)
+	if bit == 0 {
+		skip = 0xff
+	}
+	skip64 := uint64(0)
+	if bit == 0 {
+		skip64 = math.MaxUint64
+	}
+	for i := from; i <= to; {
+		if i&63 == 0 && i+63 <= to && binary.LittleEndian.Uint64(s[i>>3:]) == skip64 {
+			i += 64
+			continue
+		}
+		if i&7 == 0 && i+7 <= to && s[i>>3] == skip {
+			i += 8
+			continue
+		}
+		if getBitAt(s, uint64(i)) == bit {
+			return i
+		}
+		i++
+	}
+	return -1
 }
 
 func cmdBitCount(tx *Tx, args [][]byte) Reply {
@@ -285,10 +317,8 @@ func cmdBitPos(tx *Tx, args [][]byte) Reply {
 	default:
 		return ErrSyntax
 	}
-	for i := from; i <= to; i++ {
-		if getBitAt(v, uint64(i)) == uint64(bit) {
-			return Int(i)
-		}
+	if i := firstBit(v, from, to, uint64(bit)); i >= 0 {
+		return Int(i)
 	}
 	if bit == 1 || endGiven {
 		return Int(-1)
