@@ -294,3 +294,11 @@ func TestPqsortRange(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGeoDistance measures the double-double distance formula that
+// every search candidate goes through.
+func BenchmarkGeoDistance(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		geoDistance(13.361389, 38.115556, 15.087269+float64(i%7)*1e-3, 37.502669)
+	}
+}

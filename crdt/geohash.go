@@ -393,34 +393,40 @@ func (x dd) divf(d float64) dd {
 
 func (x dd) neg() dd { return dd{-x.hi, -x.lo} }
 
-// sinCosDD returns sin(x) and cos(x) by their Taylor series, for |x| <= 4.
-func sinCosDD(x float64) (dd, dd) {
+// sinDD and cosDD evaluate the Taylor series, for |x| <= 4.
+func sinDD(x float64) dd {
 	xx := dd{x, 0}
 	x2 := xx.mul(xx)
-	sin, term := xx, xx
+	sum, term := xx, xx
 	for k := 1; k < 40; k++ {
 		term = term.mul(x2).divf(float64((2 * k) * (2*k + 1))).neg()
-		sin = sin.add(term)
+		sum = sum.add(term)
 		if math.Abs(term.hi) < 1e-36 {
 			break
 		}
 	}
-	cos, term := dd{1, 0}, dd{1, 0}
+	return sum
+}
+
+func cosDD(x float64) dd {
+	xx := dd{x, 0}
+	x2 := xx.mul(xx)
+	sum, term := dd{1, 0}, dd{1, 0}
 	for k := 1; k < 40; k++ {
 		term = term.mul(x2).divf(float64((2*k - 1) * (2 * k))).neg()
-		cos = cos.add(term)
+		sum = sum.add(term)
 		if math.Abs(term.hi) < 1e-36 {
 			break
 		}
 	}
-	return sin, cos
+	return sum
 }
 
 func crSin(x float64) float64 {
 	if math.Abs(x) > 4 {
 		return math.Sin(x)
 	}
-	s, _ := sinCosDD(x)
+	s := sinDD(x)
 	return s.hi + s.lo
 }
 
@@ -428,7 +434,7 @@ func crCos(x float64) float64 {
 	if math.Abs(x) > 4 {
 		return math.Cos(x)
 	}
-	_, c := sinCosDD(x)
+	c := cosDD(x)
 	return c.hi + c.lo
 }
 
@@ -439,7 +445,7 @@ func crAsin(x float64) float64 {
 	if x == 0 || math.IsNaN(y) || math.Abs(x) >= 1 {
 		return y
 	}
-	s, c := sinCosDD(y)
+	s, c := sinDD(y), cosDD(y)
 	diff := dd{x, 0}.add(s.neg())
 	corr := (diff.hi + diff.lo) / (c.hi + c.lo)
 	r := twoSum(y, corr)
