@@ -22,6 +22,9 @@ type CommandSpec struct {
 	// Internal marks commands only the server itself proposes (the expiry
 	// sweep); clients get "unknown command" for them.
 	Internal bool
+	// TypedName: args[0] reaches Run as the client typed it, not
+	// lowercased, because Redis quotes it in an error text (GEOSEARCH).
+	TypedName bool
 	// Run executes the command. args[0] is the command name.
 	Run func(tx *Tx, args [][]byte) Reply
 }

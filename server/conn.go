@@ -286,7 +286,9 @@ func (c *client) queue(cmd *command, args [][]byte) {
 	if len(c.pending) > 0 && c.writes != w {
 		c.drain()
 	}
-	args[0] = cmd.nameBytes // canonical lowercase name for the engine
+	if !cmd.data.TypedName {
+		args[0] = cmd.nameBytes // canonical lowercase name for the engine
+	}
 	c.pending = append(c.pending, pendingCmd{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}})
 	c.writes = w
 	if w && len(c.pending) >= maxWrites || !w && len(c.pending) >= maxReads {

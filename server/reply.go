@@ -80,7 +80,12 @@ func appendReply(b []byte, r crdt.Reply, resp int) []byte {
 		return b
 	case crdt.KindDouble:
 		if resp == 3 {
+			// Str, when set, is the text for RESP3 too: GEOPOS-style
+			// coordinates print with more digits than %.17g.
 			b = append(b, ',')
+			if r.Str != nil {
+				return append(append(b, r.Str...), '\r', '\n')
+			}
 			b = append(b, crdt.FormatDouble(r.Float)...)
 			return append(b, '\r', '\n')
 		}
