@@ -40,6 +40,8 @@ type run struct {
 	// errLine is the script line of the latest error raised by the
 	// engine's own functions (error, redis.call).
 	errLine int
+	// tooDeep: the returned table nests past maxReplyDepth.
+	tooDeep bool
 }
 
 func runScript(tx *crdt.Tx, c *compiledScript, sha string, keys, argv [][]byte, ro bool) crdt.Reply {
@@ -60,7 +62,11 @@ func runScript(tx *crdt.Tx, c *compiledScript, sha string, keys, argv [][]byte, 
 	if err := L.PCall(0, 1, nil); err != nil {
 		return r.errorReply(err)
 	}
-	return r.toReply(L.Get(-1), 0)
+	reply := r.toReply(L.Get(-1), 0)
+	if r.tooDeep {
+		return crdt.Err("ERR reached lua stack limit")
+	}
+	return reply
 }
 
 func stringTable(L *lua.LState, elems [][]byte) *lua.LTable {
@@ -206,7 +212,8 @@ func toInt64(n lua.LNumber) int64 {
 // luaReplyToRedisReply does.
 func (r *run) toReply(v lua.LValue, depth int) crdt.Reply {
 	if depth > maxReplyDepth {
-		return crdt.Err("ERR reached lua stack limit")
+		r.tooDeep = true
+		return crdt.Reply{}
 	}
 	switch v := v.(type) {
 	case lua.LString:
@@ -251,11 +258,10 @@ func (r *run) toReply(v lua.LValue, depth int) crdt.Reply {
 			if x == lua.LNil {
 				break
 			}
-			e := r.toReply(x, depth+1)
-			if e.IsError() && depth+1 > maxReplyDepth {
-				return e
+			out = append(out, r.toReply(x, depth+1))
+			if r.tooDeep {
+				return crdt.Reply{}
 			}
-			out = append(out, e)
 		}
 		return crdt.Array(out...)
 	}
