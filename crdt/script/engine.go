@@ -300,6 +300,9 @@ type budget struct {
 	cancel context.CancelFunc
 	done   <-chan struct{}
 	left   int64
+	// onExceed runs once, when the budget runs out, while the script's
+	// stack is still there to be inspected.
+	onExceed func()
 }
 
 var errBudget = errors.New(errBudgetText)
@@ -312,6 +315,9 @@ func newBudget(n int64) *budget {
 func (b *budget) Done() <-chan struct{} {
 	b.left--
 	if b.left == -1 {
+		if b.onExceed != nil {
+			b.onExceed()
+		}
 		b.cancel()
 	}
 	return b.done

@@ -40,6 +40,8 @@ type run struct {
 	// errLine is the script line of the latest error raised by the
 	// engine's own functions (error, redis.call).
 	errLine int
+	// stopLine is the line the script was at when its budget ran out.
+	stopLine int
 	// tooDeep: the returned table nests past maxReplyDepth.
 	tooDeep bool
 }
@@ -56,6 +58,7 @@ func runScript(tx *crdt.Tx, c *compiledScript, sha string, keys, argv [][]byte, 
 	r.protectGlobals()
 
 	r.b = newBudget(Budget)
+	r.b.onExceed = func() { r.stopLine = r.currentLine() }
 	defer r.b.cancel()
 	L.SetContext(r.b)
 	L.Push(L.NewFunctionFromProto(c.proto))
@@ -84,7 +87,7 @@ func (r *run) errorReply(err error) crdt.Reply {
 	var msg string
 	if r.b.exceeded() {
 		msg = errBudgetText
-		line = r.currentLine()
+		line = r.stopLine
 	} else if ae, ok := err.(*lua.ApiError); ok {
 		switch o := ae.Object.(type) {
 		case *lua.LTable:

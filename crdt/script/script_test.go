@@ -172,7 +172,8 @@ func TestBudget(t *testing.T) {
 	defer func() { Budget = old }()
 	n := newNode(1)
 	for _, s := range []string{
-		`redis.call('set', 'before', '1') while true do end`,
+		`redis.call('set', 'before', '1')
+while true do end`,
 		`while true do pcall(function() while true do end end) end`,
 		`local co = coroutine.wrap(function() while true do end end) co()`,
 		`local co = coroutine.create(function() while true do end end) coroutine.resume(co) while true do end`,
@@ -181,6 +182,10 @@ func TestBudget(t *testing.T) {
 		if !r.IsError() || !strings.HasPrefix(string(r.Str), errBudgetText+" script: ") {
 			t.Fatalf("%s: want budget error, got %s", s, show(r))
 		}
+	}
+	r, _ := n.do("eval", "local i = 0\nwhile true do\n  i = i + 1\nend", "0")
+	if strings.HasSuffix(string(r.Str), ":?.") || !strings.Contains(string(r.Str), ", on @user_script:") {
+		t.Fatalf("budget error should name the loop's line: %s", show(r))
 	}
 	// Writes made before the stop stay, as after any script error.
 	if got := show(n.read("get", "before")); got != `"1"` {
