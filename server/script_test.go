@@ -38,6 +38,9 @@ return jobs`)
 			if ok, _ := release.Exists(ctx, rdb).Result(); !ok[0] {
 				t.Fatal("EVAL fallback did not cache the script")
 			}
+			if info, _ := rdb.Info(ctx, "memory").Result(); !strings.Contains(info, "number_of_cached_scripts:1\r\n") {
+				t.Fatalf("INFO memory: %q", info)
+			}
 			if n, err := release.Run(ctx, rdb, []string{"lock"}, "me").Int(); err != nil || n != 1 {
 				t.Fatalf("release = %d, %v", n, err)
 			}
