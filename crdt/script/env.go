@@ -52,6 +52,30 @@ func (r *run) open() {
 	g.RawSetString("error", L.NewFunction(r.luaError))
 	g.RawSetString("pcall", L.NewFunction(r.luaPCall))
 	g.RawSetString("collectgarbage", L.NewFunction(luaCollectGarbage))
+	rawset := g.RawGetString("rawset").(*lua.LFunction)
+	setmetatable := g.RawGetString("setmetatable").(*lua.LFunction)
+	getmetatable := g.RawGetString("getmetatable").(*lua.LFunction)
+	guard := func(fn *lua.LFunction, check func(L *lua.LState)) *lua.LFunction {
+		return L.NewFunction(func(L *lua.LState) int {
+			check(L)
+			top := L.GetTop()
+			L.Insert(fn, 1)
+			L.Call(top, lua.MultRet)
+			return L.GetTop()
+		})
+	}
+	refuse := func(L *lua.LState) {
+		if t, ok := L.Get(1).(*lua.LTable); ok && r.protected[t] {
+			r.raiseString("Attempt to modify a readonly table")
+		}
+	}
+	g.RawSetString("rawset", guard(rawset, refuse))
+	g.RawSetString("setmetatable", guard(setmetatable, refuse))
+	g.RawSetString("getmetatable", guard(getmetatable, func(L *lua.LState) {
+		if mt, ok := L.GetMetatable(L.Get(1)).(*lua.LTable); ok && r.protected[mt] {
+			r.dirty = true
+		}
+	}))
 
 	m := g.RawGetString("math").(*lua.LTable)
 	m.RawSetString("random", L.NewFunction(r.mathRandom))
@@ -148,6 +172,19 @@ func (r *run) protectGlobals() {
 		return r.raiseString("Attempt to modify a readonly table")
 	}))
 	L.SetMetatable(L.G.Global, mt)
+}
+
+// protectTable makes creating a member of a library table an error, as
+// Redis's read-only tables do.
+func (r *run) protectTable(t *lua.LTable) {
+	L := r.L
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		return r.raiseString("Attempt to modify a readonly table")
+	}))
+	L.SetMetatable(t, mt)
+	r.protected[t] = true
+	r.protected[mt] = true
 }
 
 // raiseString raises a Lua string error positioned at the script line

@@ -44,31 +44,34 @@ type run struct {
 	stopLine int
 	// tooDeep: the returned table nests past maxReplyDepth.
 	tooDeep bool
+	// protected are the environment's tables and metatables (vm.go);
+	// dirty is set when a script got hold of a protected metatable, so
+	// its state is not reused.
+	protected map[*lua.LTable]bool
+	dirty     bool
 }
 
 func runScript(tx *crdt.Tx, c *compiledScript, sha string, keys, argv [][]byte, ro bool) crdt.Reply {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: callStackSize,
-		RegistrySize: registrySize, RegistryMaxSize: registryMax, MinimizeStackMemory: true})
-	defer L.Close()
-	r := &run{tx: tx, L: L, sha: sha, ro: ro, resp: 2}
+	v := getVM()
+	r, L := v.r, v.L
+	*r = run{tx: tx, L: L, sha: sha, ro: ro, resp: 2, protected: r.protected}
 	r.rnd.seed(int32(tx.Rand().Uint64()))
-	r.open()
-	L.SetGlobal("KEYS", stringTable(L, keys))
-	L.SetGlobal("ARGV", stringTable(L, argv))
-	r.protectGlobals()
+	g := L.G.Global
+	g.RawSetString("KEYS", stringTable(L, keys))
+	g.RawSetString("ARGV", stringTable(L, argv))
 
 	r.b = newBudget(Budget)
 	r.b.onExceed = func() { r.stopLine = r.currentLine() }
-	defer r.b.cancel()
 	L.SetContext(r.b)
 	L.Push(L.NewFunctionFromProto(c.proto))
+	var reply crdt.Reply
 	if err := L.PCall(0, 1, nil); err != nil {
-		return r.errorReply(err)
+		reply = r.errorReply(err)
+	} else if reply = r.toReply(L.Get(-1), 0); r.tooDeep {
+		reply = crdt.Err("ERR reached lua stack limit")
 	}
-	reply := r.toReply(L.Get(-1), 0)
-	if r.tooDeep {
-		return crdt.Err("ERR reached lua stack limit")
-	}
+	r.b.cancel()
+	putVM(v)
 	return reply
 }
 

@@ -274,3 +274,34 @@ func TestBadScripts(t *testing.T) {
 		}
 	}
 }
+
+// TestStateReuseIsolated: Lua states are pooled, but what one script does
+// to its environment never reaches the next.
+func TestStateReuseIsolated(t *testing.T) {
+	n := newNode(1)
+	for _, s := range []string{
+		`string.upper = nil return 1`,
+		`redis = nil return 1`,
+		`getmetatable('').__index = {} return 1`,
+		`getmetatable(_G).__index = nil return 1`,
+		`table.insert = function() end return 1`,
+		`cjson.encode = nil return 1`,
+	} {
+		if r, _ := n.do("eval", s, "0"); r.IsError() {
+			t.Fatalf("%s: %s", s, show(r))
+		}
+		check := `return {string.upper('a'), ('b'):upper(), type(redis.call), pcall(function() return nosuch end), cjson.encode({1})}`
+		if r, _ := n.do("eval", check, "0"); show(r) != `["A" "B" "function" nil "[1]"]` {
+			t.Fatalf("after %s: %s", s, show(r))
+		}
+	}
+	for _, s := range []string{
+		`string.foo = 1`, `rawset(_G, 'x', 1)`, `rawset(string, 'x', 1)`,
+		`setmetatable(_G, nil)`, `x = 1`, `redis.foo = 1`,
+	} {
+		r, _ := n.do("eval", s, "0")
+		if !strings.HasPrefix(show(r), "-ERR user_script:1: Attempt to modify a readonly table script: ") {
+			t.Fatalf("%s: %s", s, show(r))
+		}
+	}
+}
