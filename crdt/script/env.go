@@ -83,6 +83,24 @@ func (r *run) open() {
 
 	s := g.RawGetString("string").(*lua.LTable)
 	s.RawSetString("rep", L.NewFunction(strRep))
+	format := s.RawGetString("format").(*lua.LFunction)
+	s.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
+		// %s of a table or function would print its address, and of a
+		// number gopher-lua's shortest form: give both as tostring does.
+		for i, c := range formatConversions(L.CheckString(1)) {
+			if c == 's' && i+2 <= L.GetTop() {
+				switch v := L.Get(i + 2); v.(type) {
+				case lua.LString:
+				default:
+					L.Replace(i+2, lua.LString(r.tostring(v)))
+				}
+			}
+		}
+		top := L.GetTop()
+		L.Insert(format, 1)
+		L.Call(top, 1)
+		return 1
+	}))
 
 	co := g.RawGetString("coroutine").(*lua.LTable)
 	create := co.RawGetString("create").(*lua.LFunction)
@@ -299,6 +317,28 @@ func luaCollectGarbage(L *lua.LState) int {
 		L.ArgError(1, "invalid option '"+opt+"'")
 	}
 	return 0
+}
+
+// formatConversions lists the conversion letter of each argument a
+// string.format format consumes, in order.
+func formatConversions(f string) []byte {
+	var out []byte
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(f) && f[i] == '%' {
+			continue
+		}
+		for i < len(f) && strings.IndexByte("-+ #0123456789.", f[i]) >= 0 {
+			i++
+		}
+		if i < len(f) {
+			out = append(out, f[i])
+		}
+	}
+	return out
 }
 
 func strRep(L *lua.LState) int {

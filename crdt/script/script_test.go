@@ -140,6 +140,7 @@ func TestDeterministic(t *testing.T) {
 		`local out = {} for k in pairs(_G) do out[#out+1] = k end return out`,
 		`local out = {} for k in pairs(string) do out[#out+1] = k end for k in pairs(redis) do out[#out+1] = k end return out`,
 		`return {tostring({}), tostring(rawget(_G, 'print') == nil), tostring(function() end), tostring({})}`,
+		`return string.format('%s %s %d%% %5.1f %s', {}, 1/3, 7, 2.25, tostring)`,
 		`return {tostring(math.random()), math.random(100), math.random(5, 9)}`,
 		`for i = 1, 20 do redis.call('sadd', 's', 'm' .. i) end return redis.call('spop', 's', 3)`,
 		`local t = {} for i = 1, 50 do t['k' .. i] = i end local o = {} for k, v in pairs(t) do o[#o+1] = k end redis.call('set', 'order', table.concat(o, ',')) return #o`,
