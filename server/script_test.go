@@ -198,6 +198,19 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "return coroutine.wrap(function() coroutine.yield(5) end)()", "0"},
 		{"eval", "return loadstring('return 7')()", "0"},
 		{"eval", "return string.format('%d-%s-%5.2f', 3, 'x', 1.5)", "0"},
+		{"eval", "return string.format('%d', 'x')", "0"},
+		{"eval", `return string.format('%q', 'a\nb\r\0\"')`, "0"},
+		{"eval", "local x = nil + 1", "0"},
+		{"eval", "local x = {} .. 'a'", "0"},
+		{"eval", "return {} < {}", "0"},
+		{"eval", "return string.upper(nil)", "0"},
+		{"eval", "return table.concat({1,{}}, ',')", "0"},
+		{"eval", "return {tonumber('1e2'), tonumber(' 0x1A '), tostring(tonumber('1e')), tostring(math.huge), tostring(-0)}", "0"},
+		{"eval", "local n = 0 table.foreach({a=1}, function(k, v) n = n + v end) return n", "0"},
+		{"eval", "local a, b = pcall(error) return tostring(b)", "0"},
+		{"eval", "string.foo = 1", "0"},
+		{"eval", "rawset(_G, 'x', 1)", "0"},
+
 	}
 	_, addr := startServer(t, Options{NoActiveExpiry: true})
 	for _, resp := range []string{"2", "3"} {

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -66,7 +67,9 @@ func (r *run) open() {
 	}
 	refuse := func(L *lua.LState) {
 		if t, ok := L.Get(1).(*lua.LTable); ok && r.protected[t] {
-			r.raiseString("Attempt to modify a readonly table")
+			// Raised by the table itself in Redis: no position.
+			r.errLine = r.currentLine()
+			L.Error(lua.LString("Attempt to modify a readonly table"), 0)
 		}
 	}
 	g.RawSetString("rawset", guard(rawset, refuse))
@@ -80,6 +83,55 @@ func (r *run) open() {
 	m := g.RawGetString("math").(*lua.LTable)
 	m.RawSetString("random", L.NewFunction(r.mathRandom))
 	m.RawSetString("randomseed", L.NewFunction(r.mathRandomSeed))
+	m.RawSetString("huge", lua.LNumber(math.Inf(1))) // gopher-lua has MaxFloat64
+	tonumber := g.RawGetString("tonumber").(*lua.LFunction)
+	g.RawSetString("tonumber", L.NewFunction(func(L *lua.LState) int {
+		if L.GetTop() >= 2 && L.Get(2) != lua.LNil && L.Get(2) != lua.LNumber(10) {
+			top := L.GetTop()
+			L.Insert(tonumber, 1)
+			L.Call(top, 1)
+			return 1
+		}
+		v := L.CheckAny(1)
+		switch x := v.(type) {
+		case lua.LNumber:
+			L.Push(x)
+		case lua.LString:
+			L.Push(str2number(string(x)))
+		default:
+			L.Push(lua.LNil)
+		}
+		return 1
+	}))
+	tab := g.RawGetString("table").(*lua.LTable)
+	tab.RawSetString("foreach", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		for k, x := t.Next(lua.LNil); k != lua.LNil; k, x = t.Next(k) {
+			L.Push(f)
+			L.Push(k)
+			L.Push(x)
+			L.Call(2, 1)
+			if ret := L.Get(-1); ret != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
+	tab.RawSetString("foreachi", L.NewFunction(func(L *lua.LState) int {
+		t, f := L.CheckTable(1), L.CheckFunction(2)
+		for i := 1; i <= t.Len(); i++ {
+			L.Push(f)
+			L.Push(lua.LNumber(i))
+			L.Push(t.RawGetInt(i))
+			L.Call(2, 1)
+			if ret := L.Get(-1); ret != lua.LNil {
+				return 1
+			}
+			L.Pop(1)
+		}
+		return 0
+	}))
 
 	s := g.RawGetString("string").(*lua.LTable)
 	s.RawSetString("rep", L.NewFunction(strRep))
@@ -87,15 +139,37 @@ func (r *run) open() {
 	s.RawSetString("format", L.NewFunction(func(L *lua.LState) int {
 		// %s of a table or function would print its address, and of a
 		// number gopher-lua's shortest form: give both as tostring does.
-		for i, c := range formatConversions(L.CheckString(1)) {
-			if c == 's' && i+2 <= L.GetTop() {
-				switch v := L.Get(i + 2); v.(type) {
+		f := L.CheckString(1)
+		for i, c := range formatConversions(f) {
+			n := i + 2
+			if n > L.GetTop() {
+				break
+			}
+			v := L.Get(n)
+			switch c {
+			case 's':
+				if _, ok := v.(lua.LString); !ok {
+					L.Replace(n, lua.LString(r.tostring(v)))
+				}
+			case 'q':
+				// Lua 5.1's %q: the string in quotes, with newline
+				// escaped by a backslash and \r, \0 spelled out.
+				L.Replace(n, lua.LString(quoteLua(r.tostring(v))))
+			case 'd', 'i', 'o', 'u', 'x', 'X', 'c', 'e', 'E', 'f', 'g', 'G':
+				switch x := v.(type) {
+				case lua.LNumber:
 				case lua.LString:
+					if num, ok := str2number(string(x)).(lua.LNumber); ok {
+						L.Replace(n, num)
+						continue
+					}
+					L.ArgError(n, "number expected, got string")
 				default:
-					L.Replace(i+2, lua.LString(r.tostring(v)))
+					L.ArgError(n, "number expected, got "+v.Type().String())
 				}
 			}
 		}
+		L.Replace(1, lua.LString(qToS(f)))
 		top := L.GetTop()
 		L.Insert(format, 1)
 		L.Call(top, 1)
@@ -265,7 +339,7 @@ func (r *run) tostring(v lua.LValue) string {
 // luaError is Lua's error, remembering the script line for the error
 // reply (Redis's error handler records it).
 func (r *run) luaError(L *lua.LState) int {
-	v := L.CheckAny(1)
+	v := L.Get(1)
 	level := L.OptInt(2, 1)
 	r.errLine = r.currentLine()
 	switch v.(type) {
@@ -292,6 +366,8 @@ func (r *run) luaPCall(L *lua.LState) int {
 				if s, ok := t.RawGetString("err").(lua.LString); ok {
 					obj = s
 				}
+			} else if s, ok := obj.(lua.LString); ok {
+				obj = lua.LString(luaMessage(string(s)))
 			}
 			L.Push(obj)
 		} else {
@@ -317,6 +393,77 @@ func luaCollectGarbage(L *lua.LState) int {
 		L.ArgError(1, "invalid option '"+opt+"'")
 	}
 	return 0
+}
+
+// str2number is Lua 5.1's string to number conversion (strtod, or a hex
+// integer after 0x), surrounding spaces allowed; nil if s is not a number.
+func str2number(s string) lua.LValue {
+	t := strings.TrimSpace(s)
+	if t == "" {
+		return lua.LNil
+	}
+	if h, ok := strings.CutPrefix(strings.ToLower(t), "0x"); ok {
+		if n, err := strconv.ParseUint(h, 16, 64); err == nil {
+			return lua.LNumber(float64(n))
+		}
+		return lua.LNil
+	}
+	if strings.ContainsAny(t, "_pP") { // Go syntax strtod does not take
+		return lua.LNil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if !errors.As(err, &ne) || ne.Err != strconv.ErrRange {
+			return lua.LNil
+		}
+	}
+	return lua.LNumber(f)
+}
+
+// quoteLua is Lua 5.1's %q quoting.
+func quoteLua(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '"', '\\', '\n':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\r':
+			b.WriteString(`\r`)
+		case 0:
+			b.WriteString(`\000`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// qToS turns each %q of a format into %s (the argument is quoted already).
+func qToS(f string) string {
+	if !strings.Contains(f, "q") {
+		return f
+	}
+	b := []byte(f)
+	for i := 0; i < len(b); i++ {
+		if b[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(b) && b[i] == '%' {
+			continue
+		}
+		for i < len(b) && strings.IndexByte("-+ #0123456789.", b[i]) >= 0 {
+			i++
+		}
+		if i < len(b) && b[i] == 'q' {
+			b[i] = 's'
+		}
+	}
+	return string(b)
 }
 
 // formatConversions lists the conversion letter of each argument a

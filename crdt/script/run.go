@@ -103,7 +103,7 @@ func (r *run) errorReply(err error) crdt.Reply {
 				line = int(n)
 			}
 		case lua.LString:
-			msg = "ERR " + string(o)
+			msg = "ERR " + luaMessage(string(o))
 			if l, ok := positionLine(string(o)); ok {
 				line = l
 			}
@@ -187,6 +187,9 @@ func formatNumber(n lua.LNumber) string {
 			return "-nan"
 		}
 		return "nan"
+	}
+	if f == 0 && math.Signbit(f) {
+		return "-0"
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e14 {
 		return strconv.FormatInt(int64(f), 10)
