@@ -210,7 +210,6 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "local a, b = pcall(error) return tostring(b)", "0"},
 		{"eval", "string.foo = 1", "0"},
 		{"eval", "rawset(_G, 'x', 1)", "0"},
-
 	}
 	_, addr := startServer(t, Options{NoActiveExpiry: true})
 	for _, resp := range []string{"2", "3"} {
