@@ -208,6 +208,11 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "return {tonumber('1e2'), tonumber(' 0x1A '), tostring(tonumber('1e')), tostring(math.huge), tostring(-0)}", "0"},
 		{"eval", "local n = 0 table.foreach({a=1}, function(k, v) n = n + v end) return n", "0"},
 		{"eval", "local a, b = pcall(error) return tostring(b)", "0"},
+		{"eval", "return cmsgpack.pack({1,2,3}, 'abc', -1, -200, 300, 1.5, 0.1, true, nil, {a=1}, string.rep('x', 40))", "0"},
+		{"eval", "return cmsgpack.pack(2^40, -2^40, 2^63, -2^31, 65536, -32769, -33, -32, 128, 256)", "0"},
+		{"eval", "return {cmsgpack.unpack(cmsgpack.pack({1,2,{x='y'}}, 7, -2^40, 1.5))}", "0"},
+		{"eval", "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", "0"},
+		{"eval", "return cmsgpack.unpack(string.char(0x92, 1))", "0"},
 		{"eval", "string.foo = 1", "0"},
 		{"eval", "rawset(_G, 'x', 1)", "0"},
 	}

@@ -203,6 +203,7 @@ func (r *run) open() {
 	g.RawSetString("redis", r.redisTable())
 	g.RawSetString("cjson", r.cjsonTable())
 	g.RawSetString("bit", bitTable(L))
+	g.RawSetString("cmsgpack", cmsgpackTable(L))
 	r.canonicalGlobals()
 }
 
@@ -215,7 +216,7 @@ func (r *run) canonicalGlobals() {
 	L := r.L
 	fresh := sortedCopy(L, L.G.Global)
 	var tables []*lua.LTable
-	for _, lib := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit"} {
+	for _, lib := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit", "cmsgpack"} {
 		if t, ok := fresh.RawGetString(lib).(*lua.LTable); ok {
 			c := sortedCopy(L, t)
 			fresh.RawSetString(lib, c)
