@@ -213,6 +213,11 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "return {cmsgpack.unpack(cmsgpack.pack({1,2,{x='y'}}, 7, -2^40, 1.5))}", "0"},
 		{"eval", "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", "0"},
 		{"eval", "return cmsgpack.unpack(string.char(0x92, 1))", "0"},
+		{"eval", "return struct.pack('<i2 b B h H l L !4 i >I4 f d s c3', -2, -1, 255, -300, 65535, -5, 7, 9, 1, 1.5, 0.1, 'ab', 'xyz')", "0"},
+		{"eval", "return {struct.unpack('<i2 b B h s c3', struct.pack('<i2 b B h s c3', -2, -1, 255, -300, 'ab', 'xyz'))}", "0"},
+		{"eval", "return {struct.unpack('b c0', struct.pack('b c0', 3, 'abc'))}", "0"},
+		{"eval", "return {struct.unpack('i4', 'ab')}", "0"},
+		{"eval", "return struct.size('>i4 h !8 d')", "0"},
 		{"eval", "string.foo = 1", "0"},
 		{"eval", "rawset(_G, 'x', 1)", "0"},
 	}

@@ -204,6 +204,7 @@ func (r *run) open() {
 	g.RawSetString("cjson", r.cjsonTable())
 	g.RawSetString("bit", bitTable(L))
 	g.RawSetString("cmsgpack", cmsgpackTable(L))
+	g.RawSetString("struct", structTable(L))
 	r.canonicalGlobals()
 }
 
@@ -216,7 +217,7 @@ func (r *run) canonicalGlobals() {
 	L := r.L
 	fresh := sortedCopy(L, L.G.Global)
 	var tables []*lua.LTable
-	for _, lib := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit", "cmsgpack"} {
+	for _, lib := range []string{"string", "table", "math", "coroutine", "redis", "cjson", "bit", "cmsgpack", "struct"} {
 		if t, ok := fresh.RawGetString(lib).(*lua.LTable); ok {
 			c := sortedCopy(L, t)
 			fresh.RawSetString(lib, c)
