@@ -218,6 +218,9 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "return {struct.unpack('b c0', struct.pack('b c0', 3, 'abc'))}", "0"},
 		{"eval", "return {struct.unpack('i4', 'ab')}", "0"},
 		{"eval", "return struct.size('>i4 h !8 d')", "0"},
+		{"eval", "x = = 1", "0"},
+		{"eval", "return )", "0"},
+		{"eval", "return @", "0"},
 		{"eval", "string.foo = 1", "0"},
 		{"eval", "rawset(_G, 'x', 1)", "0"},
 	}

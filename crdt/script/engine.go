@@ -283,7 +283,14 @@ func compileError(err error, lines int) string {
 		if line < 0 { // gopher-lua reports EOF as line -1
 			line = lines
 		}
-		return "user_script:" + strconv.Itoa(line) + ": " + pe.Message + " near '" + tok + "'"
+		msg := pe.Message
+		switch msg { // Lua 5.1's words for what gopher-lua's parser reports
+		case "syntax error", "Invalid token":
+			msg = "unexpected symbol"
+		case "unterminated string":
+			msg = "unfinished string"
+		}
+		return "user_script:" + strconv.Itoa(line) + ": " + msg + " near '" + tok + "'"
 	}
 	s := err.Error()
 	return strings.ReplaceAll(s, "\n", " ")
