@@ -104,6 +104,27 @@ func (r *run) open() {
 		return 1
 	}))
 	tab := g.RawGetString("table").(*lua.LTable)
+	concat := tab.RawGetString("concat").(*lua.LFunction)
+	tab.RawSetString("concat", L.NewFunction(func(L *lua.LState) int {
+		// Joining one big string many times over is the cheapest way
+		// to ask every node for gigabytes at once: refuse what
+		// string.rep refuses.
+		if t, ok := L.Get(1).(*lua.LTable); ok {
+			total := int64(len(L.OptString(2, ""))) * int64(t.Len())
+			for i := 1; i <= t.Len(); i++ {
+				if s, ok := t.RawGetInt(i).(lua.LString); ok {
+					total += int64(len(s))
+				}
+				if total > maxString {
+					L.RaiseError("resulting string too large")
+				}
+			}
+		}
+		top := L.GetTop()
+		L.Insert(concat, 1)
+		L.Call(top, 1)
+		return 1
+	}))
 	tab.RawSetString("foreach", L.NewFunction(func(L *lua.LState) int {
 		t, f := L.CheckTable(1), L.CheckFunction(2)
 		for k, x := t.Next(lua.LNil); k != lua.LNil; k, x = t.Next(k) {

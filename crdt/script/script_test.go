@@ -259,6 +259,7 @@ func TestBadScripts(t *testing.T) {
 	for _, s := range []string{
 		`local t = {} t[1] = t return t`,
 		`return string.rep('x', 1e10)`,
+		`local s = string.rep('x', 1e6) local t = {} for i = 1, 1000 do t[i] = s end return #table.concat(t)`,
 		`local function f() return f() + 1 end return f()`,
 		`return cjson.decode(string.rep('[', 2000))`,
 		`local t = {} t.x = t return cjson.encode(t)`,
