@@ -241,3 +241,43 @@ func TestScriptCompat(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptConcurrent: read-only scripts run as reads on many connections
+// at once while writes run scripts in apply (run it with -race).
+func TestScriptConcurrent(t *testing.T) {
+	_, addr := startServer(t, Options{NoActiveExpiry: true})
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16})
+	defer rdb.Close()
+	incr := redis.NewScript(`redis.call('incr', KEYS[1]) return redis.call('incr', KEYS[2])`)
+	read := redis.NewScript(`local a, b = redis.call('get', KEYS[1]), redis.call('get', KEYS[2]) if a ~= b then return redis.error_reply('torn: ' .. tostring(a) .. ' ' .. tostring(b)) end return a`)
+	done := make(chan error, 9)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; i < 200; i++ {
+				if err := read.RunRO(ctx, rdb, []string{"a", "b"}).Err(); err != nil && err != redis.Nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	go func() {
+		for i := 0; i < 300; i++ {
+			if err := incr.Run(ctx, rdb, []string{"a", "b"}).Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for i := 0; i < 9; i++ {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, _ := rdb.Get(ctx, "b").Result(); v != "300" {
+		t.Fatalf("b = %q", v)
+	}
+}
