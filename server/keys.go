@@ -16,6 +16,10 @@ import (
 type keynum struct {
 	dest   bool
 	numIdx int
+	// scripts: numkeys may be 0, and the keys' flags are keyFlags
+	// (RO access if nil).
+	zeroOK   bool
+	keyFlags []string
 }
 
 var keynumCommands = map[string]keynum{
@@ -27,6 +31,10 @@ var keynumCommands = map[string]keynum{
 	"zdiff":       {numIdx: 1},
 	"zintercard":  {numIdx: 1},
 	"sintercard":  {numIdx: 1},
+	"eval":        {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
+	"evalsha":     {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
+	"eval_ro":     {numIdx: 2, zeroOK: true},
+	"evalsha_ro":  {numIdx: 2, zeroOK: true},
 }
 
 // atoi is C's atoi: leading blanks, an optional sign, then digits; 0 when
@@ -56,7 +64,10 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 			return nil, false
 		}
 		num := atoi(args[kn.numIdx])
-		if num < 1 || num > int64(len(args)-kn.numIdx-1) {
+		if kn.zeroOK && (num < 0 || num > int64(len(args)-kn.numIdx-1)) {
+			return nil, true // EVAL's getkeys: a bad numkeys has no keys
+		}
+		if num < 1 && !kn.zeroOK || num > int64(len(args)-kn.numIdx-1) {
 			return nil, false
 		}
 		if kn.dest {
@@ -105,8 +116,12 @@ func (cmd *command) keySpecs() []crdt.Reply {
 			// The destination is overwritten.
 			specs = append(specs, rangeSpec(statuses([]string{"OW", "update"}, ""), 1, 1, 1))
 		}
+		flags := kn.keyFlags
+		if flags == nil {
+			flags = []string{"RO", "access"}
+		}
 		return append(specs, kv(
-			crdt.BulkString("flags"), statuses([]string{"RO", "access"}, ""),
+			crdt.BulkString("flags"), statuses(flags, ""),
 			crdt.BulkString("begin_search"), index(kn.numIdx),
 			crdt.BulkString("find_keys"), kv(
 				crdt.BulkString("type"), crdt.BulkString("keynum"),

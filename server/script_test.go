@@ -221,6 +221,9 @@ func TestScriptCompat(t *testing.T) {
 		{"eval", "x = = 1", "0"},
 		{"eval", "return )", "0"},
 		{"eval", "return @", "0"},
+		{"command", "getkeys", "eval", "return 1", "2", "a", "b", "x"},
+		{"command", "getkeys", "evalsha_ro", "x", "0"},
+		{"command", "getkeys", "eval", "return 1", "3", "a"},
 		{"eval", "string.foo = 1", "0"},
 		{"eval", "rawset(_G, 'x', 1)", "0"},
 	}

@@ -30,7 +30,7 @@ var Budget int64 = 200_000_000
 const errBudgetText = "ERR Script exceeded its budget of Lua instructions (a runaway script is stopped deterministically on every node)"
 
 func init() {
-	evalFlags := []string{"noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"}
+	evalFlags := []string{"noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}
 	cats := []string{"slow", "scripting"}
 	crdt.Register(
 		&crdt.CommandSpec{Name: "eval", Arity: -3, Write: true, Flags: evalFlags, Categories: cats,
