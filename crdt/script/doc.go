@@ -21,13 +21,17 @@
 //     function names it by a counter instead of its address; table
 //     iteration (pairs, next) follows gopher-lua's insertion order, which is
 //     the same on every node; collectgarbage("count") is refused.
-//   - A runaway script is stopped by an instruction budget (Budget), counted
-//     the same way on every node, never by a wall-clock timer. The script
-//     then fails with an error; the writes it made before stay, as after
-//     any script error in Redis.
+//   - A runaway script is stopped by an instruction budget
+//     (budgetInstructions), counted the same way on every node, never by
+//     a wall-clock timer. The script then fails with an error; the writes
+//     it made before stay, as after any script error in Redis.
 //   - The script cache is the region's replicated state (crdt's Tx.Script,
 //     Tx.CacheScript); compiled functions are cached per process, keyed by
 //     SHA1, which is safe because compiling is a pure function of the body.
+//   - Lua states are pooled (vm.go), but a state goes back to the pool only
+//     if its environment is exactly as built, so pooling never changes
+//     what a script sees. Concurrent reads (EVALSHA_RO) each take their
+//     own state.
 //
 // docs/scripting.md is the user-facing version, with what differs from
 // Redis.

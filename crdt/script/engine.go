@@ -16,16 +16,16 @@ import (
 	"concord/crdt"
 )
 
-// Budget is how many Lua VM instructions one script may run before it is
-// stopped. It is a constant of the binary, not configuration: every node of
-// a region must stop a script at the same instruction or their states
-// would differ. At gopher-lua's speed (tens of millions of simple
+// budgetInstructions is how many Lua VM instructions one script may run
+// before it is stopped. It is fixed in the binary, not configuration (and
+// unexported so nothing can make it so): every node of a region must stop
+// a script at the same instruction or their states would differ. At gopher-lua's speed (tens of millions of simple
 // instructions a second on one core) it stops a runaway loop within a few
 // seconds; Redis has no such limit (it only starts answering BUSY after
 // lua-time-limit). Tests lower it.
-var Budget int64 = 200_000_000
+var budgetInstructions int64 = 200_000_000
 
-// ErrBudget is the text of the error a script stopped by its budget fails
+// errBudgetText is the text of the error a script stopped by its budget fails
 // with (followed by the usual " script: <sha>, on @user_script:<line>.").
 const errBudgetText = "ERR Script exceeded its budget of Lua instructions (a runaway script is stopped deterministically on every node)"
 
@@ -147,8 +147,9 @@ func scriptCmd(tx *crdt.Tx, args [][]byte) crdt.Reply {
 		if r := arity(len(args) == 2); r.IsError() {
 			return r
 		}
-		// Scripts run inside apply and are bounded by Budget; by the time
-		// any other command is served no script is running.
+		// Scripts run inside apply and are bounded by
+		// budgetInstructions; by the time any other command is served
+		// no script is running.
 		return crdt.Err("NOTBUSY No scripts in execution right now.")
 	case "debug":
 		if r := arity(len(args) == 3); r.IsError() {

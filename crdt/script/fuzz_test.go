@@ -14,9 +14,9 @@ func FuzzDecoders(f *testing.F) {
 		f.Add(s)
 	}
 	n := newNode(1)
-	old := Budget
-	Budget = 1_000_000 // fuzzed scripts may loop; keep each run short
-	defer func() { Budget = old }()
+	old := budgetInstructions
+	budgetInstructions = 1_000_000 // fuzzed scripts may loop; keep each run short
+	defer func() { budgetInstructions = old }()
 	f.Fuzz(func(t *testing.T, in string) {
 		for _, script := range []string{
 			`return cjson.encode(cjson.decode(ARGV[1]))`,

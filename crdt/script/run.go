@@ -60,7 +60,7 @@ func runScript(tx *crdt.Tx, c *compiledScript, sha string, keys, argv [][]byte, 
 	g.RawSetString("KEYS", stringTable(L, keys))
 	g.RawSetString("ARGV", stringTable(L, argv))
 
-	r.b = newBudget(Budget)
+	r.b = newBudget(budgetInstructions)
 	r.b.onExceed = func() { r.stopLine = r.currentLine() }
 	L.SetContext(r.b)
 	L.Push(L.NewFunctionFromProto(c.proto))

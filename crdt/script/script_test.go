@@ -168,9 +168,9 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestBudget(t *testing.T) {
-	old := Budget
-	Budget = 100_000
-	defer func() { Budget = old }()
+	old := budgetInstructions
+	budgetInstructions = 100_000
+	defer func() { budgetInstructions = old }()
 	n := newNode(1)
 	for _, s := range []string{
 		`redis.call('set', 'before', '1')
