@@ -191,6 +191,10 @@ type Keyspace struct {
 	// unfolded counts the items (string values, hash fields, zset members)
 	// holding unfolded pieces: the fold backlog, see Unfolded.
 	unfolded int
+
+	// scripts is the region's script cache, sha1 hex -> body (script.go).
+	scripts     map[string][]byte
+	scriptBytes int64
 }
 
 // Options configures a Keyspace.
@@ -588,6 +592,7 @@ func (ks *Keyspace) Snapshot() []byte {
 		e.byte1(0)
 	}
 	ks.encodeState(e, true)
+	ks.encodeScripts(e)
 	return e.b
 }
 
@@ -804,6 +809,7 @@ func Restore(src []byte) (*Keyspace, error) {
 			}
 		}
 	}
+	ks.decodeScripts(d)
 	if d.err != nil {
 		return nil, d.err
 	}

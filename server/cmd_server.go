@@ -372,7 +372,7 @@ func cmdCommandGetKeys(c *client, args [][]byte) crdt.Reply {
 			out = append(out, crdt.Bulk(full[i]))
 		}
 	}
-	if len(out) == 0 {
+	if len(out) == 0 && !keynumCommands[cmd.name].zeroOK {
 		return crdt.Err("ERR Invalid arguments specified for command")
 	}
 	return crdt.Array(out...)

@@ -152,6 +152,10 @@ func (s *Server) infoMemory() []string {
 		"go_sys:"+strconv.FormatUint(m.Sys, 10),
 		"go_num_gc:"+strconv.FormatUint(uint64(m.NumGC), 10),
 	)
+	// The region's script cache (crdt/script): how many scripts it holds.
+	var scripts int
+	s.store.Read(func(ks *crdt.Keyspace) { scripts, _ = ks.ScriptStats() })
+	lines = append(lines, "number_of_cached_scripts:"+strconv.Itoa(scripts))
 	return lines
 }
 

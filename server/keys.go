@@ -16,6 +16,10 @@ import (
 type keynum struct {
 	dest   bool
 	numIdx int
+	// scripts: numkeys may be 0, and the keys' flags are keyFlags
+	// (RO access if nil).
+	zeroOK   bool
+	keyFlags []string
 }
 
 var keynumCommands = map[string]keynum{
@@ -28,11 +32,19 @@ var keynumCommands = map[string]keynum{
 	"zintercard":  {numIdx: 1},
 	"sintercard":  {numIdx: 1},
 	"lmpop":       {numIdx: 1},
+	"eval":        {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
+	"evalsha":     {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
+	"eval_ro":     {numIdx: 2, zeroOK: true},
+	"evalsha_ro":  {numIdx: 2, zeroOK: true},
 }
 
-// sourceFlags are the key-spec flags of the numkeys keys: read, except
-// for a command that writes them (LMPOP pops from them).
+// sourceFlags are the key-spec flags of the numkeys keys: the command's own
+// (EVAL), else read, except for a command that writes them (LMPOP pops
+// from them).
 func (kn keynum) sourceFlags(cmd *command) []string {
+	if kn.keyFlags != nil {
+		return kn.keyFlags
+	}
 	if !kn.dest && cmd.isWrite() {
 		return cmd.keySpecFlags()
 	}
@@ -66,7 +78,10 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 			return nil, false
 		}
 		num := atoi(args[kn.numIdx])
-		if num < 1 || num > int64(len(args)-kn.numIdx-1) {
+		if kn.zeroOK && (num < 0 || num > int64(len(args)-kn.numIdx-1)) {
+			return nil, true // EVAL's getkeys: a bad numkeys has no keys
+		}
+		if num < 1 && !kn.zeroOK || num > int64(len(args)-kn.numIdx-1) {
 			return nil, false
 		}
 		if kn.dest {
