@@ -49,6 +49,8 @@ type client struct {
 	// lastWrite is what that WAITREGIONS waited for (cmd_waitregions.go).
 	wrote     bool
 	lastWrite crdt.VersionVector
+	// tx is the MULTI queue and the watched keys (multi.go).
+	tx txState
 
 	mu      sync.Mutex // guards the fields below; written only by serve
 	db      int
@@ -205,22 +207,33 @@ func (c *client) exec(args [][]byte) {
 	cmd, errR := s.lookup(args)
 	if cmd == nil {
 		c.drain()
+		c.flagTx()
 		c.reply(errR)
 		return
 	}
 	if !cmd.arityOK(len(args)) {
 		cmd.stats.rejected.Add(1)
 		c.drain()
+		c.flagTx()
+		if cmd.name == "exec" {
+			c.reply(execAbort(c, errArity(cmd.name)))
+			return
+		}
 		c.reply(errArity(cmd.name))
 		return
 	}
 	if !cmd.noAuth && c.authNeeded() {
 		cmd.stats.rejected.Add(1)
 		c.drain()
+		c.flagTx()
 		c.reply(crdt.Err("NOAUTH Authentication required."))
 		return
 	}
 	c.lastCmd.Store(cmd)
+	if c.tx.multi && !cmd.txControl && cmd.name != "quit" && cmd.name != "reset" {
+		c.reply(c.queueTx(cmd, args))
+		return
+	}
 	if cmd.data != nil {
 		c.queue(cmd, args)
 		return
@@ -434,6 +447,7 @@ func (c *client) resetState() {
 	c.readonly = false
 	c.mu.Unlock()
 	c.authenticated = c.srv.requirePass() == ""
+	c.discardTx()
 }
 
 func sortClients(cs []*client) {

@@ -23,6 +23,9 @@ type command struct {
 	firstKey, lastKey, step int
 
 	noAuth bool // may run before AUTH (AUTH, HELLO, QUIT, RESET)
+	// txControl: runs at once even after MULTI (MULTI, EXEC, DISCARD,
+	// WATCH), where other commands are queued.
+	txControl bool
 
 	run  func(c *client, args [][]byte) crdt.Reply
 	data *crdt.CommandSpec
