@@ -95,12 +95,15 @@ func cmdSAdd(tx *Tx, args [][]byte) Reply {
 	}
 	added := 0
 	for _, m := range args[2:] {
+		// Emitted for existing members too: the fresh tag is what lets
+		// this add win over a concurrent remove elsewhere. Redis does not
+		// count such an add as a modification (WATCH), so it is quiet.
 		if s == nil || !s.has(m) {
 			added++
+			tx.Emit(Effect{Kind: EffSetAdd, Key: key, Field: m})
+		} else {
+			tx.EmitQuiet(Effect{Kind: EffSetAdd, Key: key, Field: m})
 		}
-		// Emitted for existing members too: the fresh tag is what lets
-		// this add win over a concurrent remove elsewhere.
-		tx.Emit(Effect{Kind: EffSetAdd, Key: key, Field: m})
 		if s == nil {
 			s = liveSet(tx, key)
 		}
