@@ -306,6 +306,10 @@ func (c *client) infoLine(now time.Time) string {
 	idle := now.Sub(time.Unix(0, c.lastActive.Load()))
 	// In Redis's order; "N" when there is none.
 	flags := ""
+	multi := c.multiN.Load()
+	if multi >= 0 {
+		flags += "x"
+	}
 	if c.closeAfterSafe() {
 		flags += "c"
 	}
@@ -318,7 +322,7 @@ func (c *client) infoLine(now time.Time) string {
 	return "id=" + itoa(c.id) + " addr=" + c.addr + " laddr=" + c.laddr + " fd=" + itoa(int64(c.fd)) +
 		" name=" + name + " age=" + itoa(int64(now.Sub(c.created)/time.Second)) +
 		" idle=" + itoa(int64(idle/time.Second)) + " flags=" + flags + " db=" + itoa(int64(db)) +
-		" sub=0 psub=0 ssub=0 multi=-1 cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
+		" sub=0 psub=0 ssub=0 multi=" + itoa(multi) + " cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
 		" lib-name=" + libName + " lib-ver=" + libVer
 }
 

@@ -64,7 +64,10 @@ type client struct {
 	lastCmd atomic.Pointer[command] // latest command run (CLIENT LIST cmd=)
 
 	lastActive atomic.Int64 // Unix ns of the latest command or input
-	killed     atomic.Bool
+	// multiN is CLIENT LIST's multi=: commands queued after MULTI, -1
+	// outside a transaction.
+	multiN atomic.Int64
+	killed atomic.Bool
 }
 
 // pendingCmd is a data command queued to run with the commands next to it;
@@ -89,6 +92,7 @@ func newClient(s *Server, nc net.Conn) *client {
 		authenticated: s.requirePass() == "",
 	}
 	c.lastActive.Store(now.UnixNano())
+	c.multiN.Store(-1)
 	return c
 }
 

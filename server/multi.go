@@ -87,6 +87,7 @@ func (c *client) flagTx() {
 // discardTx ends the transaction and forgets the watched keys.
 func (c *client) discardTx() {
 	c.tx = txState{}
+	c.multiN.Store(-1)
 }
 
 // queueTx queues a command after MULTI.
@@ -102,6 +103,7 @@ func (c *client) queueTx(cmd *command, args [][]byte) crdt.Reply {
 		args[0] = cmd.nameBytes
 	}
 	c.tx.queued = append(c.tx.queued, queuedCmd{cmd: cmd, args: args})
+	c.multiN.Store(int64(len(c.tx.queued)))
 	return crdt.Queued
 }
 
@@ -110,6 +112,7 @@ func cmdMulti(c *client, args [][]byte) crdt.Reply {
 		return crdt.Err("ERR MULTI calls can not be nested")
 	}
 	c.tx.multi = true
+	c.multiN.Store(0)
 	return crdt.OK
 }
 
@@ -165,7 +168,10 @@ func cmdExec(c *client, args [][]byte) crdt.Reply {
 		return crdt.Err("ERR EXEC without MULTI")
 	}
 	tx := c.tx
-	c.discardTx()
+	c.tx = txState{}
+	// CLIENT LIST shows the transaction (flag x, multi=N) until EXEC ends,
+	// as Redis does for commands EXEC runs.
+	defer c.multiN.Store(-1)
 	if tx.dirty {
 		return errExecAbort
 	}

@@ -224,3 +224,23 @@ func TestMultiRedisCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestMultiClientList: CLIENT LIST shows a transaction in progress as Redis
+// does (flag x, multi= the number queued), also to commands EXEC runs.
+func TestMultiClientList(t *testing.T) {
+	_, addr := startServer(t, Options{NoActiveExpiry: true})
+	c := dial(t, addr)
+	if got := c.do("CLIENT", "INFO"); !strings.Contains(got, " flags=N ") || !strings.Contains(got, " multi=-1 ") {
+		t.Fatalf("outside MULTI: %q", got)
+	}
+	c.do("MULTI")
+	c.do("SET", "a", "1")
+	c.do("CLIENT", "INFO")
+	got := c.do("EXEC")
+	if !strings.Contains(got, " flags=x ") || !strings.Contains(got, " multi=2 ") {
+		t.Fatalf("inside EXEC: %q", got)
+	}
+	if got := c.do("CLIENT", "INFO"); !strings.Contains(got, " flags=N ") || !strings.Contains(got, " multi=-1 ") {
+		t.Fatalf("after EXEC: %q", got)
+	}
+}
