@@ -261,6 +261,9 @@ type Command struct {
 // deterministic: a pure function of the keyspace and its arguments.
 // The batch's effects may alias the commands' argument memory: encode it
 // (Batch.Encode) before the caller reuses those buffers.
+// If the first command is a guard (GuardCommand) that fails, Apply stops
+// there: the guard's reply is a null array, the other replies are zero and
+// there is no batch.
 func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 	replies := make([]Reply, len(cmds))
 	var b *Batch
