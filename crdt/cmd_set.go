@@ -332,7 +332,8 @@ func cmdSMove(tx *Tx, args [][]byte) Reply {
 	if ss == nil {
 		return Int(0) // before dst's type is checked, as in Redis
 	}
-	if _, r, ok := lookupSet(tx, dst); !ok {
+	ds, r, ok := lookupSet(tx, dst)
+	if !ok {
 		return r
 	}
 	if string(src) == string(dst) {
@@ -348,8 +349,13 @@ func cmdSMove(tx *Tx, args [][]byte) Reply {
 	if ss.empty() {
 		tx.Emit(Effect{Kind: EffDelKey, Key: src})
 	}
-	// Added even if dst already has it, like SADD: a fresh tag.
-	tx.Emit(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	// Added even if dst already has it, like SADD: a fresh tag, which
+	// Redis does not count as modifying dst (WATCH).
+	if ds != nil && ds.has(m) {
+		tx.EmitQuiet(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	} else {
+		tx.Emit(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	}
 	return Int(1)
 }
 
