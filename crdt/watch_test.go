@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -418,4 +419,112 @@ func TestWatchRegionDeterminism(t *testing.T) {
 		t.Fatalf("workload too narrow: %d guards failed, %d passed", aborts, passes)
 	}
 	t.Logf("%d guards failed, %d passed", aborts, passes)
+}
+
+// TestWatchConverge: guarded transactions in three regions, their batches
+// delivered in random order with duplicates. An aborted unit ships
+// nothing and a passing one ships one batch like any unit, so the regions
+// converge to the same state whatever the guards decided.
+func TestWatchConverge(t *testing.T) {
+	aborted := 0
+	for seed := uint64(1); seed <= 30; seed++ {
+		rng := Rand{s: seed}
+		var ks []*Keyspace
+		for i := 0; i < 3; i++ {
+			ks = append(ks, NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: 1}, Options{}))
+		}
+		type msg struct {
+			to     int
+			origin Origin
+			last   uint64
+			data   []byte
+		}
+		var queue []msg
+		ms := int64(testEpochMs)
+		keys := []string{"a", "b", "c"}
+		key := func() string { return keys[rng.Intn(len(keys))] }
+		cmd := func() Command {
+			var a []string
+			switch rng.Intn(6) {
+			case 0:
+				a = []string{"DEL", key()}
+			case 1:
+				a = []string{"SADD", key(), "m" + key()}
+			case 2:
+				a = []string{"INCR", key()}
+			case 3:
+				a = []string{"SREM", key(), "m" + key()}
+			default:
+				a = []string{"SET", key(), key()}
+			}
+			return Command{Args: bargs(a...)}
+		}
+		watches := make([][]Watch, 3)
+		deliver := func(i int) {
+			m := queue[i]
+			dec, err := DecodeBatch(m.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch err := ks[m.to].Merge(dec); {
+			case err == nil:
+				if rng.Intn(4) != 0 { // keep a duplicate now and then
+					queue = append(queue[:i], queue[i+1:]...)
+				}
+			case errors.Is(err, ErrGap), errors.Is(err, ErrNotReady):
+			default:
+				t.Fatal(err)
+			}
+		}
+		for step := 0; step < 400; step++ {
+			i := rng.Intn(3)
+			ms++
+			switch x := rng.Intn(10); {
+			case x < 2:
+				watches[i] = []Watch{ks[i].WatchKey(0, []byte(key()), ms)}
+			case x < 6:
+				unit := []Command{GuardCommand(watches[i])}
+				for n := 1 + rng.Intn(3); n > 0; n-- {
+					unit = append(unit, cmd())
+				}
+				watches[i] = nil
+				rs, b := ks[i].Apply(Stamp{Time: HLCFromMillis(ms), Seed: uint64(step)}, unit)
+				if GuardFailed(rs[0]) {
+					aborted++
+				}
+				if b != nil {
+					data := b.Encode(nil)
+					for j := 0; j < 3; j++ {
+						if j != i {
+							queue = append(queue, msg{j, b.Origin, b.LastSeq(), data})
+						}
+					}
+				}
+			default:
+				if len(queue) > 0 {
+					deliver(rng.Intn(len(queue)))
+				}
+			}
+		}
+		for rounds := 0; len(queue) > 0; rounds++ {
+			if rounds > 100000 {
+				t.Fatalf("seed %d: %d batches never delivered", seed, len(queue))
+			}
+			deliver(rng.Intn(len(queue)))
+			// Drop duplicates of what every receiver has.
+			out := queue[:0]
+			for _, m := range queue {
+				if m.last > ks[m.to].vv.Get(m.origin) {
+					out = append(out, m)
+				}
+			}
+			queue = out
+		}
+		if ks[0].Digest() != ks[1].Digest() || ks[1].Digest() != ks[2].Digest() {
+			t.Fatalf("seed %d: regions did not converge", seed)
+		}
+	}
+	if aborted == 0 {
+		t.Fatal("no guard ever failed: the workload does not exercise aborts")
+	}
 }
