@@ -95,12 +95,15 @@ func cmdSAdd(tx *Tx, args [][]byte) Reply {
 	}
 	added := 0
 	for _, m := range args[2:] {
+		// Emitted for existing members too: the fresh tag is what lets
+		// this add win over a concurrent remove elsewhere. Redis does not
+		// count such an add as a modification (WATCH), so it is quiet.
 		if s == nil || !s.has(m) {
 			added++
+			tx.Emit(Effect{Kind: EffSetAdd, Key: key, Field: m})
+		} else {
+			tx.EmitQuiet(Effect{Kind: EffSetAdd, Key: key, Field: m})
 		}
-		// Emitted for existing members too: the fresh tag is what lets
-		// this add win over a concurrent remove elsewhere.
-		tx.Emit(Effect{Kind: EffSetAdd, Key: key, Field: m})
 		if s == nil {
 			s = liveSet(tx, key)
 		}
@@ -329,7 +332,8 @@ func cmdSMove(tx *Tx, args [][]byte) Reply {
 	if ss == nil {
 		return Int(0) // before dst's type is checked, as in Redis
 	}
-	if _, r, ok := lookupSet(tx, dst); !ok {
+	ds, r, ok := lookupSet(tx, dst)
+	if !ok {
 		return r
 	}
 	if string(src) == string(dst) {
@@ -345,8 +349,13 @@ func cmdSMove(tx *Tx, args [][]byte) Reply {
 	if ss.empty() {
 		tx.Emit(Effect{Kind: EffDelKey, Key: src})
 	}
-	// Added even if dst already has it, like SADD: a fresh tag.
-	tx.Emit(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	// Added even if dst already has it, like SADD: a fresh tag, which
+	// Redis does not count as modifying dst (WATCH).
+	if ds != nil && ds.has(m) {
+		tx.EmitQuiet(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	} else {
+		tx.Emit(Effect{Kind: EffSetAdd, Key: dst, Field: m})
+	}
 	return Int(1)
 }
 

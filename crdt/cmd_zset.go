@@ -525,9 +525,9 @@ func zaddGeneric(tx *Tx, args [][]byte, incrCmd bool) Reply {
 						// sign Redis keeps (cur is -0 only in a skiplist).
 						d = math.Copysign(0, -1)
 					}
-					tx.Emit(Effect{Kind: EffZIncr, Key: key, Field: member, Float: d})
+					tx.EmitQuiet(Effect{Kind: EffZIncr, Key: key, Field: member, Float: d})
 				} else {
-					tx.Emit(Effect{Kind: EffZAdd, Key: key, Field: member, Float: cur})
+					tx.EmitQuiet(Effect{Kind: EffZAdd, Key: key, Field: member, Float: cur})
 				}
 				continue
 			}

@@ -16,6 +16,10 @@
 //     duplicates are harmless.
 //   - Join merges a whole remote state (snapshot catch-up). It is
 //     commutative, associative and idempotent.
+//   - A unit that starts with a guard (GuardCommand, watch.go) runs only if
+//     no key it watches changed since its WATCH, judged against per-key
+//     versions that are part of the replicated state; otherwise it
+//     produces no effect.
 //   - Reads never mutate. Expired keys look absent to reads; they are removed
 //     only by a stamped write (a sweep or the first write that touches them).
 //

@@ -23,6 +23,9 @@ type entry struct {
 	// unf is how many of its items hold unfolded pieces, as last counted
 	// by trackUnfolded (fold.go). Derived, node-local state.
 	unf uint32
+	// ver is the keyspace modification counter at the entry's latest
+	// change (watch.go). Region-replicated: in snapshots, not in digests.
+	ver uint64
 }
 
 // Type returns the visible type: the only one, or on a cross-region type
@@ -195,6 +198,11 @@ type Keyspace struct {
 	// scripts is the region's script cache, sha1 hex -> body (script.go).
 	scripts     map[string][]byte
 	scriptBytes int64
+	// w holds the key versions WATCH relies on (watch.go); quiet makes
+	// applyEffect leave them alone for an effect Redis would not count as
+	// a modification (Tx.EmitQuiet).
+	w     watchState
+	quiet bool
 }
 
 // Options configures a Keyspace.
@@ -262,6 +270,9 @@ type Command struct {
 // deterministic: a pure function of the keyspace and its arguments.
 // The batch's effects may alias the commands' argument memory: encode it
 // (Batch.Encode) before the caller reuses those buffers.
+// If the first command is a guard (GuardCommand) that fails, Apply stops
+// there: the guard's reply is a null array, the other replies are zero and
+// there is no batch.
 func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 	replies := make([]Reply, len(cmds))
 	var b *Batch
@@ -277,6 +288,11 @@ func (ks *Keyspace) Apply(st Stamp, cmds []Command) ([]Reply, *Batch) {
 			touched: tx.touched[:0]}
 		replies[i] = tx.run(cmd.Args)
 		b = tx.batch
+		if i == 0 && GuardFailed(replies[0]) && isGuard(cmd.Args) {
+			// A watched key changed: the transaction does nothing. The
+			// guard emits no effect, so there is nothing to undo.
+			return replies, nil
+		}
 		if ks.solo && tx.opOpen {
 			for _, e := range tx.touched {
 				for _, v := range e.vals {
@@ -353,15 +369,21 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		return ks.applyFold(f, c)
 	case EffFlushAll:
 		for i := range ks.dbs {
-			ks.flushDB(i, c)
+			ks.flushDB(i, c, t.Time.Millis())
 		}
 		return nil
 	case EffFlushDB:
-		ks.flushDB(int(f.DB), c)
+		ks.flushDB(int(f.DB), c, t.Time.Millis())
 		return nil
 	}
 	d := &ks.dbs[f.DB]
 	e, ok := d.keys.Get(string(f.Key))
+	var prevVer uint64
+	wasExpired := false
+	if ok {
+		prevVer = e.ver
+		wasExpired = e.ttlp != nil && e.expired(t.Time.Millis())
+	}
 	if !ok {
 		key := string(f.Key)
 		if removalOnly(f.Kind) {
@@ -437,6 +459,9 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	}
 	e.prune()
 	ks.store(d, e)
+	if removed := len(e.vals) == 0; !ks.quiet || !ok || removed {
+		ks.bumpEntry(f.DB, e, removed && ok, prevVer, wasExpired)
+	}
 	return e
 }
 
@@ -469,17 +494,21 @@ func (ks *Keyspace) removeGhostTTL(d *db, key string, c Context) {
 	}
 }
 
-func (ks *Keyspace) flushDB(i int, c Context) {
+// flushDB removes database i's observed content; nowMs (the op's time)
+// tells which keys were expired already, for WATCH (watch.go).
+func (ks *Keyspace) flushDB(i int, c Context, nowMs int64) {
 	d := &ks.dbs[i]
 	var all []*entry
 	d.keys.Each(func(_ string, e *entry) bool { all = append(all, e); return true })
 	for _, e := range all {
+		prev, expired := e.ver, e.ttlp != nil && e.expired(nowMs)
 		for _, v := range e.vals {
 			v.removeObserved(c)
 		}
 		e.setTTL(e.ttl().remove(c))
 		e.prune()
 		ks.store(d, e)
+		ks.bumpEntry(uint8(i), e, len(e.vals) == 0, prev, expired)
 	}
 	for k := range d.ghosts {
 		ks.removeGhostTTL(d, k, c)
@@ -507,7 +536,9 @@ func (ks *Keyspace) Join(o *Keyspace) {
 		}
 		sort.Strings(names) // deterministic slot assignment for new keys
 		for _, k := range names {
+			_, existed := d.keys.Get(k)
 			a := ks.takeEntry(d, k)
+			prev := a.ver
 			b := o.peekEntry(od, k)
 			a.setTTL(a.ttl().join(mine, b.ttl(), theirs))
 			for t := TypeString; t < typeEnd; t++ {
@@ -527,15 +558,24 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			if len(a.vals) > 1 {
 				ks.Stats.TypeConflicts++
 			}
+			// Every key the transfer visits counts as changed for WATCH:
+			// telling which ones really changed would cost a comparison of
+			// their contents, and a transfer is rare.
 			if len(a.vals) == 0 && len(a.ttl()) == 0 {
 				ks.trackUnfolded(d, a)
 				d.keys.Delete(k)
 				d.expires.Delete(k)
 				delete(d.ghosts, k)
+				if existed {
+					ks.bumpEntry(uint8(i), a, true, prev, false)
+				}
 				continue
 			}
 			delete(d.ghosts, k)
 			ks.store(d, a)
+			if existed || len(a.vals) > 0 {
+				ks.bumpEntry(uint8(i), a, existed && len(a.vals) == 0, prev, false)
+			}
 		}
 	}
 	ks.vv = ks.vv.Merge(theirs)
@@ -567,10 +607,14 @@ func (ks *Keyspace) peekEntry(d *db, key string) *entry {
 }
 
 // snapshotFormat versions the snapshot encoding. Format 2 added fold groups
-// (fold.go) and sorts increments by tag; Restore still reads format 1.
+// (fold.go) and sorts increments by tag; format 3 adds key versions for
+// WATCH. Restore still reads formats 1 and 2.
 const (
-	snapshotFormat       = 2
+	snapshotFormat       = 3
 	snapshotFormatLegacy = 1
+	// snapshotFormatNoVer is format 2, before key versions (watch.go):
+	// format 3 adds each entry's version and the watch state.
+	snapshotFormatNoVer = 2
 )
 
 // Snapshot returns the whole state's encoding. Keys are written in slot
@@ -633,6 +677,9 @@ func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
 	for i := range ks.dbs {
 		ks.encodeDB(e, i, snapshot)
 	}
+	if snapshot {
+		ks.encodeWatch(e)
+	}
 }
 
 func (ks *Keyspace) encodeDB(e *encoder, i int, snapshot bool) {
@@ -642,6 +689,7 @@ func (ks *Keyspace) encodeDB(e *encoder, i int, snapshot bool) {
 		e.str(k)
 		if snapshot {
 			e.uvarint(uint64(slot))
+			e.uvarint(ent.ver)
 		}
 		encodeTTL(e, ent.ttl())
 		e.uvarint(uint64(len(ent.vals)))
@@ -713,10 +761,11 @@ func decodeTTL(d *decoder) mvreg[int64] {
 func Restore(src []byte) (*Keyspace, error) {
 	d := &decoder{b: src}
 	v := d.byte1()
-	if d.err == nil && v != snapshotFormat && v != snapshotFormatLegacy {
+	if d.err == nil && v != snapshotFormat && v != snapshotFormatNoVer && v != snapshotFormatLegacy {
 		return nil, ErrFormat
 	}
 	d.legacy = v == snapshotFormatLegacy
+	versions := v == snapshotFormat
 	ks := &Keyspace{self: d.origin()}
 	ks.solo = d.byte1() == 1
 	ks.vv = d.vv()
@@ -733,6 +782,9 @@ func Restore(src []byte) (*Keyspace, error) {
 		for j := 0; j < n && d.err == nil; j++ {
 			ent := &entry{key: d.str()}
 			slot := int(d.u32())
+			if versions {
+				ent.ver = d.uvarint()
+			}
 			ent.setTTL(decodeTTL(d))
 			m := d.count(2)
 			if m == 0 {
@@ -807,6 +859,17 @@ func Restore(src []byte) (*Keyspace, error) {
 			if db.ghosts[k] = decodeTTL(d); live || dup || len(db.ghosts[k]) == 0 {
 				d.fail() // a ghost is the TTL of a key without content
 			}
+		}
+	}
+	if versions {
+		ks.decodeWatch(d)
+		for i := range ks.dbs {
+			ks.dbs[i].keys.Each(func(_ string, e *entry) bool {
+				if e.ver > ks.w.mod {
+					d.fail() // versions are counter values already issued
+				}
+				return true
+			})
 		}
 	}
 	ks.decodeScripts(d)

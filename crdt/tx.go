@@ -132,6 +132,17 @@ func (tx *Tx) Emit(f Effect) { tx.emitIn(tx.DB, f) }
 // EmitIn is Emit for another database (MOVE, COPY ... DB).
 func (tx *Tx) EmitIn(dbi int, f Effect) { tx.emitIn(dbi, f) }
 
+// EmitQuiet is Emit for an effect that changes nothing a Redis client could
+// see, so that Redis would not count it as modifying the key (SADD of a
+// member already there: the effect is only a fresh tag for add-wins): it
+// leaves the key's WATCH version alone. Other regions that merge it do
+// count it, as they cannot tell.
+func (tx *Tx) EmitQuiet(f Effect) {
+	tx.ks.quiet = true
+	tx.emitIn(tx.DB, f)
+	tx.ks.quiet = false
+}
+
 func (tx *Tx) emitIn(dbi int, f Effect) {
 	if !tx.write {
 		panic("crdt: Emit outside apply")

@@ -90,20 +90,36 @@ func cmdPing(c *client, args [][]byte) crdt.Reply {
 func cmdEcho(c *client, args [][]byte) crdt.Reply { return crdt.Bulk(args[1]) }
 
 func cmdSelect(c *client, args [][]byte) crdt.Reply {
-	n, ok := string2ll(args[1])
-	if !ok {
-		return errNotInt
-	}
-	if n < math.MinInt32 || n > math.MaxInt32 {
-		return crdt.Err("ERR value is out of range, value must between -2147483648 and 2147483647")
-	}
-	if n < 0 || n >= crdt.NumDBs {
-		return crdt.ErrDBIndex
+	n, r := parseDB(args[1])
+	if r.Kind == crdt.KindError {
+		return r
 	}
 	c.mu.Lock()
-	c.db = int(n)
+	c.db = n
 	c.mu.Unlock()
 	return crdt.OK
+}
+
+// parseDB parses SELECT's argument: the database, or the error reply.
+func parseDB(arg []byte) (int, crdt.Reply) {
+	n, ok := string2ll(arg)
+	if !ok {
+		return 0, errNotInt
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, crdt.Err("ERR value is out of range, value must between -2147483648 and 2147483647")
+	}
+	if n < 0 || n >= crdt.NumDBs {
+		return 0, crdt.ErrDBIndex
+	}
+	return int(n), crdt.OK
+}
+
+// selectDB reports the database SELECT arg would switch to (EXEC uses it
+// to address the data commands queued after a SELECT).
+func selectDB(arg []byte) (int, bool) {
+	n, r := parseDB(arg)
+	return n, r.Kind != crdt.KindError
 }
 
 func cmdQuit(c *client, args [][]byte) crdt.Reply {
@@ -306,6 +322,10 @@ func (c *client) infoLine(now time.Time) string {
 	if c.subscribedAny() {
 		flags += "P"
 	}
+	multi := c.multiN.Load()
+	if multi >= 0 {
+		flags += "x"
+	}
 	if c.closeAfterSafe() {
 		flags += "c"
 	}
@@ -319,7 +339,7 @@ func (c *client) infoLine(now time.Time) string {
 		" name=" + name + " age=" + itoa(int64(now.Sub(c.created)/time.Second)) +
 		" idle=" + itoa(int64(idle/time.Second)) + " flags=" + flags + " db=" + itoa(int64(db)) +
 		" sub=" + itoa(c.nsubs[subChannel].Load()) + " psub=" + itoa(c.nsubs[subPattern].Load()) +
-		" ssub=" + itoa(c.nsubs[subShard].Load()) + " multi=-1 cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
+		" ssub=" + itoa(c.nsubs[subShard].Load()) + " multi=" + itoa(multi) + " cmd=" + cmd + " user=default redir=-1 resp=" + itoa(int64(resp)) +
 		" lib-name=" + libName + " lib-ver=" + libVer
 }
 

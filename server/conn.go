@@ -49,6 +49,8 @@ type client struct {
 	// lastWrite is what that WAITREGIONS waited for (cmd_waitregions.go).
 	wrote     bool
 	lastWrite crdt.VersionVector
+	// tx is the MULTI queue and the watched keys (multi.go).
+	tx txState
 
 	mu      sync.Mutex // guards the fields below; written only by serve
 	db      int
@@ -72,6 +74,14 @@ type client struct {
 	nsubs [numSubKinds]atomic.Int64
 	presp atomic.Int32
 	ao    *asyncOut
+
+	// multiN is CLIENT LIST's multi=: commands queued after MULTI, -1
+	// outside a transaction.
+	multiN atomic.Int64
+	// capture, while EXEC runs a queued server command, collects what the
+	// command writes itself (SUBSCRIBE's confirmations) so it lands inside
+	// EXEC's reply array.
+	capture *[]crdt.Reply
 }
 
 // pendingCmd is a data command queued to run with the commands next to it;
@@ -97,6 +107,7 @@ func newClient(s *Server, nc net.Conn) *client {
 	}
 	c.presp.Store(2)
 	c.lastActive.Store(now.UnixNano())
+	c.multiN.Store(-1)
 	return c
 }
 
@@ -221,18 +232,25 @@ func (c *client) exec(args [][]byte) {
 	cmd, errR := s.lookup(args)
 	if cmd == nil {
 		c.drain()
+		c.flagTx()
 		c.reply(errR)
 		return
 	}
 	if !cmd.arityOK(len(args)) {
 		cmd.stats.rejected.Add(1)
 		c.drain()
+		c.flagTx()
+		if cmd.name == "exec" {
+			c.reply(execAbort(c, errArity(cmd.name)))
+			return
+		}
 		c.reply(errArity(cmd.name))
 		return
 	}
 	if !cmd.noAuth && c.authNeeded() {
 		cmd.stats.rejected.Add(1)
 		c.drain()
+		c.flagTx()
 		c.reply(crdt.Err("NOAUTH Authentication required."))
 		return
 	}
@@ -241,6 +259,10 @@ func (c *client) exec(args [][]byte) {
 		cmd.stats.rejected.Add(1)
 		c.drain()
 		c.reply(errPubSubContext(cmd))
+		return
+	}
+	if c.tx.multi && !cmd.txControl && cmd.name != "quit" && cmd.name != "reset" {
+		c.reply(c.queueTx(cmd, args))
 		return
 	}
 	if cmd.data != nil {
@@ -401,6 +423,10 @@ func (c *client) runReads() {
 // reply appends r to the output buffer and enforces the output buffer hard
 // limit.
 func (c *client) reply(r crdt.Reply) {
+	if c.capture != nil {
+		*c.capture = append(*c.capture, r)
+		return
+	}
 	if r.Kind == crdt.KindError {
 		c.srv.stats.countError(errorCode(r))
 	}
@@ -470,6 +496,7 @@ func (c *client) resetState() {
 	c.presp.Store(2)
 	c.authenticated = c.srv.requirePass() == ""
 	c.srv.hub.unsubscribeAll(c)
+	c.discardTx()
 }
 
 func sortClients(cs []*client) {

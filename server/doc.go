@@ -10,6 +10,10 @@
 //     connection keep their order: consecutive writes are submitted without
 //     waiting for each other, and any other command first waits for the
 //     writes before it, so a connection always reads its own writes.
+//   - A transaction's queued data commands (MULTI ... EXEC) are one unit,
+//     applied atomically and shipped to other regions as one batch; WATCH
+//     is checked in apply by a guard at the head of that unit (multi.go,
+//     docs/transactions.md).
 //   - Reads run through Store.Read against a consistent view, at the node's
 //     wall clock (never earlier than the latest applied write), which only
 //     decides what has expired. If the Store is a ReadFencer (a region's

@@ -29,6 +29,9 @@ type command struct {
 	// keyFlags, if set, are the key-spec flags COMMAND INFO reports
 	// instead of the RW/RO ones derived from the command's kind.
 	keyFlags []string
+	// txControl: runs at once even after MULTI (MULTI, EXEC, DISCARD,
+	// WATCH), where other commands are queued.
+	txControl bool
 
 	run  func(c *client, args [][]byte) crdt.Reply
 	data *crdt.CommandSpec
