@@ -169,6 +169,9 @@ func kv(pairs ...crdt.Reply) crdt.Reply { return crdt.Reply{Kind: crdt.KindMap, 
 // keySpecFlags are the key-spec flags Concord reports: it knows only
 // whether a command writes.
 func (cmd *command) keySpecFlags() []string {
+	if cmd.block != nil {
+		return []string{"RW", "access", "delete"} // every blocking command pops
+	}
 	if cmd.isWrite() {
 		return []string{"RW", "update"}
 	}

@@ -221,6 +221,14 @@ func (c *client) exec(args [][]byte) {
 		return
 	}
 	c.lastCmd.Store(cmd)
+	if cmd.block != nil {
+		c.drain()
+		r, took := c.execBlocking(cmd, args)
+		s.stats.commands.Add(1)
+		cmd.stats.add(1, took, r.Kind == crdt.KindError)
+		c.reply(r)
+		return
+	}
 	if cmd.data != nil {
 		c.queue(cmd, args)
 		return

@@ -123,11 +123,16 @@ func (s *Server) infoServer() []string {
 }
 
 func (s *Server) infoClients() []string {
+	var blocked, inTimeout int
+	if s.blk != nil {
+		blocked, inTimeout = s.blk.counts()
+	}
 	return []string{
 		"connected_clients:" + strconv.Itoa(s.numClients()),
 		"maxclients:" + itoa(s.cfg.maxClients.Load()),
-		"blocked_clients:0",
+		"blocked_clients:" + strconv.Itoa(blocked),
 		"tracking_clients:0",
+		"clients_in_timeout_table:" + strconv.Itoa(inTimeout),
 	}
 }
 

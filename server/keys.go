@@ -27,6 +27,9 @@ var keynumCommands = map[string]keynum{
 	"zdiff":       {numIdx: 1},
 	"zintercard":  {numIdx: 1},
 	"sintercard":  {numIdx: 1},
+	"zmpop":       {numIdx: 1},
+	"bzmpop":      {numIdx: 2},
+	"blmpop":      {numIdx: 2},
 }
 
 // atoi is C's atoi: leading blanks, an optional sign, then digits; 0 when
@@ -67,6 +70,10 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 		}
 		return pos, true
 	}
+	if cmd.block != nil {
+		spec := crdt.CommandSpec{FirstKey: cmd.firstKey, LastKey: cmd.lastKey, Step: cmd.step}
+		return spec.Keys(args), true
+	}
 	if cmd.data == nil {
 		return nil, true
 	}
@@ -105,8 +112,12 @@ func (cmd *command) keySpecs() []crdt.Reply {
 			// The destination is overwritten.
 			specs = append(specs, rangeSpec(statuses([]string{"OW", "update"}, ""), 1, 1, 1))
 		}
+		flags := []string{"RO", "access"}
+		if !kn.dest && (cmd.isWrite() || cmd.block != nil) {
+			flags = []string{"RW", "access", "delete"} // ZMPOP and its kin pop from their keys
+		}
 		return append(specs, kv(
-			crdt.BulkString("flags"), statuses([]string{"RO", "access"}, ""),
+			crdt.BulkString("flags"), statuses(flags, ""),
 			crdt.BulkString("begin_search"), index(kn.numIdx),
 			crdt.BulkString("find_keys"), kv(
 				crdt.BulkString("type"), crdt.BulkString("keynum"),
