@@ -1,8 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -468,5 +471,40 @@ func TestBlockingMultiForm(t *testing.T) {
 	r := run(bzpopmin, "bzpopmin", "k", "z", "0")
 	if len(r.Elems) != 3 || string(r.Elems[0].Str) != "z" || string(r.Elems[1].Str) != "a" || r.Elems[2].Float != 1 {
 		t.Errorf("data: %+v", r)
+	}
+}
+
+// TestBlockRedisCLI: redis-cli blocks on BZPOPMIN until another client's
+// ZADD, and prints what redis-cli prints against redis-server 7.0.15.
+func TestBlockRedisCLI(t *testing.T) {
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli not installed (Debian: apt-get install redis-tools)")
+	}
+	srv, addr := startServer(t, Options{NoActiveExpiry: true})
+	host, port, _ := net.SplitHostPort(addr)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"BZPOPMIN", "cli", "0"}, "cli\nm\n1.5\n"},
+		{[]string{"-3", "BZPOPMIN", "cli", "0"}, "cli\nm\n1.5\n"},
+		{[]string{"--no-raw", "BZMPOP", "0", "1", "cli", "MIN"}, "1) \"cli\"\n2) 1) 1) \"m\"\n      2) \"1.5\"\n"},
+		{[]string{"--no-raw", "-3", "BZMPOP", "0", "1", "cli", "MIN"}, "1) \"cli\"\n2) 1) 1) \"m\"\n      2) (double) 1.5\n"},
+	} {
+		cmd := exec.Command(cli, append([]string{"-h", host, "-p", port}, tc.args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitBlocked(t, srv, 1)
+		dial(t, addr).expect(":1\r\n", "ZADD", "cli", "1.5", "m")
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("redis-cli: %v\n%s", err, out.String())
+		}
+		if out.String() != tc.want {
+			t.Errorf("redis-cli %q printed %q, want %q", tc.args, out.String(), tc.want)
+		}
 	}
 }
