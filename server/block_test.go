@@ -163,6 +163,10 @@ func TestBlockingReplies(t *testing.T) {
 			for _, step := range blockingReplies[proto] {
 				c.expect(step.want, strings.Fields(step.cmd)...)
 			}
+			// COMMAND DOCS carries only the group (server/doc.go).
+			if d := c.do("COMMAND", "DOCS", "bzpopmin", "blpop"); !strings.Contains(d, "$5\r\ngroup\r\n$10\r\nsorted-set\r\n") {
+				t.Errorf("COMMAND DOCS bzpopmin: %q", d)
+			}
 		})
 	}
 }

@@ -216,7 +216,7 @@ func (cmd *command) group() string {
 	case "readonly", "readwrite", "region":
 		return "cluster"
 	}
-	if cmd.data == nil {
+	if cmd.data == nil && cmd.block == nil {
 		return "server"
 	}
 	for _, c := range cmd.cats {
