@@ -512,3 +512,122 @@ func TestBlockRedisCLI(t *testing.T) {
 		}
 	}
 }
+
+// blockingListReplies are redis-server 7.0.15's replies to the list forms
+// that do not block, recorded as blockingReplies are.
+var blockingListReplies = map[int][]struct{ cmd, want string }{
+	2: {
+		{"FLUSHALL", "+OK\r\n"},
+		{"BLPOP l 0.01", "*-1\r\n"},
+		{"BLPOP l -1", "-ERR timeout is negative\r\n"},
+		{"BRPOP l x", "-ERR timeout is not a float or out of range\r\n"},
+		{"RPUSH l a b c", ":3\r\n"},
+		{"BLPOP x l 0", "*2\r\n$1\r\nl\r\n$1\r\na\r\n"},
+		{"BRPOP x l 0", "*2\r\n$1\r\nl\r\n$1\r\nc\r\n"},
+		{"BLMOVE l d LEFT RIGHT 0", "$1\r\nb\r\n"},
+		{"BLMOVE l d LEFT RIGHT 0.01", "*-1\r\n"},
+		{"BLMOVE l d FOO RIGHT abc", "-ERR syntax error\r\n"},
+		{"BLMOVE l d LEFT RIGHT abc", "-ERR timeout is not a float or out of range\r\n"},
+		{"BRPOPLPUSH d l 0", "$1\r\nb\r\n"},
+		{"BRPOPLPUSH d l 0.01", "*-1\r\n"},
+		{"BRPOPLPUSH d l -5", "-ERR timeout is negative\r\n"},
+		{"BLMPOP 0 2 x l LEFT COUNT 5", "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nb\r\n"},
+		{"BLMPOP 0.01 1 l RIGHT", "*-1\r\n"},
+		{"BLMPOP abc 0 l LEFT", "-ERR numkeys should be greater than 0\r\n"},
+		{"BLMPOP abc 1 l MIDDLE", "-ERR syntax error\r\n"},
+		{"SET s x", "+OK\r\n"},
+		{"BLPOP s 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"BLMOVE s d LEFT LEFT 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"RPUSH l z", ":1\r\n"},
+		{"BLMOVE l s LEFT LEFT 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"COMMAND GETKEYS blmpop 0 2 a b LEFT", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+		{"COMMAND GETKEYS blpop a b 0", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+		{"COMMAND GETKEYS blmove a b LEFT LEFT 0", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+	},
+	3: {
+		{"FLUSHALL", "+OK\r\n"},
+		{"BLPOP l 0.01", "_\r\n"},
+		{"BLPOP l -1", "-ERR timeout is negative\r\n"},
+		{"BRPOP l x", "-ERR timeout is not a float or out of range\r\n"},
+		{"RPUSH l a b c", ":3\r\n"},
+		{"BLPOP x l 0", "*2\r\n$1\r\nl\r\n$1\r\na\r\n"},
+		{"BRPOP x l 0", "*2\r\n$1\r\nl\r\n$1\r\nc\r\n"},
+		{"BLMOVE l d LEFT RIGHT 0", "$1\r\nb\r\n"},
+		{"BLMOVE l d LEFT RIGHT 0.01", "_\r\n"},
+		{"BLMOVE l d FOO RIGHT abc", "-ERR syntax error\r\n"},
+		{"BLMOVE l d LEFT RIGHT abc", "-ERR timeout is not a float or out of range\r\n"},
+		{"BRPOPLPUSH d l 0", "$1\r\nb\r\n"},
+		{"BRPOPLPUSH d l 0.01", "_\r\n"},
+		{"BRPOPLPUSH d l -5", "-ERR timeout is negative\r\n"},
+		{"BLMPOP 0 2 x l LEFT COUNT 5", "*2\r\n$1\r\nl\r\n*1\r\n$1\r\nb\r\n"},
+		{"BLMPOP 0.01 1 l RIGHT", "_\r\n"},
+		{"BLMPOP abc 0 l LEFT", "-ERR numkeys should be greater than 0\r\n"},
+		{"BLMPOP abc 1 l MIDDLE", "-ERR syntax error\r\n"},
+		{"SET s x", "+OK\r\n"},
+		{"BLPOP s 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"BLMOVE s d LEFT LEFT 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"RPUSH l z", ":1\r\n"},
+		{"BLMOVE l s LEFT LEFT 0", "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"},
+		{"COMMAND GETKEYS blmpop 0 2 a b LEFT", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+		{"COMMAND GETKEYS blpop a b 0", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+		{"COMMAND GETKEYS blmove a b LEFT LEFT 0", "*2\r\n$1\r\na\r\n$1\r\nb\r\n"},
+	},
+}
+
+// TestBlockingListReplies replays them once the engine has lists (the
+// list forms register only then).
+func TestBlockingListReplies(t *testing.T) {
+	if !hasCommands("lmpop", "lmove", "rpush") {
+		t.Skip("lists not merged yet: the list blocking commands are not registered")
+	}
+	for _, proto := range []int{2, 3} {
+		t.Run(map[int]string{2: "resp2", 3: "resp3"}[proto], func(t *testing.T) {
+			_, addr := startServer(t, Options{NoActiveExpiry: true})
+			c := dial(t, addr)
+			c.do("HELLO", map[int]string{2: "2", 3: "3"}[proto])
+			for _, step := range blockingListReplies[proto] {
+				c.expect(step.want, strings.Fields(step.cmd)...)
+			}
+		})
+	}
+}
+
+// TestBlockListsWoken: BLPOP, BRPOP, BLMPOP, BLMOVE and BRPOPLPUSH wait
+// for a push from another client, and BLMOVE's push wakes a client
+// blocked on its destination.
+func TestBlockListsWoken(t *testing.T) {
+	if !hasCommands("lmpop", "lmove", "rpush") {
+		t.Skip("lists not merged yet: the list blocking commands are not registered")
+	}
+	srv, addr := startServer(t, Options{NoActiveExpiry: true})
+	w := dial(t, addr)
+	for _, tc := range []struct {
+		cmd  []string
+		want string
+	}{
+		{[]string{"BLPOP", "x", "l", "0"}, "*2\r\n$1\r\nl\r\n$1\r\na\r\n"},
+		{[]string{"BRPOP", "l", "0"}, "*2\r\n$1\r\nl\r\n$1\r\nb\r\n"},
+		{[]string{"BLMPOP", "0", "1", "l", "RIGHT", "COUNT", "3"}, "*2\r\n$1\r\nl\r\n*2\r\n$1\r\nb\r\n$1\r\na\r\n"},
+		{[]string{"BLMOVE", "l", "d", "RIGHT", "LEFT", "0"}, "$1\r\nb\r\n"},
+		{[]string{"BRPOPLPUSH", "l", "d", "0"}, "$1\r\nb\r\n"},
+	} {
+		w.do("DEL", "l", "d")
+		c := dial(t, addr)
+		c.send(encode(tc.cmd...))
+		waitBlocked(t, srv, 1)
+		w.do("RPUSH", "l", "a", "b")
+		c.expectReply(tc.want)
+		waitBlocked(t, srv, 0)
+	}
+	// A chain: a client blocked on d is woken by BLMOVE's push to d.
+	w.do("DEL", "l", "d")
+	mover, popper := dial(t, addr), dial(t, addr)
+	popper.send(encode("BLPOP", "d", "0"))
+	waitBlocked(t, srv, 1)
+	mover.send(encode("BLMOVE", "l", "d", "LEFT", "LEFT", "0"))
+	waitBlocked(t, srv, 2)
+	w.do("RPUSH", "l", "v")
+	mover.expectReply("$1\r\nv\r\n")
+	popper.expectReply("*2\r\n$1\r\nd\r\n$1\r\nv\r\n")
+	waitBlocked(t, srv, 0)
+}
