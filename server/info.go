@@ -184,7 +184,7 @@ func (s *Server) infoStats() []string {
 	st := &s.stats
 	var ks crdt.Stats
 	s.store.Read(func(k *crdt.Keyspace) { ks = k.Stats })
-	return []string{
+	lines := []string{
 		"total_connections_received:" + itoa(st.connsReceived.Load()),
 		"total_commands_processed:" + itoa(st.commands.Load()),
 		"total_net_input_bytes:" + itoa(st.netInput.Load()),
@@ -197,6 +197,17 @@ func (s *Server) infoStats() []string {
 		"total_error_replies:" + itoa(st.errorReplies.Load()),
 		"crdt_type_conflicts:" + strconv.FormatUint(ks.TypeConflicts, 10),
 	}
+	if b := s.blk; b != nil {
+		// Pops the blocker proposed for blocked clients: delivered, found
+		// nothing (another client or region took the data first; the
+		// client stayed blocked), or lost with a client that disconnected
+		// meanwhile (docs/blocking.md).
+		lines = append(lines,
+			"blocked_pops_served:"+itoa(b.stats.served.Load()),
+			"blocked_pops_raced:"+itoa(b.stats.raced.Load()),
+			"blocked_pops_lost:"+itoa(b.stats.lost.Load()))
+	}
+	return lines
 }
 
 // infoReplication describes a single node as a Redis master without
