@@ -203,7 +203,19 @@ type Keyspace struct {
 	// a modification (Tx.EmitQuiet).
 	w     watchState
 	quiet bool
+	// onWrite is the WriteHook (nil: none). Node-local, not state.
+	onWrite func(db int, key string)
 }
+
+// SetWriteHook registers fn to be told, inside Apply, Merge and Join, about
+// keys that writes gave content to: local and merged effects alike, so a
+// node learns of data that became available whoever wrote it (blocked
+// clients wait for that). fn(db, key) follows every effect that added to a
+// key's content; fn(-1, "") means any key may have changed (a state
+// transfer joined). fn runs under the caller's write serialisation: it must
+// be quick, must not block and must not call back into the keyspace. It is
+// not replicated state: set it again on a restored keyspace.
+func (ks *Keyspace) SetWriteHook(fn func(db int, key string)) { ks.onWrite = fn }
 
 // Options configures a Keyspace.
 type Options struct {
@@ -410,6 +422,7 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 			delete(d.ghosts, key)
 		}
 	}
+	added := false // a content effect: blocked clients may be served
 	switch f.Kind {
 	case EffDelKey:
 		survived := false
@@ -456,11 +469,15 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 				ks.Stats.TypeConflicts++
 			}
 		}
+		added = true
 	}
 	e.prune()
 	ks.store(d, e)
 	if removed := len(e.vals) == 0; !ks.quiet || !ok || removed {
 		ks.bumpEntry(f.DB, e, removed && ok, prevVer, wasExpired)
+	}
+	if added && ks.onWrite != nil && len(e.vals) > 0 {
+		ks.onWrite(int(f.DB), e.key)
 	}
 	return e
 }
@@ -581,6 +598,9 @@ func (ks *Keyspace) Join(o *Keyspace) {
 	ks.vv = ks.vv.Merge(theirs)
 	if o.last > ks.last {
 		ks.last = o.last
+	}
+	if ks.onWrite != nil {
+		ks.onWrite(-1, "")
 	}
 }
 

@@ -633,6 +633,9 @@ func (g zGen) next() []string {
 	case x < 75:
 		return []string{"ZLEXCOUNT", g.lkey(), g.lexBound(), g.lexBound()}
 	case x < 77:
+		if g.p(0.35) {
+			return g.zmpop()
+		}
 		args := []string{g.pick("ZPOPMIN", "ZPOPMAX"), g.pick("z1", "z2", "z3", "l1", "nokey")}
 		if g.p(0.6) {
 			args = append(args, g.pick("0", "1", "2", "5", "-1", "x"))
@@ -1078,6 +1081,24 @@ func zSameState(t testing.TB, reps []*zReplica) {
 	}
 }
 
+// zmpop draws a ZMPOP, well-formed or not: numkeys against the keys that
+// follow, the where word, COUNT and trailing junk.
+func (g zGen) zmpop() []string {
+	n := g.r.IntN(3) + 1
+	args := []string{"ZMPOP", g.pick(strconv.Itoa(n), strconv.Itoa(n), strconv.Itoa(n), "0", "-1", "x", "9")}
+	for i := 0; i < n; i++ {
+		args = append(args, g.pick("z1", "z2", "z3", "l1", "nokey"))
+	}
+	args = append(args, g.pick("MIN", "MAX", "min", "Max", "foo"))
+	if g.p(0.5) {
+		args = append(args, g.pick("COUNT", "count"), g.pick("1", "2", "10", "0", "-1", "x"))
+	}
+	if g.p(0.1) {
+		args = append(args, g.pick("COUNT", "junk"))
+	}
+	return args
+}
+
 // zReplicaOp draws a random sorted-set write (or read) for convergence
 // tests: few keys and members so that writes collide.
 func zReplicaOp(r *rand.Rand) []string {
@@ -1102,6 +1123,9 @@ func zReplicaOp(r *rand.Rand) []string {
 	case x < 70:
 		return []string{"ZREM", k, m(), m()}
 	case x < 75:
+		if g.p(0.4) {
+			return []string{"ZMPOP", "2", k, g.pick("k1", "k2", "k3"), g.pick("MIN", "MAX"), "COUNT", g.pick("1", "3")}
+		}
 		return []string{g.pick("ZPOPMIN", "ZPOPMAX"), k, g.pick("1", "2")}
 	case x < 80:
 		return []string{"ZREMRANGEBYSCORE", k, g.pick("-inf", "0", "(1"), g.pick("2", "10", "+inf")}
@@ -1544,8 +1568,8 @@ func TestZSetCommandSpecs(t *testing.T) {
 			t.Errorf("%s: spec %s, redis %s", spec.Name, got, want)
 		}
 	}
-	if n != 31 {
-		t.Errorf("%d sorted-set commands registered, want 31", n)
+	if n != 32 {
+		t.Errorf("%d sorted-set commands registered, want 32", n)
 	}
 }
 

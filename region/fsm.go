@@ -51,6 +51,17 @@ type fsm struct {
 	reg     *registry
 	metrics *Metrics
 	onApply func(index uint64) // optional hook (tests); called after each batch
+	// writeHook is the keyspace's write hook (NotifyWrites), kept here so
+	// a restored keyspace gets it too. Guarded by mu.
+	writeHook func(db int, key string)
+}
+
+// setWriteHook installs fn on the current keyspace and every restored one.
+func (f *fsm) setWriteHook(fn func(db int, key string)) {
+	f.mu.Lock()
+	f.writeHook = fn
+	f.rep.Keyspace().SetWriteHook(fn)
+	f.mu.Unlock()
 }
 
 // newFSM wraps ks, built from configuration (its solo flag is kept for
@@ -359,6 +370,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	rep.Keyspace().SetSolo(f.solo)
 	f.mu.Lock()
+	rep.Keyspace().SetWriteHook(f.writeHook)
 	f.rep = rep
 	f.seen = rep.Stats
 	f.ksSeen = rep.Keyspace().Stats
@@ -367,7 +379,11 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if f.metrics != nil {
 		sample = f.sampleLocked()
 	}
+	hook := f.writeHook
 	f.mu.Unlock()
+	if hook != nil {
+		hook(-1, "") // the whole state was replaced: any key may hold data now
+	}
 	f.metrics.repl(sample)
 	// Units applied inside the snapshot's range cannot be matched to
 	// their replies any more: their waiters learn the outcome is unknown.

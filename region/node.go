@@ -584,6 +584,13 @@ func (n *Node) Read(fn func(ks *crdt.Keyspace)) {
 	fn(n.fsm.rep.Keyspace())
 }
 
+// NotifyWrites implements server.WriteNotifier: fn learns, from inside
+// apply on this node, of every key a committed local write or a merged
+// remote effect gave content to (fn(-1, "") after a snapshot is restored or
+// a state transfer joined: any key). fn must not block or call into the
+// node.
+func (n *Node) NotifyWrites(fn func(db int, key string)) { n.fsm.setWriteHook(fn) }
+
 // Leader implements server.Replica.
 func (n *Node) Leader() bool { return n.raft.State() == raft.Leader }
 

@@ -50,6 +50,8 @@ func connCommands() []*command {
 			&command{name: "getname", arity: 2, flags: flagsClient, cats: catsSlowConn, run: cmdClientGetName},
 			&command{name: "setinfo", arity: 4, flags: flagsClient, cats: catsSlowConn, run: cmdClientSetInfo},
 			&command{name: "kill", arity: -3, flags: flagsClientAdm, cats: catsClientAdmin, run: cmdClientKill},
+			&command{name: "unblock", arity: -3, flags: []string{"admin", "noscript", "loading", "stale"},
+				cats: catsClientAdmin, run: cmdClientUnblock},
 			&command{name: "no-evict", arity: 3, flags: flagsClientAdm, cats: catsClientAdmin, run: cmdClientNoEvict},
 			&command{name: "help", arity: 2, flags: []string{"loading", "stale"}, cats: catsSlowConn, run: cmdClientHelp},
 		),
@@ -326,6 +328,9 @@ func (c *client) infoLine(now time.Time) string {
 	if multi >= 0 {
 		flags += "x"
 	}
+	if c.srv.blk != nil && c.srv.blk.isBlocked(c.id) {
+		flags += "b"
+	}
 	if c.closeAfterSafe() {
 		flags += "c"
 	}
@@ -509,6 +514,8 @@ func cmdClientHelp(c *client, args [][]byte) crdt.Reply {
 		"    Assign the name <name> to the current connection.",
 		"SETINFO <LIB-NAME|LIB-VER> <value>",
 		"    Set client library name or version.",
+		"UNBLOCK <clientid> [TIMEOUT|ERROR]",
+		"    Unblock the specified blocked client.",
 		"NO-EVICT (ON|OFF)",
 		"    Protect current client connection from eviction.",
 	})
@@ -523,4 +530,32 @@ func helpReply(cmd []byte, lines []string) crdt.Reply {
 	}
 	out = append(out, crdt.Status("HELP"), crdt.Status("    Prints this help."))
 	return crdt.Array(out...)
+}
+
+// cmdClientUnblock is CLIENT UNBLOCK id [TIMEOUT|ERROR]: the blocked client
+// gets its timeout reply, or the UNBLOCKED error. Arguments are checked in
+// Redis's order (the reason before the id).
+func cmdClientUnblock(c *client, args [][]byte) crdt.Reply {
+	if len(args) > 4 {
+		return crdt.Err("ERR unknown subcommand or wrong number of arguments for '" + cstr(args[1], 128) +
+			"'. Try CLIENT HELP.")
+	}
+	r := crdt.NilArray
+	if len(args) == 4 {
+		switch strings.ToLower(string(args[3])) {
+		case "timeout":
+		case "error":
+			r = errUnblocked
+		default:
+			return crdt.Err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+		}
+	}
+	id, ok := string2ll(args[2])
+	if !ok {
+		return crdt.ErrNotInt
+	}
+	if c.srv.blk != nil && c.srv.blk.unblock(id, r) {
+		return crdt.Int(1)
+	}
+	return crdt.Int(0)
 }

@@ -174,6 +174,9 @@ func (cmd *command) keySpecFlags() []string {
 	if cmd.keyFlags != nil {
 		return cmd.keyFlags
 	}
+	if cmd.block != nil {
+		return []string{"RW", "access", "delete"} // every blocking command pops
+	}
 	if cmd.isWrite() {
 		return []string{"RW", "update"}
 	}
@@ -221,7 +224,7 @@ func (cmd *command) group() string {
 		"publish", "spublish", "pubsub":
 		return "pubsub"
 	}
-	if cmd.data == nil {
+	if cmd.data == nil && cmd.block == nil {
 		return "server"
 	}
 	for _, c := range cmd.cats {

@@ -265,6 +265,14 @@ func (c *client) exec(args [][]byte) {
 		c.reply(c.queueTx(cmd, args))
 		return
 	}
+	if cmd.block != nil {
+		c.drain()
+		r, took := c.execBlocking(cmd, args)
+		s.stats.commands.Add(1)
+		cmd.stats.add(1, took, r.Kind == crdt.KindError)
+		c.reply(r)
+		return
+	}
 	if cmd.data != nil {
 		c.queue(cmd, args)
 		return

@@ -30,6 +30,11 @@
 //     the Store to the other nodes (which hand it back to this server's
 //     delivery); otherwise it reaches this server's subscribers only
 //     (pubsub.go, docs/pubsub.md).
+//   - Blocking commands (block.go, docs/blocking.md) block the client,
+//     never apply: if the Store is a WriteNotifier, apply reports the keys
+//     writes gave content to, and one goroutine proposes each blocked
+//     client's pop, FIFO per key, as an ordinary write of the command's
+//     non-blocking form (ZMPOP, LMPOP, LMOVE) in the client's database.
 //   - The server itself adds no time or randomness to the state machine;
 //     the Store's stamp does (LocalStore: wall clock and a seeded generator).
 //   - Replies and error texts are Redis 7.0's (Debian's redis-server 7.0.15
@@ -66,6 +71,9 @@
 //     pubsub figures are this node's; PUBSUB CHANNELS is sorted; shard
 //     channels (SSUBSCRIBE, SPUBLISH) do not leave the node.
 //   - DEBUG SLEEP stalls only the calling connection.
+//   - A blocked client's pop is its own write, so another client may take
+//     the data first (the blocked client then stays blocked); a pop in
+//     flight wins over CLIENT UNBLOCK and the timeout (docs/blocking.md).
 //   - LASTSAVE answers the start time: there is no RDB. INFO's
 //     persistence section says what is persisted: nothing on a single node
 //     (concord_persistence:none), the Raft log and snapshots on a region's

@@ -123,11 +123,16 @@ func (s *Server) infoServer() []string {
 }
 
 func (s *Server) infoClients() []string {
+	var blocked, inTimeout int
+	if s.blk != nil {
+		blocked, inTimeout = s.blk.counts()
+	}
 	return []string{
 		"connected_clients:" + strconv.Itoa(s.numClients()),
 		"maxclients:" + itoa(s.cfg.maxClients.Load()),
-		"blocked_clients:0",
+		"blocked_clients:" + strconv.Itoa(blocked),
 		"tracking_clients:0",
+		"clients_in_timeout_table:" + strconv.Itoa(inTimeout),
 	}
 }
 
@@ -184,7 +189,7 @@ func (s *Server) infoStats() []string {
 	var ks crdt.Stats
 	s.store.Read(func(k *crdt.Keyspace) { ks = k.Stats })
 	chans, pats, shard := s.hub.counts()
-	return []string{
+	lines := []string{
 		"total_connections_received:" + itoa(st.connsReceived.Load()),
 		"total_commands_processed:" + itoa(st.commands.Load()),
 		"total_net_input_bytes:" + itoa(st.netInput.Load()),
@@ -198,6 +203,17 @@ func (s *Server) infoStats() []string {
 		"total_error_replies:" + itoa(st.errorReplies.Load()),
 		"crdt_type_conflicts:" + strconv.FormatUint(ks.TypeConflicts, 10),
 	}
+	if b := s.blk; b != nil {
+		// Pops the blocker proposed for blocked clients: delivered, found
+		// nothing (another client or region took the data first; the
+		// client stayed blocked), or lost with a client that disconnected
+		// meanwhile (docs/blocking.md).
+		lines = append(lines,
+			"blocked_pops_served:"+itoa(b.stats.served.Load()),
+			"blocked_pops_raced:"+itoa(b.stats.raced.Load()),
+			"blocked_pops_lost:"+itoa(b.stats.lost.Load()))
+	}
+	return lines
 }
 
 // infoReplication describes a single node as a Redis master without

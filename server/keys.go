@@ -32,6 +32,9 @@ var keynumCommands = map[string]keynum{
 	"zintercard":  {numIdx: 1},
 	"sintercard":  {numIdx: 1},
 	"lmpop":       {numIdx: 1},
+	"zmpop":       {numIdx: 1},
+	"bzmpop":      {numIdx: 2},
+	"blmpop":      {numIdx: 2},
 	"eval":        {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
 	"evalsha":     {numIdx: 2, zeroOK: true, keyFlags: []string{"RW", "access", "update"}},
 	"eval_ro":     {numIdx: 2, zeroOK: true},
@@ -39,14 +42,14 @@ var keynumCommands = map[string]keynum{
 }
 
 // sourceFlags are the key-spec flags of the numkeys keys: the command's own
-// (EVAL), else read, except for a command that writes them (LMPOP pops
-// from them).
+// (EVAL), else read, except for a command that writes them: ZMPOP, LMPOP
+// and their blocking forms pop from them.
 func (kn keynum) sourceFlags(cmd *command) []string {
 	if kn.keyFlags != nil {
 		return kn.keyFlags
 	}
-	if !kn.dest && cmd.isWrite() {
-		return cmd.keySpecFlags()
+	if !kn.dest && (cmd.isWrite() || cmd.block != nil) {
+		return []string{"RW", "access", "delete"}
 	}
 	return []string{"RO", "access"}
 }
@@ -91,6 +94,10 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 			pos = append(pos, kn.numIdx+1+i)
 		}
 		return pos, true
+	}
+	if cmd.block != nil {
+		spec := crdt.CommandSpec{FirstKey: cmd.firstKey, LastKey: cmd.lastKey, Step: cmd.step}
+		return spec.Keys(args), true
 	}
 	if cmd.data == nil {
 		return nil, true

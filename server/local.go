@@ -110,6 +110,14 @@ func (s *LocalStore) Read(fn func(ks *crdt.Keyspace)) {
 	fn(s.ks)
 }
 
+// NotifyWrites implements WriteNotifier: fn runs in the applier, under
+// the write lock, for each key a unit gave content to.
+func (s *LocalStore) NotifyWrites(fn func(db int, key string)) {
+	s.mu.Lock()
+	s.ks.SetWriteHook(fn)
+	s.mu.Unlock()
+}
+
 // Close stops accepting proposals, applies those already accepted and stops
 // the applier. Reads keep working after Close.
 func (s *LocalStore) Close() error {

@@ -183,10 +183,25 @@ func cmdExec(c *client, args [][]byte) crdt.Reply {
 		unit = append(unit, crdt.GuardCommand(tx.watches))
 	}
 	pos := make([]int, len(tx.queued))
+	// A blocking command runs as its non-blocking form (finish turns the
+	// reply into the blocking command's), or answers fixed when its
+	// arguments are bad.
+	finish := make([]func(crdt.Reply) crdt.Reply, len(tx.queued))
+	fixed := make([]*crdt.Reply, len(tx.queued))
 	db, writes := c.db, false
 	for i, q := range tx.queued {
 		pos[i] = -1
 		switch {
+		case q.cmd.block != nil:
+			u, fin, errR := q.cmd.block.multiForm(q.args)
+			if u == nil {
+				fixed[i] = &errR
+				continue
+			}
+			pos[i] = len(unit)
+			unit = append(unit, crdt.Command{DB: db, Args: u})
+			finish[i] = fin
+			writes = true
 		case q.cmd.data != nil:
 			pos[i] = len(unit)
 			unit = append(unit, crdt.Command{DB: db, Args: q.args})
@@ -239,6 +254,11 @@ func cmdExec(c *client, args [][]byte) crdt.Reply {
 		var written []crdt.Reply
 		if pos[i] >= 0 {
 			r = replies[pos[i]]
+			if finish[i] != nil {
+				r = finish[i](r)
+			}
+		} else if fixed[i] != nil {
+			r = *fixed[i]
 		} else {
 			s := time.Now()
 			c.capture = &written

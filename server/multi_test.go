@@ -110,6 +110,18 @@ func multiScript(t *testing.T, addr string) {
 		c.expect("*2\r\n$4\r\npong\r\n$0\r\n\r\n", "PING")
 		c.do("RESET")
 		c.do("FLUSHALL")
+
+		// Blocking commands inside MULTI run as their non-blocking forms;
+		// bad arguments answer in their slot.
+		c.expect("+OK\r\n", "MULTI")
+		for _, cmd := range [][]string{{"BLPOP", "l", "0"}, {"RPUSH", "l", "a", "b"}, {"BLPOP", "l", "0"}, {"BZPOPMIN", "z", "0"},
+			{"BLPOP", "l", "x"}, {"ZADD", "z", "1", "m"}, {"BZPOPMAX", "z", "1"}, {"BLMOVE", "l", "d", "LEFT", "RIGHT", "0"},
+			{"BRPOPLPUSH", "nol", "d", "0"}, {"BLMPOP", "0", "1", "l", "LEFT"}} {
+			c.expect("+QUEUED\r\n", cmd...)
+		}
+		c.expect("*10\r\n*-1\r\n:2\r\n*2\r\n$1\r\nl\r\n$1\r\na\r\n*-1\r\n-ERR timeout is not a float or out of range\r\n"+
+			":1\r\n*3\r\n$1\r\nz\r\n$1\r\nm\r\n$1\r\n1\r\n$1\r\nb\r\n$-1\r\n*-1\r\n", "EXEC")
+		c.do("FLUSHALL")
 	}
 }
 

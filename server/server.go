@@ -102,6 +102,8 @@ type Server struct {
 
 	shutdownOnce sync.Once
 
+	blk *blocker // blocked clients; nil if the store cannot notify writes
+
 	nextID  atomic.Int64
 	started time.Time
 	stats   serverStats
@@ -145,6 +147,10 @@ func New(store Store, opts Options) *Server {
 		s.publisher = p
 		p.SetPublishHandler(s.deliverPublication)
 	}
+	if wn, ok := store.(WriteNotifier); ok {
+		s.blk = newBlocker(s)
+		wn.NotifyWrites(s.blk.notify)
+	}
 	s.cfg.maxBulk.Store(opts.ProtoMaxBulkLen)
 	s.cfg.qbufLimit.Store(opts.ClientQueryBufferLimit)
 	s.cfg.maxClients.Store(int64(opts.MaxClients))
@@ -183,6 +189,10 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !s.opts.NoActiveExpiry {
 		s.wg.Add(1)
 		go s.expireLoop()
+	}
+	if s.blk != nil {
+		s.wg.Add(1)
+		go s.blk.run()
 	}
 	var backoff time.Duration
 	for {

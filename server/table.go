@@ -35,7 +35,9 @@ type command struct {
 
 	run  func(c *client, args [][]byte) crdt.Reply
 	data *crdt.CommandSpec
-	subs map[string]*command
+	// block makes this a blocking command (block.go); run and data are nil.
+	block *blockSpec
+	subs  map[string]*command
 
 	stats cmdStats
 }
@@ -102,6 +104,16 @@ func (s *Server) buildTable() {
 		s.table[spec.Name] = &command{
 			name: spec.Name, nameBytes: []byte(spec.Name), arity: spec.Arity, flags: spec.Flags,
 			cats: spec.Categories, firstKey: spec.FirstKey, lastKey: spec.LastKey, step: spec.Step, data: spec,
+		}
+	}
+	if s.blk != nil {
+		// A blocking command exists once the engine has the write it pops
+		// with (lists may be missing from an engine build).
+		for _, c := range blockCommands() {
+			if _, dup := s.table[c.name]; !dup && crdt.Lookup([]byte(c.block.base)) != nil {
+				c.nameBytes = []byte(c.name)
+				s.table[c.name] = c
+			}
 		}
 	}
 	if s.opts.RefuseFlush {
