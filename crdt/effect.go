@@ -53,7 +53,19 @@ const (
 	// stable vector it was computed from (encodeFoldValue).
 	EffFold
 
-	effKindEnd // first unused value
+	// Kinds 16-19 are assigned to lists; 20-23 are streams (stream.go).
+	// EffXAdd adds stream entry Field (a 16-byte ID) with the field list
+	// in Value (encodeStreamFields).
+	EffXAdd EffectKind = 20
+	// EffXDel observed-removes stream entry Field.
+	EffXDel EffectKind = 21
+	// EffXTrim observed-removes every stream entry with an ID up to Field.
+	EffXTrim EffectKind = 22
+	// EffXMeta writes the op's origin's stream metadata record (Value:
+	// encodeStreamMeta).
+	EffXMeta EffectKind = 23
+
+	effKindEnd EffectKind = 24 // first unused value
 )
 
 // Effect flags.
@@ -184,6 +196,9 @@ func encodeEffect(e *encoder, f *Effect) {
 		e.bytes(f.Field)
 		e.varint(f.Int)
 		e.bytes(f.Value)
+	case EffXAdd, EffXDel, EffXTrim, EffXMeta:
+		e.bytes(f.Field)
+		e.bytes(f.Value)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -290,6 +305,12 @@ func decodeEffect(d *decoder) (Effect, error) {
 		f.Int = d.varint()
 		f.Value = d.bytes()
 		if d.err == nil && !validFoldEffect(&f) {
+			return f, ErrEffect
+		}
+	case EffXAdd, EffXDel, EffXTrim, EffXMeta:
+		f.Field = d.bytes()
+		f.Value = d.bytes()
+		if d.err == nil && !validStreamEffect(&f) {
 			return f, ErrEffect
 		}
 	default:

@@ -16,10 +16,12 @@ const (
 	TypeHash
 	TypeSet
 	TypeZSet
-	typeEnd
+	TypeList   ValueType = 5 // assigned to lists (another branch)
+	TypeStream ValueType = 6
+	typeEnd    ValueType = 7
 )
 
-var typeNames = [...]string{"none", "string", "hash", "set", "zset"}
+var typeNames = [...]string{"none", "string", "hash", "set", "zset", "list", "stream"}
 
 func (t ValueType) String() string {
 	if int(t) < len(typeNames) {
@@ -102,12 +104,14 @@ var effectTypes = [effKindEnd]ValueType{
 	EffHashSet: TypeHash, EffHashIncr: TypeHash, EffHashDel: TypeHash,
 	EffSetAdd: TypeSet, EffSetRem: TypeSet,
 	EffZAdd: TypeZSet, EffZIncr: TypeZSet, EffZRem: TypeZSet,
+	EffXAdd: TypeStream, EffXDel: TypeStream, EffXTrim: TypeStream, EffXMeta: TypeStream,
 }
 
 // removalOnly reports whether an effect kind only removes content; such an
 // effect never creates a key.
 func removalOnly(k EffectKind) bool {
-	return k == EffHashDel || k == EffSetRem || k == EffZRem || k == EffDelKey
+	return k == EffHashDel || k == EffSetRem || k == EffZRem || k == EffDelKey ||
+		k == EffXDel || k == EffXTrim
 }
 
 // FormatDouble formats a float as Redis 7.0 replies with it (%.17g; inf and
