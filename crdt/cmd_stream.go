@@ -411,12 +411,12 @@ func (tx *Tx) nextStreamID(last streamID, t trimArgs) (streamID, Reply, bool) {
 	}
 	// nextSeq is the least automatic sequence number above seq.
 	nextSeq := func(seq uint64) (uint64, bool) {
-		k := (seq-low)/step + 1
-		if seq < low {
-			k = 0
-		}
-		if k > (^uint64(0)-low)/step {
-			return 0, false
+		var k uint64 // index of the next automatic number
+		if seq >= low {
+			k = (seq-low)/step + 1
+			if k > (^uint64(0)-low)/step {
+				return 0, false
+			}
 		}
 		return k*step + low, true
 	}
@@ -741,7 +741,10 @@ var xinfoHelp = []string{
 func cmdXInfo(tx *Tx, args [][]byte) Reply {
 	sub := lower(args[1])
 	switch {
-	case sub == "help" && len(args) == 2:
+	case sub == "help":
+		if len(args) != 2 {
+			return ErrArity("xinfo|help")
+		}
 		out := make([]Reply, len(xinfoHelp))
 		for i, l := range xinfoHelp {
 			out[i] = Status(l)
@@ -772,7 +775,7 @@ func cmdXInfo(tx *Tx, args [][]byte) Reply {
 	full := false
 	count := int64(10)
 	if len(args) > 3 {
-		bad := Err("ERR unknown subcommand or wrong number of arguments for 'stream'. Try XINFO HELP.")
+		bad := Err("ERR unknown subcommand or wrong number of arguments for '" + errText(args[1]) + "'. Try XINFO HELP.")
 		if lower(args[3]) != "full" {
 			return bad
 		}
