@@ -413,10 +413,11 @@ func (tx *Tx) nextStreamID(last streamID, t trimArgs) (streamID, Reply, bool) {
 	nextSeq := func(seq uint64) (uint64, bool) {
 		var k uint64 // index of the next automatic number
 		if seq >= low {
-			k = (seq-low)/step + 1
-			if k > (^uint64(0)-low)/step {
+			q := (seq - low) / step
+			if q >= (^uint64(0)-low)/step {
 				return 0, false
 			}
+			k = q + 1
 		}
 		return k*step + low, true
 	}
