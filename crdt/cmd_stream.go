@@ -22,6 +22,8 @@ func init() {
 		// XREAD's keys follow STREAMS (movablekeys): Redis reports 0 0 0.
 		&CommandSpec{Name: "xread", Arity: -4, Flags: []string{"blocking", "movablekeys"},
 			Categories: []string{"read", "stream", "slow", "blocking"}, Run: cmdXRead},
+		&CommandSpec{Name: "xsetid", Arity: -3, Flags: []string{"denyoom", "fast"}, FirstKey: 1, LastKey: 1, Step: 1,
+			Categories: []string{"write", "stream", "fast"}, Write: true, Run: cmdXSetID},
 		// XINFO is a container; the key is argument 2 of every subcommand.
 		&CommandSpec{Name: "xinfo", Arity: -2, FirstKey: 2, LastKey: 2, Step: 1,
 			Categories: []string{"read", "stream", "slow"}, Run: cmdXInfo},
@@ -632,6 +634,69 @@ func cmdXTrim(tx *Tx, args [][]byte) Reply {
 	k := trimPlan(s, t, nil)
 	trimEffect(tx, key, s, k)
 	return Int(int64(k))
+}
+
+// cmdXSetID sets the stream's metadata. Its record overwrites every
+// record its region had seen (EffXMeta with Int 1), so alone it can lower
+// last-generated-id as Redis allows; records written concurrently by
+// other regions survive and still combine by max and sum.
+func cmdXSetID(tx *Tx, args [][]byte) Reply {
+	key := args[1]
+	id, _, ok := parseStreamID(args[2], 0, true, false)
+	if !ok {
+		return errXInvalidID
+	}
+	added := int64(-1)
+	var maxDel streamID
+	for i := 3; i < len(args); i += 2 {
+		more := len(args) - 1 - i
+		switch opt := lower(args[i]); {
+		case opt == "entriesadded" && more > 0:
+			n, ok := parseInt64(args[i+1])
+			if !ok {
+				return ErrNotInt
+			}
+			if n < 0 {
+				return Err("ERR entries_added must be positive")
+			}
+			added = n
+		case opt == "maxdeletedid" && more > 0:
+			m, _, ok := parseStreamID(args[i+1], 0, true, false)
+			if !ok {
+				return errXInvalidID
+			}
+			if id.less(m) {
+				return Err("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+			}
+			maxDel = m
+		default:
+			return ErrSyntax
+		}
+	}
+	s, r, ok := lookupStream(tx, key)
+	if !ok {
+		return r
+	}
+	if s == nil {
+		return ErrNoSuchKey
+	}
+	if s.list.length > 0 {
+		if id.less(s.list.last().id) {
+			return Err("ERR The ID specified in XSETID is smaller than the target stream top item")
+		}
+		if added != -1 && uint64(s.list.length) > uint64(added) {
+			return Err("ERR The entries_added specified in XSETID is smaller than the target stream length")
+		}
+	}
+	m := streamMeta{Added: s.added(), Last: id, MaxDel: s.maxDeleted()}
+	if added != -1 {
+		m.Added = uint64(added)
+	}
+	if maxDel != (streamID{}) {
+		m.MaxDel = maxDel
+	}
+	tx.Emit(Effect{Kind: EffXMeta, Key: key, Value: encodeStreamMeta(m), Int: 1})
+	return OK
 }
 
 func cmdXRead(tx *Tx, args [][]byte) Reply {

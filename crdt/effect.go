@@ -62,7 +62,8 @@ const (
 	// EffXTrim observed-removes every stream entry with an ID up to Field.
 	EffXTrim EffectKind = 22
 	// EffXMeta writes the op's origin's stream metadata record (Value:
-	// encodeStreamMeta).
+	// encodeStreamMeta); with Int 1 (XSETID) it first removes the records
+	// of every origin the op had seen.
 	EffXMeta EffectKind = 23
 
 	effKindEnd EffectKind = 24 // first unused value
@@ -196,9 +197,12 @@ func encodeEffect(e *encoder, f *Effect) {
 		e.bytes(f.Field)
 		e.varint(f.Int)
 		e.bytes(f.Value)
-	case EffXAdd, EffXDel, EffXTrim, EffXMeta:
+	case EffXAdd, EffXDel, EffXTrim:
 		e.bytes(f.Field)
 		e.bytes(f.Value)
+	case EffXMeta:
+		e.bytes(f.Value)
+		e.varint(f.Int)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -308,8 +312,13 @@ func decodeEffect(d *decoder) (Effect, error) {
 			return f, ErrEffect
 		}
 	case EffXAdd, EffXDel, EffXTrim, EffXMeta:
-		f.Field = d.bytes()
-		f.Value = d.bytes()
+		if f.Kind == EffXMeta {
+			f.Value = d.bytes()
+			f.Int = d.varint()
+		} else {
+			f.Field = d.bytes()
+			f.Value = d.bytes()
+		}
 		if d.err == nil && !validStreamEffect(&f) {
 			return f, ErrEffect
 		}

@@ -105,6 +105,9 @@ func (s *streamValue) apply(f *Effect, t Tag, c Context) {
 	case EffXMeta:
 		m, _ := decodeStreamMeta(f.Value)
 		m.Tag = t
+		if f.Int == 1 { // XSETID: overwrite the records the op had seen
+			s.dropMeta(c)
+		}
 		s.setMeta(m)
 	default:
 		panic("crdt: stream cannot apply effect " + f.String())
@@ -180,6 +183,11 @@ func (s *streamValue) removeObserved(c Context) {
 		}
 		n = next
 	}
+	s.dropMeta(c)
+}
+
+// dropMeta removes the metadata records c covers.
+func (s *streamValue) dropMeta(c Context) {
 	out := s.meta[:0]
 	for _, m := range s.meta {
 		if !c.covers(m.Tag) {
@@ -426,7 +434,7 @@ func validStreamEffect(f *Effect) bool {
 		return ok
 	case EffXMeta:
 		_, ok := decodeStreamMeta(f.Value)
-		return ok
+		return ok && (f.Int == 0 || f.Int == 1)
 	}
 	return false
 }

@@ -110,6 +110,21 @@ var streamTable = []struct {
 	{[]string{"OBJECT", "ENCODING", "s3"}, `"stream"`},
 	{[]string{"XADD", "s3", "MAXLEN", "~", "0", "13-1", "f", "v"}, `"13-1"`},
 	{[]string{"XLEN", "s3"}, `:0`},
+	{[]string{"XSETID", "nokey", "1-1"}, `-ERR no such key`},
+	{[]string{"XSETID", "s3", "1-1"}, `+OK`},
+	{[]string{"XADD", "s4", "5-1", "a", "b"}, `"5-1"`},
+	{[]string{"XSETID", "s4", "5-1", "ENTRIESADDED", "-1"}, `-ERR entries_added must be positive`},
+	{[]string{"XSETID", "s4", "5-1", "entriesadded", "0"}, `-ERR The entries_added specified in XSETID is smaller than the target stream length`},
+	{[]string{"XSETID", "s4", "5-1", "maxdeletedid", "6-1"}, `-ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id`},
+	{[]string{"XSETID", "s4", "5-1", "maxdeletedid", "3-1", "entriesadded", "9"}, `+OK`},
+	{[]string{"XSETID", "s4", "5-1", "foo"}, `-ERR syntax error`},
+	{[]string{"XSETID", "s4", "-"}, `-ERR Invalid stream ID specified as stream command argument`},
+	{[]string{"XINFO", "STREAM", "s4"}, ``},
+	{[]string{"XDEL", "s4", "5-1"}, `:1`},
+	{[]string{"XSETID", "s4", "2-1"}, `+OK`},
+	{[]string{"XINFO", "STREAM", "s4", "FULL"}, ``},
+	{[]string{"XADD", "s4", "3-1", "a", "b"}, `"3-1"`},
+	{[]string{"XSETID", "str", "1-1"}, `-WRONGTYPE Operation against a key holding the wrong kind of value`},
 }
 
 // xinfoNoRadix drops the radix-tree-keys and radix-tree-nodes fields
@@ -381,6 +396,34 @@ func TestStreamConcurrentRules(t *testing.T) {
 	}
 }
 
+func TestStreamSetIDAcrossRegions(t *testing.T) {
+	p := newStreamRegions(t)
+	ms := p.clk
+	_, a := p.run(0, ms, "XADD", "s", "5-1", "f", "v")
+	p.deliver(1, a)
+	_, d := p.run(0, ms+1, "XDEL", "s", "5-1")
+	p.deliver(1, d)
+	// Region 1 lowers last-generated-id while region 2 adds concurrently:
+	// the unseen add's record survives: the IDs combine by maximum and
+	// entries-added is 7 (XSETID) plus region 2's one add.
+	_, set := p.run(0, ms+2, "XSETID", "s", "2-0", "ENTRIESADDED", "7")
+	_, add := p.run(1, ms+3, "XADD", "s", "6-1", "f", "w")
+	if got := p.read(0, "XINFO", "STREAM", "s"); !strings.Contains(got, `"last-generated-id" "2-0"`) || !strings.Contains(got, `"entries-added" :7`) {
+		t.Fatalf("after XSETID: %s", got)
+	}
+	p.deliver(1, set)
+	p.deliver(0, add)
+	for i := 0; i < 2; i++ {
+		got := p.read(i, "XINFO", "STREAM", "s")
+		if !strings.Contains(got, `"last-generated-id" "6-1"`) || !strings.Contains(got, `"entries-added" :8`) || !strings.Contains(got, `"length" :1`) {
+			t.Errorf("region %d: %s", i, got)
+		}
+	}
+	if p.ks[0].Digest() != p.ks[1].Digest() {
+		t.Fatal("digests differ")
+	}
+}
+
 // streamGens are the convergence workload for streams: explicit IDs from
 // a small range (so regions collide), automatic IDs, trims of both kinds,
 // XDEL, and the whole-key commands that interact with them.
@@ -414,6 +457,13 @@ var streamGens = []cmdGen{
 			return []string{"XTRIM", k, "MAXLEN", strconv.Itoa(d.intn(4, "maxlen"))}
 		}
 		return []string{"XTRIM", k, "MINID", strconv.Itoa(d.intn(12, "minid"))}
+	}},
+	{"stream", []string{"XSETID"}, func(d draws, k string, _ int64) []string {
+		args := []string{"XSETID", k, strconv.Itoa(d.intn(14, "ms")) + "-0"}
+		if chance(d, 30, "xsadded") {
+			args = append(args, "ENTRIESADDED", strconv.Itoa(d.intn(20, "added")))
+		}
+		return args
 	}},
 	{"stream", []string{"XLEN"}, func(d draws, k string, _ int64) []string { return []string{"XLEN", k} }},
 	{"keys", []string{"DEL"}, func(d draws, k string, _ int64) []string { return []string{"DEL", k} }},
