@@ -46,6 +46,11 @@ func seedBatches() []*Batch {
 		{Kind: EffZRem, Key: []byte("z"), Field: []byte("m")},
 		{Kind: EffFlushDB, DB: 3},
 		{Kind: EffFlushAll},
+		{Kind: EffXAdd, Key: []byte("x"), Field: streamID{5, 1}.bytes(), Value: encodeStreamFields([]string{"f", "v"})},
+		{Kind: EffXMeta, Key: []byte("x"), Value: encodeStreamMeta(streamMeta{Added: 1, Last: streamID{5, 1}})},
+		{Kind: EffXDel, Key: []byte("x"), Field: streamID{5, 1}.bytes()},
+		{Kind: EffXTrim, Key: []byte("x"), Field: streamID{9, 0}.bytes()},
+		{Kind: EffXMeta, Key: []byte("x"), Value: encodeStreamMeta(streamMeta{Last: streamID{2, 0}}), Int: 1},
 	}
 	var out []*Batch
 	for i, e := range all {
@@ -81,6 +86,7 @@ func seedSnapshots() [][]byte {
 			}
 		}
 	}
+	out = append(out, streamSeedSnapshots()...) // stream_test.go
 	return append(out, foldSeedSnapshots()...) // fold_test.go
 }
 
@@ -211,6 +217,8 @@ func readKey(ks *Keyspace, dbi int, key string) {
 	for _, args := range [][]string{
 		{"GET", key}, {"SMEMBERS", key}, {"HGETALL", key}, {"ZRANGE", key, "0", "-1", "WITHSCORES"},
 		{"TYPE", key}, {"PTTL", key}, {"STRLEN", key}, {"SCARD", key}, {"HLEN", key}, {"ZCARD", key},
+		{"XRANGE", key, "-", "+"}, {"XREVRANGE", key, "+", "-"}, {"XINFO", "STREAM", key, "FULL"},
+		{"XREAD", "STREAMS", key, "0"},
 	} {
 		if Lookup([]byte(args[0])) != nil {
 			ks.Read(dbi, testEpochMs, 1, strArgs(args))

@@ -738,3 +738,33 @@ func BenchmarkStreamXRangeSeek(b *testing.B) {
 		}
 	}
 }
+
+// streamSeedSnapshots are fuzz seeds: two regions' states after
+// concurrent stream writes (a collided ID, a trim, an XSETID) are merged.
+func streamSeedSnapshots() [][]byte {
+	var ks [2]*Keyspace
+	for i := range ks {
+		ks[i] = NewKeyspace(Origin{Region: uint32(i + 1), Incarnation: 1}, Options{})
+	}
+	var bs [2][]*Batch
+	run := func(i int, ms int64, args ...string) {
+		if _, b := ks[i].Apply(Stamp{Time: HLCFromMillis(ms)}, []Command{{Args: strArgs(args)}}); b != nil {
+			bs[i] = append(bs[i], b)
+		}
+	}
+	run(0, testEpochMs, "XADD", "x", "5-1", "f", "a", "g", "b")
+	run(1, testEpochMs, "XADD", "x", "5-1", "f", "c")
+	run(1, testEpochMs+1, "XADD", "x", "*", "f", "d")
+	run(0, testEpochMs+2, "XADD", "x", "MAXLEN", "1", "6-*", "f", "e")
+	run(0, testEpochMs+3, "XSETID", "x", "9-9", "ENTRIESADDED", "12")
+	run(1, testEpochMs+4, "XADD", "y", "1-1", "f", "v")
+	run(1, testEpochMs+5, "XDEL", "y", "1-1")
+	out := [][]byte{ks[0].Snapshot(), ks[1].Snapshot()}
+	for i := range ks {
+		for _, b := range bs[1-i] {
+			ks[i].Merge(b)
+		}
+		out = append(out, ks[i].Snapshot())
+	}
+	return out
+}
