@@ -87,7 +87,7 @@ func seedSnapshots() [][]byte {
 		}
 	}
 	out = append(out, streamSeedSnapshots()...) // stream_test.go
-	return append(out, foldSeedSnapshots()...) // fold_test.go
+	return append(out, foldSeedSnapshots()...)  // fold_test.go
 }
 
 // simState runs a short simulation and returns replica 0's final state.
