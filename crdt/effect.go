@@ -69,7 +69,20 @@ const (
 	// EffListSet writes Value as the element at position Field (LWW).
 	EffListSet EffectKind = 19
 
-	effKindEnd = 20 // first unused value
+	// Kinds 20-23 are streams (stream.go).
+	// EffXAdd adds stream entry Field (a 16-byte ID) with the field list
+	// in Value (encodeStreamFields).
+	EffXAdd EffectKind = 20
+	// EffXDel observed-removes stream entry Field.
+	EffXDel EffectKind = 21
+	// EffXTrim observed-removes every stream entry with an ID up to Field.
+	EffXTrim EffectKind = 22
+	// EffXMeta writes the op's origin's stream metadata record (Value:
+	// encodeStreamMeta); with Int 1 (XSETID) it first removes the records
+	// of every origin the op had seen.
+	EffXMeta EffectKind = 23
+
+	effKindEnd EffectKind = 24 // first unused value
 )
 
 // Effect flags.
@@ -209,6 +222,12 @@ func encodeEffect(e *encoder, f *Effect) {
 	case EffListSet:
 		e.bytes(f.Field)
 		e.bytes(f.Value)
+	case EffXAdd, EffXDel, EffXTrim:
+		e.bytes(f.Field)
+		e.bytes(f.Value)
+	case EffXMeta:
+		e.bytes(f.Value)
+		e.varint(f.Int)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -326,6 +345,17 @@ func decodeEffect(d *decoder) (Effect, error) {
 	case EffListSet:
 		f.Field = d.bytes()
 		f.Value = d.bytes()
+	case EffXAdd, EffXDel, EffXTrim, EffXMeta:
+		if f.Kind == EffXMeta {
+			f.Value = d.bytes()
+			f.Int = d.varint()
+		} else {
+			f.Field = d.bytes()
+			f.Value = d.bytes()
+		}
+		if d.err == nil && !validStreamEffect(&f) {
+			return f, ErrEffect
+		}
 	default:
 		// A number below effKindEnd that no case knows is an unassigned
 		// one (kinds are allocated in ranges): reject it like an unknown.

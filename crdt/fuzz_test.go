@@ -53,6 +53,11 @@ func seedBatches() []*Batch {
 		{Kind: EffListPop, Key: []byte("l"), Value: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 5, dot: Dot{o2, 1}},
 			rest: &[]lcomp{{n: -2, dot: Dot{o3, 9}, sub: 3}}}}})},
 		{Kind: EffListSet, Key: []byte("l"), Field: encodeListPositions([]*lnode{{pos: lpos{head: lcomp{n: 0, dot: Dot{o2, 2}}}}})[1:], Value: []byte("v")},
+		{Kind: EffXAdd, Key: []byte("x"), Field: streamID{5, 1}.bytes(), Value: encodeStreamFields([]string{"f", "v"})},
+		{Kind: EffXMeta, Key: []byte("x"), Value: encodeStreamMeta(streamMeta{Added: 1, Last: streamID{5, 1}})},
+		{Kind: EffXDel, Key: []byte("x"), Field: streamID{5, 1}.bytes()},
+		{Kind: EffXTrim, Key: []byte("x"), Field: streamID{9, 0}.bytes()},
+		{Kind: EffXMeta, Key: []byte("x"), Value: encodeStreamMeta(streamMeta{Last: streamID{2, 0}}), Int: 1},
 	}
 	var out []*Batch
 	for i, e := range all {
@@ -89,7 +94,8 @@ func seedSnapshots() [][]byte {
 		}
 	}
 	out = append(out, listSeedSnapshot())
-	return append(out, foldSeedSnapshots()...) // fold_test.go
+	out = append(out, streamSeedSnapshots()...) // stream_test.go
+	return append(out, foldSeedSnapshots()...)  // fold_test.go
 }
 
 // listSeedSnapshot holds lists with LSET values and a multi-component
@@ -236,6 +242,8 @@ func readKey(ks *Keyspace, dbi int, key string) {
 	for _, args := range [][]string{
 		{"GET", key}, {"SMEMBERS", key}, {"HGETALL", key}, {"ZRANGE", key, "0", "-1", "WITHSCORES"},
 		{"TYPE", key}, {"PTTL", key}, {"STRLEN", key}, {"SCARD", key}, {"HLEN", key}, {"ZCARD", key},
+		{"XRANGE", key, "-", "+"}, {"XREVRANGE", key, "+", "-"}, {"XINFO", "STREAM", key, "FULL"},
+		{"XREAD", "STREAMS", key, "0"},
 	} {
 		if Lookup([]byte(args[0])) != nil {
 			ks.Read(dbi, testEpochMs, 1, strArgs(args))

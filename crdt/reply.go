@@ -17,6 +17,7 @@ const (
 	KindDouble                    // RESP3 ,d; RESP2 bulk string (Str holds RESP2 text)
 	KindBool                      // RESP3 #t/#f; RESP2 :1/:0
 	KindPairs                     // array of 2-element arrays in RESP3 (e.g. WITHSCORES); flat in RESP2
+	KindPairMap                   // RESP3 %n map; RESP2 array of n 2-element arrays (XREAD)
 )
 
 // Reply is a protocol-neutral command reply.

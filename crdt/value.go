@@ -16,11 +16,12 @@ const (
 	TypeHash
 	TypeSet
 	TypeZSet
-	TypeList
-	typeEnd
+	TypeList   ValueType = 5
+	TypeStream ValueType = 6
+	typeEnd    ValueType = 7
 )
 
-var typeNames = [...]string{"none", "string", "hash", "set", "zset", "list"}
+var typeNames = [...]string{"none", "string", "hash", "set", "zset", "list", "stream"}
 
 func (t ValueType) String() string {
 	if int(t) < len(typeNames) {
@@ -104,13 +105,15 @@ var effectTypes = [effKindEnd]ValueType{
 	EffSetAdd: TypeSet, EffSetRem: TypeSet,
 	EffZAdd: TypeZSet, EffZIncr: TypeZSet, EffZRem: TypeZSet,
 	EffListInsert: TypeList, EffListRem: TypeList, EffListPop: TypeList, EffListSet: TypeList,
+	EffXAdd: TypeStream, EffXDel: TypeStream, EffXTrim: TypeStream, EffXMeta: TypeStream,
 }
 
 // removalOnly reports whether an effect kind only removes content; such an
 // effect never creates a key.
 func removalOnly(k EffectKind) bool {
 	return k == EffHashDel || k == EffSetRem || k == EffZRem || k == EffDelKey ||
-		k == EffListRem || k == EffListPop
+		k == EffListRem || k == EffListPop ||
+		k == EffXDel || k == EffXTrim
 }
 
 // FormatDouble formats a float as Redis 7.0 replies with it (%.17g; inf and

@@ -61,7 +61,8 @@ func replyFromPB(p *pb.Reply) crdt.Reply {
 		return crdt.Nil
 	}
 	r := crdt.Reply{Kind: crdt.ReplyKind(p.Kind), Str: p.Str, Int: p.Int, Float: p.Float}
-	if r.Kind == crdt.KindArray || r.Kind == crdt.KindMap || r.Kind == crdt.KindSet || r.Kind == crdt.KindPairs {
+	if r.Kind == crdt.KindArray || r.Kind == crdt.KindMap || r.Kind == crdt.KindSet || r.Kind == crdt.KindPairs ||
+		r.Kind == crdt.KindPairMap {
 		r.Elems = make([]crdt.Reply, len(p.Elems))
 		for i, e := range p.Elems {
 			r.Elems[i] = replyFromPB(e)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"strings"
 
 	"concord/crdt"
 )
@@ -54,6 +55,19 @@ func (kn keynum) sourceFlags(cmd *command) []string {
 	return []string{"RO", "access"}
 }
 
+// keywordKeys describes a command whose keys follow a keyword and take
+// 1/limit of the arguments after it (XREAD's STREAMS key ... id ...), as
+// Redis 7.0's keyword key specs describe them.
+type keywordKeys struct {
+	word      string // as COMMAND INFO spells it
+	startFrom int
+	limit     int
+}
+
+var keywordCommands = map[string]keywordKeys{
+	"xread": {word: "STREAMS", startFrom: 1, limit: 2},
+}
+
 // atoi is C's atoi: leading blanks, an optional sign, then digits; 0 when
 // there are none.
 func atoi(b []byte) int64 {
@@ -99,6 +113,21 @@ func (cmd *command) keyPositions(args [][]byte) (pos []int, ok bool) {
 		spec := crdt.CommandSpec{FirstKey: cmd.firstKey, LastKey: cmd.lastKey, Step: cmd.step}
 		return spec.Keys(args), true
 	}
+	if kw, isKW := keywordCommands[cmd.name]; isKW {
+		for i := kw.startFrom; i < len(args); i++ {
+			if strings.EqualFold(string(args[i]), kw.word) {
+				n := (len(args) - i - 1) / kw.limit
+				if n == 0 {
+					return nil, false
+				}
+				for j := 0; j < n; j++ {
+					pos = append(pos, i+1+j)
+				}
+				return pos, true
+			}
+		}
+		return nil, false
+	}
 	if cmd.data == nil {
 		return nil, true
 	}
@@ -113,7 +142,8 @@ func (cmd *command) hasKeys() bool {
 			return false
 		}
 	}
-	return kn || cmd.firstKey > 0
+	_, kw := keywordCommands[cmd.name]
+	return kn || kw || cmd.firstKey > 0
 }
 
 // keySpecs is COMMAND INFO's key specifications for cmd.
@@ -151,6 +181,21 @@ func (cmd *command) keySpecs() []crdt.Reply {
 					crdt.BulkString("keynumidx"), crdt.Int(0),
 					crdt.BulkString("firstkey"), crdt.Int(1),
 					crdt.BulkString("keystep"), crdt.Int(1)))))
+	}
+	if kw, ok := keywordCommands[cmd.name]; ok {
+		return []crdt.Reply{kv(
+			crdt.BulkString("flags"), statuses([]string{"RO", "access"}, ""),
+			crdt.BulkString("begin_search"), kv(
+				crdt.BulkString("type"), crdt.BulkString("keyword"),
+				crdt.BulkString("spec"), kv(
+					crdt.BulkString("keyword"), crdt.BulkString(kw.word),
+					crdt.BulkString("startfrom"), crdt.Int(int64(kw.startFrom)))),
+			crdt.BulkString("find_keys"), kv(
+				crdt.BulkString("type"), crdt.BulkString("range"),
+				crdt.BulkString("spec"), kv(
+					crdt.BulkString("lastkey"), crdt.Int(-1),
+					crdt.BulkString("keystep"), crdt.Int(1),
+					crdt.BulkString("limit"), crdt.Int(int64(kw.limit)))))}
 	}
 	if cmd.firstKey <= 0 {
 		return nil

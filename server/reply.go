@@ -78,6 +78,18 @@ func appendReply(b []byte, r crdt.Reply, resp int) []byte {
 			b = appendReply(b, r.Elems[i+1], resp)
 		}
 		return b
+	case crdt.KindPairMap:
+		if resp == 3 {
+			b = appendHeader(b, '%', len(r.Elems)/2)
+			return appendElems(b, r.Elems, resp)
+		}
+		b = redcon.AppendArray(b, len(r.Elems)/2)
+		for i := 0; i+1 < len(r.Elems); i += 2 {
+			b = redcon.AppendArray(b, 2)
+			b = appendReply(b, r.Elems[i], resp)
+			b = appendReply(b, r.Elems[i+1], resp)
+		}
+		return b
 	case crdt.KindDouble:
 		if resp == 3 {
 			// Str, when set, is the text for RESP3 too: GEOPOS-style
