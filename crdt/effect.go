@@ -53,7 +53,15 @@ const (
 	// stable vector it was computed from (encodeFoldValue).
 	EffFold
 
-	effKindEnd // first unused value
+	// EffHLLAdd (24) is one PFADD, PFMERGE or cache-filling PFCOUNT on a
+	// HyperLogLog: Value holds the register raises it made (3 bytes each:
+	// register little endian, count), Int its hllFlag* bits.
+	EffHLLAdd EffectKind = 24
+	// EffHLLSet (25) writes a HyperLogLog's whole bytes (Value, a valid
+	// HLL): observed-remove of its previous history, then Value as base.
+	EffHLLSet EffectKind = 25
+
+	effKindEnd EffectKind = 26 // first unused value
 )
 
 // Effect flags.
@@ -184,6 +192,11 @@ func encodeEffect(e *encoder, f *Effect) {
 		e.bytes(f.Field)
 		e.varint(f.Int)
 		e.bytes(f.Value)
+	case EffHLLAdd:
+		e.varint(f.Int)
+		e.bytes(f.Value)
+	case EffHLLSet:
+		e.bytes(f.Value)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -290,6 +303,17 @@ func decodeEffect(d *decoder) (Effect, error) {
 		f.Int = d.varint()
 		f.Value = d.bytes()
 		if d.err == nil && !validFoldEffect(&f) {
+			return f, ErrEffect
+		}
+	case EffHLLAdd:
+		f.Int = d.varint()
+		f.Value = d.bytes()
+		if d.err == nil && (f.Int&^hllFlagsAll != 0 || !validHLLRegs(f.Value)) {
+			return f, ErrEffect
+		}
+	case EffHLLSet:
+		f.Value = d.bytes()
+		if d.err == nil && !hllValid(f.Value) {
 			return f, ErrEffect
 		}
 	default:

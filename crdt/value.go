@@ -16,12 +16,20 @@ const (
 	TypeHash
 	TypeSet
 	TypeZSet
+	_ // 5, 6: assigned to other types (list, stream)
+	_
+	// TypeHLL is a HyperLogLog: a sub-type of string (TYPE reports
+	// "string") whose state merges register by register (hllvalue.go).
+	TypeHLL
 	typeEnd
 )
 
 var typeNames = [...]string{"none", "string", "hash", "set", "zset"}
 
 func (t ValueType) String() string {
+	if t == TypeHLL {
+		return "string"
+	}
 	if int(t) < len(typeNames) {
 		return typeNames[t]
 	}
@@ -102,6 +110,7 @@ var effectTypes = [effKindEnd]ValueType{
 	EffHashSet: TypeHash, EffHashIncr: TypeHash, EffHashDel: TypeHash,
 	EffSetAdd: TypeSet, EffSetRem: TypeSet,
 	EffZAdd: TypeZSet, EffZIncr: TypeZSet, EffZRem: TypeZSet,
+	EffHLLAdd: TypeHLL, EffHLLSet: TypeHLL,
 }
 
 // removalOnly reports whether an effect kind only removes content; such an
