@@ -145,11 +145,11 @@ func sparseZeroLen(c byte) int  { return int(c&0x3f) + 1 }
 func sparseXZeroLen(c, d byte) int {
 	return (int(c&0x3f)<<8 | int(d)) + 1
 }
-func sparseValValue(c byte) int         { return int(c>>2&0x1f) + 1 }
-func sparseValLen(c byte) int           { return int(c&0x3) + 1 }
-func sparseVal(val, n int) byte         { return byte((val-1)<<2|(n-1)) | 0x80 }
-func sparseXZero(n int) (byte, byte)    { return byte((n-1)>>8) | 0x40, byte((n - 1) & 0xff) }
-func sparseZero(n int) byte             { return byte(n - 1) }
+func sparseValValue(c byte) int      { return int(c>>2&0x1f) + 1 }
+func sparseValLen(c byte) int        { return int(c&0x3) + 1 }
+func sparseVal(val, n int) byte      { return byte((val-1)<<2|(n-1)) | 0x80 }
+func sparseXZero(n int) (byte, byte) { return byte((n-1)>>8) | 0x40, byte((n - 1) & 0xff) }
+func sparseZero(n int) byte          { return byte(n - 1) }
 
 func hllDenseGet(regs []byte, i int) uint8 {
 	byt := i * hllBits / 8
