@@ -1,6 +1,9 @@
 package crdt
 
-import "bytes"
+import (
+	"bytes"
+	"fmt"
+)
 
 // HyperLogLog commands, as Redis 7.0's hyperloglog.c runs them. A key
 // holding an HLL is either an hllValue (made by these commands) or a plain
@@ -12,17 +15,18 @@ func init() {
 	register(
 		&CommandSpec{Name: "pfadd", Arity: -2, Flags: []string{"denyoom", "fast"}, FirstKey: 1, LastKey: 1, Step: 1,
 			Categories: []string{"write", "hyperloglog", "fast"}, Write: true, Run: cmdPFAdd},
-		// Redis flags PFCOUNT readonly/may_replicate; here it must run in
-		// apply because filling the cache is a write.
-		&CommandSpec{Name: "pfcount", Arity: -2, Flags: []string{"may_replicate"}, FirstKey: 1, LastKey: -1, Step: 1,
+		// PFCOUNT runs in apply: filling the cache is a write.
+		&CommandSpec{Name: "pfcount", Arity: -2, FirstKey: 1, LastKey: -1, Step: 1,
 			Categories: []string{"read", "hyperloglog", "slow"}, Write: true, Run: cmdPFCount},
 		&CommandSpec{Name: "pfmerge", Arity: -2, Flags: []string{"denyoom"}, FirstKey: 1, LastKey: -1, Step: 1,
 			Categories: []string{"write", "hyperloglog", "slow"}, Write: true, Run: cmdPFMerge},
 		&CommandSpec{Name: "pfdebug", Arity: 3, Flags: []string{"denyoom", "admin"}, FirstKey: 2, LastKey: 2, Step: 1,
-			Categories: []string{"write", "hyperloglog", "admin", "slow", "dangerous"}, Write: true, Run: cmdPFUnsupported},
+			Categories: []string{"write", "hyperloglog", "admin", "slow", "dangerous"}, Write: true, Run: cmdPFDebug},
 		&CommandSpec{Name: "pfselftest", Arity: 1, Flags: []string{"admin"},
-			Categories: []string{"hyperloglog", "admin", "slow", "dangerous"}, Run: cmdPFUnsupported},
+			Categories: []string{"hyperloglog", "admin", "slow", "dangerous"}, Run: cmdPFSelfTest},
 	)
+	// Redis reports PFCOUNT as readonly (it may replicate a cache fill).
+	commands["pfcount"].Flags = []string{"readonly", "may_replicate"}
 }
 
 var (
@@ -210,8 +214,80 @@ func cmdPFMerge(tx *Tx, args [][]byte) Reply {
 	return OK
 }
 
-// cmdPFUnsupported answers PFDEBUG and PFSELFTEST, Redis's internal
-// testing commands, which Concord does not provide.
-func cmdPFUnsupported(tx *Tx, args [][]byte) Reply {
-	return Err("ERR " + lower(args[0]) + " is not supported by Concord")
+// cmdPFDebug is Redis's PFDEBUG GETREG|DECODE|ENCODING|TODENSE key.
+// GETREG and TODENSE convert a sparse HLL to dense, a write like any other.
+func cmdPFDebug(tx *Tx, args [][]byte) Reply {
+	sub := lower(args[1])
+	key := args[2]
+	k, r, ok := lookupHLL(tx, key)
+	if !ok {
+		return r
+	}
+	if !k.exists {
+		return Err("ERR The specified key does not exist")
+	}
+	toDense := func() ([]byte, Reply, bool) {
+		if k.b[4] == hllDense {
+			return k.b, Reply{}, true
+		}
+		d, ok := hllSparseToDense(k.b)
+		if !ok {
+			return nil, errHLLInvalid, false
+		}
+		writeHLL(tx, key, k, nil, hllFlagDense, d)
+		return d, Reply{}, true
+	}
+	switch sub {
+	case "getreg":
+		d, r, ok := toDense()
+		if !ok {
+			return r
+		}
+		out := make([]Reply, hllRegisters)
+		for j := range out {
+			out[j] = Int(int64(hllDenseGet(d[hllHdrSize:], j)))
+		}
+		return Array(out...)
+	case "decode":
+		if k.b[4] != hllSparse {
+			return Err("ERR HLL encoding is not sparse")
+		}
+		var s []byte
+		for p := hllHdrSize; p < len(k.b); {
+			c := k.b[p]
+			switch {
+			case sparseIsZero(c):
+				s = fmt.Appendf(s, "z:%d ", sparseZeroLen(c))
+				p++
+			case sparseIsXZero(c):
+				s = fmt.Appendf(s, "Z:%d ", sparseXZeroLen(c, at(k.b, p+1)))
+				p += 2
+			default:
+				s = fmt.Appendf(s, "v:%d,%d ", sparseValValue(c), sparseValLen(c))
+				p++
+			}
+		}
+		return Bulk(bytes.TrimRight(s, " "))
+	case "encoding":
+		if k.b[4] == hllDense {
+			return Status("dense")
+		}
+		return Status("sparse")
+	case "todense":
+		conv := k.b[4] == hllSparse
+		if _, r, ok := toDense(); !ok {
+			return r
+		}
+		if conv {
+			return Int(1)
+		}
+		return Int(0)
+	}
+	return Err("ERR Unknown PFDEBUG subcommand '" + errText(args[1]) + "'")
+}
+
+// cmdPFSelfTest answers PFSELFTEST, Redis's built-in test of its own HLL
+// code. Concord's HLL is tested by its test suite instead.
+func cmdPFSelfTest(tx *Tx, args [][]byte) Reply {
+	return Err("ERR PFSELFTEST is not supported by Concord")
 }
