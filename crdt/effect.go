@@ -68,6 +68,9 @@ const (
 const (
 	FlagKeepTTL uint8 = 1 << iota // EffDelKey: leave the TTL register alone
 	FlagFloat                     // *Incr: the increment is a float in Value
+	// FlagHLLDel (EffDelKey): the removing op held HLL content under the
+	// key, so the removal wins over concurrent HLL writes (hlldel.go).
+	FlagHLLDel
 )
 
 // NumDBs is the number of logical databases, as in Redis.
@@ -264,7 +267,7 @@ func decodeEffect(d *decoder) (Effect, error) {
 	if d.err != nil {
 		return f, d.err
 	}
-	if f.Kind == 0 || f.Kind >= effKindEnd || f.DB >= NumDBs || f.Flags&^(FlagKeepTTL|FlagFloat) != 0 {
+	if f.Kind == 0 || f.Kind >= effKindEnd || f.DB >= NumDBs || f.Flags&^(FlagKeepTTL|FlagFloat|FlagHLLDel) != 0 {
 		return f, ErrEffect
 	}
 	if f.Kind == EffFlushAll || f.Kind == EffFlushDB {

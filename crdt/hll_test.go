@@ -529,3 +529,143 @@ func TestHLLSnapshot(t *testing.T) {
 	expect(t, rs, clk, ":1", "PFCOUNT", "s")
 	expect(t, rs, clk, "+string", "TYPE", "s")
 }
+
+// hllPair is two regions for scripted concurrency tests.
+type hllPair struct {
+	t    *testing.T
+	reps [2]*Keyspace
+	ms   int64
+}
+
+func newHLLPair(t *testing.T) *hllPair {
+	return &hllPair{t: t, reps: [2]*Keyspace{NewKeyspace(simOrigin(0), Options{}), NewKeyspace(simOrigin(1), Options{})}, ms: testEpochMs}
+}
+
+// run applies a command at region r and returns its reply and batch.
+func (p *hllPair) run(r int, args ...string) (string, []byte) {
+	p.ms++
+	rs, b := p.reps[r].Apply(Stamp{Time: HLCFromMillis(p.ms)}, []Command{{Args: strArgs(args)}})
+	if b == nil {
+		return show(rs[0]), nil
+	}
+	return show(rs[0]), b.Encode(nil)
+}
+
+func (p *hllPair) deliver(to int, data []byte) {
+	p.t.Helper()
+	b, err := DecodeBatch(data)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.reps[to].Merge(b); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *hllPair) read(r int, args ...string) string {
+	return show(p.reps[r].Read(0, p.ms, 0, strArgs(args)))
+}
+
+// count is PFCOUNT computed from region r's bytes without writing the
+// cache (a write would have to be delivered too).
+func (p *hllPair) count(r int, key string) string {
+	tx := Tx{ks: p.reps[r], Now: p.ms}
+	v, found, _, _ := getString(&tx, []byte(key))
+	if !found {
+		return ":0"
+	}
+	c, ok := hllCount(v)
+	if !ok {
+		return "corrupt"
+	}
+	return fmt.Sprintf(":%d", c)
+}
+
+// TestHLLDeleteWins: a DEL beats a PFADD it had not seen, in both delivery
+// orders and through state transfer, while a PFADD that had seen the DEL
+// survives it.
+func TestHLLDeleteWins(t *testing.T) {
+	for _, order := range []string{"del-first", "add-first", "join"} {
+		t.Run(order, func(t *testing.T) {
+			p := newHLLPair(t)
+			_, b0 := p.run(0, "PFADD", "k", "a", "b")
+			p.deliver(1, b0)
+			_, del := p.run(0, "DEL", "k")
+			_, add := p.run(1, "PFADD", "k", "c", "d", "e") // concurrent with the DEL
+			if add == nil {
+				t.Fatal("PFADD changed nothing")
+			}
+			switch order {
+			case "del-first":
+				p.deliver(1, del)
+				p.deliver(0, add)
+			case "add-first":
+				p.deliver(0, add)
+				p.deliver(1, del)
+			case "join":
+				s0, s1 := p.reps[0].Snapshot(), p.reps[1].Snapshot()
+				r0, _ := Restore(s0)
+				r1, _ := Restore(s1)
+				p.reps[0].Join(r1)
+				p.reps[1].Join(r0)
+			}
+			for r := range p.reps {
+				if got := p.read(r, "EXISTS", "k"); got != ":0" {
+					t.Fatalf("region %d: EXISTS k = %s: the concurrent PFADD survived the DEL", r, got)
+				}
+			}
+			if p.reps[0].Digest() != p.reps[1].Digest() {
+				t.Fatal("digests differ")
+			}
+			// A PFADD that saw the DEL survives, everywhere.
+			_, after := p.run(1, "PFADD", "k", "x")
+			p.deliver(0, after)
+			for r := range p.reps {
+				if got := p.count(r, "k"); got != ":1" {
+					t.Fatalf("region %d: PFCOUNT after the DEL = %s, want :1", r, got)
+				}
+			}
+			// A new concurrent DEL/PFADD pair is decided the same way.
+			_, del2 := p.run(0, "DEL", "k")
+			_, add2 := p.run(1, "PFADD", "k", "y")
+			p.deliver(1, del2)
+			p.deliver(0, add2)
+			for r := range p.reps {
+				if got := p.read(r, "EXISTS", "k"); got != ":0" {
+					t.Fatalf("region %d: second round: EXISTS k = %s", r, got)
+				}
+			}
+			if p.reps[0].Digest() != p.reps[1].Digest() {
+				t.Fatal("digests differ after the second round")
+			}
+			if n := len(p.reps[0].dbs[0].hllDels["k"]); n != 1 {
+				t.Fatalf("%d tombstones kept for k, want 1 (the older one is covered)", n)
+			}
+		})
+	}
+}
+
+// TestHLLDeleteObservedOnly: removals of keys that held no HLL where they
+// ran stay observed-removes: a concurrent PFADD survives them.
+func TestHLLDeleteObservedOnly(t *testing.T) {
+	p := newHLLPair(t)
+	_, s := p.run(0, "SET", "k", "v")
+	p.deliver(1, s)
+	_, del := p.run(0, "DEL", "k")
+	_, add := p.run(1, "PFADD", "k", "a") // WRONGTYPE: k is a string at region 1
+	if add != nil {
+		t.Fatal("PFADD on a plain string wrote")
+	}
+	_, add = p.run(1, "PFADD", "j", "a")
+	_, delj := p.run(0, "DEL", "j") // j does not exist at region 0: nothing to beat
+	if delj != nil {
+		t.Fatal("DEL of a missing key wrote")
+	}
+	p.deliver(1, del)
+	p.deliver(0, add)
+	for r := range p.reps {
+		if got := p.count(r, "j"); got != ":1" {
+			t.Fatalf("region %d: PFCOUNT j = %s", r, got)
+		}
+	}
+}

@@ -141,6 +141,9 @@ type db struct {
 	// unfolded holds the keys whose content a fold op could shrink (see
 	// fold.go); not maintained in solo mode. Derived, node-local state.
 	unfolded map[string]struct{}
+	// hllDels holds the tombstones of HLL removals (hlldel.go), sorted
+	// by dot per key.
+	hllDels map[string][]hllTomb
 }
 
 // Stats counts events where a conflict rule fired. They are not replicated
@@ -351,6 +354,13 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		return nil
 	}
 	d := &ks.dbs[f.DB]
+	if (f.Kind == EffHLLAdd || f.Kind == EffHLLSet) && len(d.hllDels) > 0 &&
+		hllCancelled(d.hllDels[string(f.Key)], t, c) {
+		return nil // delete wins (hlldel.go)
+	}
+	if f.Kind == EffDelKey && f.Flags&FlagHLLDel != 0 {
+		d.addHLLTomb(string(f.Key), t, c)
+	}
 	e, ok := d.keys.Get(string(f.Key))
 	if !ok {
 		key := string(f.Key)
@@ -381,6 +391,10 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	case EffDelKey:
 		survived := false
 		for _, v := range e.vals {
+			if h, ok := v.(*hllValue); ok && f.Flags&FlagHLLDel != 0 {
+				h.clear()
+				continue
+			}
 			v.removeObserved(c)
 			survived = survived || !v.empty()
 		}
@@ -489,6 +503,12 @@ func (ks *Keyspace) Join(o *Keyspace) {
 		for k := range od.ghosts {
 			keys[k] = true
 		}
+		for k := range d.hllDels {
+			keys[k] = true
+		}
+		for k := range od.hllDels {
+			keys[k] = true
+		}
 		names := make([]string, 0, len(keys))
 		for k := range keys {
 			names = append(names, k)
@@ -498,8 +518,18 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			a := ks.takeEntry(d, k)
 			b := o.peekEntry(od, k)
 			a.setTTL(a.ttl().join(mine, b.ttl(), theirs))
+			// Delete wins: HLL content of a side that had not seen a
+			// removal the other side holds goes.
+			if h, ok := a.value(TypeHLL).(*hllValue); ok && hllUnseen(od.hllDels[k], mine) {
+				h.clear()
+			}
+			bHLLGone := hllUnseen(d.hllDels[k], theirs)
+			d.joinHLLTombs(k, od.hllDels[k])
 			for t := TypeString; t < typeEnd; t++ {
 				av, bv := a.value(t), b.value(t)
+				if t == TypeHLL && bHLLGone {
+					bv = nil
+				}
 				if av == nil && bv == nil {
 					continue
 				}
@@ -555,10 +585,12 @@ func (ks *Keyspace) peekEntry(d *db, key string) *entry {
 }
 
 // snapshotFormat versions the snapshot encoding. Format 2 added fold groups
-// (fold.go) and sorts increments by tag; Restore still reads format 1.
+// (fold.go) and sorts increments by tag; format 3 adds HLL tombstones
+// (hlldel.go) after each database's ghosts. Restore still reads 1 and 2.
 const (
-	snapshotFormat       = 2
+	snapshotFormat       = 3
 	snapshotFormatLegacy = 1
+	snapshotFormatNoHLL  = 2
 )
 
 // Snapshot returns the whole state's encoding. Keys are written in slot
@@ -607,9 +639,9 @@ func (ks *Keyspace) DBDigest(i int) [32]byte {
 }
 
 // DBEmpty reports whether database i holds no replicated state at all (no
-// keys and no TTLs kept for removed content).
+// keys, no TTLs kept for removed content, no HLL tombstones).
 func (ks *Keyspace) DBEmpty(i int) bool {
-	return ks.dbs[i].keys.Len() == 0 && len(ks.dbs[i].ghosts) == 0
+	return ks.dbs[i].keys.Len() == 0 && len(ks.dbs[i].ghosts) == 0 && len(ks.dbs[i].hllDels) == 0
 }
 
 func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
@@ -676,6 +708,20 @@ func (ks *Keyspace) encodeDB(e *encoder, i int, snapshot bool) {
 		e.str(k)
 		encodeTTL(e, d.ghosts[k])
 	}
+	// HLL tombstones (format 3). Digests of databases without any stay
+	// what they were before tombstones existed.
+	if snapshot || len(d.hllDels) > 0 {
+		tk := make([]string, 0, len(d.hllDels))
+		for k := range d.hllDels {
+			tk = append(tk, k)
+		}
+		sort.Strings(tk)
+		e.uvarint(uint64(len(tk)))
+		for _, k := range tk {
+			e.str(k)
+			e.hllTombs(d.hllDels[k])
+		}
+	}
 }
 
 func encodeTTL(e *encoder, r mvreg[int64]) {
@@ -700,9 +746,10 @@ func decodeTTL(d *decoder) mvreg[int64] {
 func Restore(src []byte) (*Keyspace, error) {
 	d := &decoder{b: src}
 	v := d.byte1()
-	if d.err == nil && v != snapshotFormat && v != snapshotFormatLegacy {
+	if d.err == nil && v != snapshotFormat && v != snapshotFormatLegacy && v != snapshotFormatNoHLL {
 		return nil, ErrFormat
 	}
+	withTombs := v == snapshotFormat
 	d.legacy = v == snapshotFormatLegacy
 	ks := &Keyspace{self: d.origin()}
 	ks.solo = d.byte1() == 1
@@ -793,6 +840,22 @@ func Restore(src []byte) (*Keyspace, error) {
 			_, dup := db.ghosts[k]
 			if db.ghosts[k] = decodeTTL(d); live || dup || len(db.ghosts[k]) == 0 {
 				d.fail() // a ghost is the TTL of a key without content
+			}
+		}
+		if withTombs {
+			nt := d.count(2)
+			prev := ""
+			for j := 0; j < nt && d.err == nil; j++ {
+				k := d.str()
+				ts := decodeHLLTombs(d)
+				if j > 0 && k <= prev {
+					d.fail() // sorted, one entry per key
+				}
+				prev = k
+				if db.hllDels == nil {
+					db.hllDels = map[string][]hllTomb{}
+				}
+				db.hllDels[k] = ts
 			}
 		}
 	}
