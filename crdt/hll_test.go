@@ -638,6 +638,11 @@ func TestHLLDeleteWins(t *testing.T) {
 			if p.reps[0].Digest() != p.reps[1].Digest() {
 				t.Fatal("digests differ after the second round")
 			}
+			for r := range p.reps {
+				if n := p.reps[r].Stats.DeleteWinsConflicts; n != 2 {
+					t.Errorf("region %d counted %d delete-wins conflicts, want 2", r, n)
+				}
+			}
 			if n := len(p.reps[0].dbs[0].hllDels["k"]); n != 1 {
 				t.Fatalf("%d tombstones kept for k, want 1 (the older one is covered)", n)
 			}

@@ -111,6 +111,33 @@ func (d *db) joinHLLTombs(key string, theirs []hllTomb) {
 	d.hllDels[key] = pruneTombs(ts)
 }
 
+// unobserved reports whether c had not seen some of the content.
+func (h *hllValue) unobserved(c Context) bool {
+	for _, x := range h.bases {
+		if !c.covers(x.Tag) {
+			return true
+		}
+	}
+	for _, ev := range h.events {
+		if !c.covers(ev.Tag) {
+			return true
+		}
+	}
+	return false
+}
+
+// HLLTombstones counts the HLL removal tombstones kept in every database:
+// the backlog delete-wins holds (not yet collected).
+func (ks *Keyspace) HLLTombstones() int {
+	n := 0
+	for i := range ks.dbs {
+		for _, ts := range ks.dbs[i].hllDels {
+			n += len(ts)
+		}
+	}
+	return n
+}
+
 // clear drops all content (a delete-wins removal).
 func (h *hllValue) clear() {
 	h.bases, h.events, h.cur = nil, nil, nil

@@ -161,9 +161,14 @@ type Stats struct {
 	// that add (a replica that applies the remove first sees nothing to
 	// save), so regions may count differently.
 	AddWinsConflicts uint64
-	ExpiredKeys      uint64 // keys removed because their TTL passed
-	BatchesMerged    uint64
-	BatchesSkip      uint64 // duplicates skipped
+	// DeleteWinsConflicts counts HyperLogLog writes a removal beat
+	// without having seen them (hlldel.go): a PFADD dropped on arrival
+	// because a concurrent DEL came first, or HLL content a concurrent
+	// DEL cleared.
+	DeleteWinsConflicts uint64
+	ExpiredKeys         uint64 // keys removed because their TTL passed
+	BatchesMerged       uint64
+	BatchesSkip         uint64 // duplicates skipped
 }
 
 // Keyspace is the state machine of one replica: 16 databases of CRDT
@@ -356,9 +361,10 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	d := &ks.dbs[f.DB]
 	if (f.Kind == EffHLLAdd || f.Kind == EffHLLSet) && len(d.hllDels) > 0 &&
 		hllCancelled(d.hllDels[string(f.Key)], t, c) {
+		ks.Stats.DeleteWinsConflicts++
 		return nil // delete wins (hlldel.go)
 	}
-	if f.Kind == EffDelKey && f.Flags&FlagHLLDel != 0 {
+	if f.Kind == EffDelKey && f.Flags&FlagHLLDel != 0 && !ks.solo { // solo: nothing can be concurrent
 		d.addHLLTomb(string(f.Key), t, c)
 	}
 	e, ok := d.keys.Get(string(f.Key))
@@ -392,6 +398,9 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		survived := false
 		for _, v := range e.vals {
 			if h, ok := v.(*hllValue); ok && f.Flags&FlagHLLDel != 0 {
+				if h.unobserved(c) {
+					ks.Stats.DeleteWinsConflicts++
+				}
 				h.clear()
 				continue
 			}
@@ -522,8 +531,12 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			// removal the other side holds goes.
 			if h, ok := a.value(TypeHLL).(*hllValue); ok && hllUnseen(od.hllDels[k], mine) {
 				h.clear()
+				ks.Stats.DeleteWinsConflicts++
 			}
 			bHLLGone := hllUnseen(d.hllDels[k], theirs)
+			if bHLLGone && b.value(TypeHLL) != nil {
+				ks.Stats.DeleteWinsConflicts++
+			}
 			d.joinHLLTombs(k, od.hllDels[k])
 			for t := TypeString; t < typeEnd; t++ {
 				av, bv := a.value(t), b.value(t)
