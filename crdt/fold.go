@@ -390,12 +390,17 @@ func (ks *Keyspace) applyFold(f *Effect, c Context) *entry {
 		return nil
 	}
 	d := &ks.dbs[f.DB]
+	if ValueType(f.Int) == TypeHLL {
+		d.foldHLLTombs(string(f.Key), stable)
+	}
 	e, ok := d.keys.Get(string(f.Key))
 	if !ok {
 		return nil
 	}
 	done := false
 	switch v := e.value(ValueType(f.Int)).(type) {
+	case *hllValue:
+		done = len(f.Field) == 0 && v.foldAt(tau, stable, c)
 	case *strValue:
 		done = len(f.Field) == 0 && v.foldAt(tau, stable, c)
 	case *hashValue:
@@ -454,7 +459,7 @@ func validFoldEffect(f *Effect) bool {
 		return false
 	}
 	switch f.Int {
-	case int64(TypeString):
+	case int64(TypeString), int64(TypeHLL):
 		if len(f.Field) != 0 {
 			return false
 		}
@@ -536,6 +541,7 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 	budget := 16*max + 64
 	sv := (&encoder{}).vvBytes(stable)
 	var out []Effect
+	planned := map[hllFoldKey]bool{}
 	emit := func(db int, key string, typ ValueType, field string, tau Tag) {
 		e := encoder{b: make([]byte, 0, 24+len(sv))}
 		e.tag(tau)
@@ -561,6 +567,11 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 					if tau, ok := v.foldPlan(stable, c); ok {
 						emit(dbi, key, TypeString, "", tau)
 					}
+				case *hllValue:
+					if tau, ok := v.foldPlan(stable, c); ok {
+						emit(dbi, key, TypeHLL, "", tau)
+						planned[hllFoldKey{dbi, key}] = true
+					}
 				case *hashValue:
 					foldVisit(&v.fields, v.dirty, r, budget, func(name string, n *numeric) bool {
 						if !more() {
@@ -585,8 +596,37 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 			}
 			return more()
 		})
+		// HLL tombstones the stable vector covers can go (hlldel.go);
+		// the same EffFold folds the key's HLL if it has one.
+		for _, key := range tombKeys(d.hllDels, r, budget) {
+			if !more() {
+				break
+			}
+			if planned[hllFoldKey{dbi, key}] {
+				continue
+			}
+			for _, x := range d.hllDels[key] {
+				if stable.Covers(x.Dot) {
+					tau := Tag{Dot: x.Dot}
+					if e, ok := d.keys.Get(key); ok {
+						if h, ok := e.value(TypeHLL).(*hllValue); ok {
+							if t, ok := h.foldPlan(stable, c); ok {
+								tau = t
+							}
+						}
+					}
+					emit(dbi, key, TypeHLL, "", tau)
+					break
+				}
+			}
+		}
 	}
 	return out
+}
+
+type hllFoldKey struct {
+	db  int
+	key string
 }
 
 func (e *encoder) vvBytes(v VersionVector) []byte {
@@ -646,6 +686,10 @@ func (e *entry) unfoldedItems() uint32 {
 		switch v := v.(type) {
 		case *strValue:
 			if v.needsCompact() {
+				n++
+			}
+		case *hllValue:
+			if v.pieces() > 1 {
 				n++
 			}
 		case *hashValue:

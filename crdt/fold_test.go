@@ -180,6 +180,10 @@ func countUnfoldedSlow(ks *Keyspace) (int, error) {
 						}
 						return true
 					})
+				case *hllValue:
+					if v.pieces() > 1 {
+						n++
+					}
 				}
 			}
 			total += n

@@ -99,16 +99,81 @@ func (d *db) addHLLTomb(key string, t Tag, c Context) {
 	d.hllDels[key] = pruneTombs(ts)
 }
 
-// joinHLLTombs merges the other replica's tombstones for key into d.
-func (d *db) joinHLLTombs(key string, theirs []hllTomb) {
-	if len(theirs) == 0 {
+// joinHLLTombs merges the other replica's tombstones for key into d. A
+// tombstone one side lacks although it saw its removal was collected or
+// pruned there, and goes: the observed-remove rule.
+func (d *db) joinHLLTombs(key string, mine VersionVector, theirs []hllTomb, theirVV VersionVector) {
+	ours := d.hllDels[key]
+	if len(ours) == 0 && len(theirs) == 0 {
 		return
 	}
-	ts := append(append([]hllTomb(nil), d.hllDels[key]...), theirs...)
+	has := func(ts []hllTomb, x Dot) bool {
+		for _, y := range ts {
+			if y.Dot == x {
+				return true
+			}
+		}
+		return false
+	}
+	var ts []hllTomb
+	for _, x := range ours {
+		if has(theirs, x.Dot) || !theirVV.Covers(x.Dot) {
+			ts = append(ts, x)
+		}
+	}
+	for _, x := range theirs {
+		if !has(ours, x.Dot) && !mine.Covers(x.Dot) {
+			ts = append(ts, x)
+		}
+	}
+	if ts = pruneTombs(ts); len(ts) == 0 {
+		delete(d.hllDels, key)
+		return
+	}
 	if d.hllDels == nil {
 		d.hllDels = make(map[string][]hllTomb)
 	}
-	d.hllDels[key] = pruneTombs(ts)
+	d.hllDels[key] = ts
+}
+
+// foldHLLTombs drops key's tombstones that stable covers, as a fold op
+// that carries stable does: once it applies, every write not applied yet
+// here dominates stable (fold.go), so it has seen those removals.
+func (d *db) foldHLLTombs(key string, stable VersionVector) {
+	ts := d.hllDels[key]
+	out := ts[:0:0]
+	for _, x := range ts {
+		if !stable.Covers(x.Dot) {
+			out = append(out, x)
+		}
+	}
+	if len(out) == len(ts) {
+		return
+	}
+	if len(out) == 0 {
+		delete(d.hllDels, key)
+		return
+	}
+	d.hllDels[key] = out
+}
+
+// tombKeys returns up to max keys of m, in byte order from a position
+// drawn from r (deterministic: r comes from the fold op's stamp).
+func tombKeys(m map[string][]hllTomb, r *Rand, max int) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	off := r.Intn(len(keys))
+	keys = append(keys[off:], keys[:off]...)
+	if len(keys) > max {
+		keys = keys[:max]
+	}
+	return keys
 }
 
 // unobserved reports whether c had not seen some of the content.
@@ -123,7 +188,7 @@ func (h *hllValue) unobserved(c Context) bool {
 			return true
 		}
 	}
-	return false
+	return h.grp != nil && !ctxDominates(c, h.grp.Cover)
 }
 
 // HLLTombstones counts the HLL removal tombstones kept in every database:
@@ -140,7 +205,7 @@ func (ks *Keyspace) HLLTombstones() int {
 
 // clear drops all content (a delete-wins removal).
 func (h *hllValue) clear() {
-	h.bases, h.events, h.cur = nil, nil, nil
+	h.bases, h.events, h.grp, h.cur = nil, nil, nil, nil
 }
 
 func (e *encoder) hllTombs(ts []hllTomb) {

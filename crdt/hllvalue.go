@@ -28,10 +28,15 @@ import (
 // event's origin had seen every event that sorts before it causally, and
 // replay only adds to that, so a raise that was a no-op there is a no-op
 // in every replay.
+//
+// With several regions the history is collected by fold ops (fold.go):
+// a causally stable prefix of it, in tag order, becomes one fold group
+// holding the bytes that prefix replays to, which then acts as a base.
 type hllValue struct {
 	bases  mvreg[[]byte]
 	events []hllEvent
-	cur    []byte // derived: the replayed bytes, never modified in place
+	grp    *foldGroup[[]byte] // nil unless a fold op left one
+	cur    []byte             // derived: the replayed bytes, never modified in place
 }
 
 // hllEvent is one op's part of an HLL's history.
@@ -68,6 +73,7 @@ func (h *hllValue) Type() ValueType { return TypeHLL }
 func (h *hllValue) apply(f *Effect, t Tag, c Context) {
 	switch f.Kind {
 	case EffHLLSet:
+		h.dropGroup(c)
 		h.bases = h.bases.write(t, bytes.Clone(f.Value), c)
 		h.events = removeEvents(h.events, c)
 		h.rebuild()
@@ -111,16 +117,31 @@ func (h *hllValue) rebuild() {
 		h.cur = nil
 		return
 	}
-	var b []byte
-	if w, ok := h.bases.winner(); ok {
-		b = bytes.Clone(w.Val)
-	} else {
-		b = hllNewSparse()
-	}
+	b := h.start()
 	for i := range h.events {
 		b = replayEvent(b, &h.events[i])
 	}
 	h.cur = b
+}
+
+// start returns a copy of the bytes the replay starts from: the greatest
+// tag's among the bases and the fold group, else an empty sparse HLL.
+func (h *hllValue) start() []byte {
+	w, ok := h.bases.winner()
+	if h.grp != nil && (!ok || h.grp.Tag.After(w.Tag)) {
+		return bytes.Clone(h.grp.Val)
+	}
+	if ok {
+		return bytes.Clone(w.Val)
+	}
+	return hllNewSparse()
+}
+
+// dropGroup removes the fold group if c observed every piece it stands for.
+func (h *hllValue) dropGroup(c Context) {
+	if h.grp != nil && h.grp.removedBy(c) {
+		h.grp = nil
+	}
 }
 
 // replayEvent applies one event to b (which it may modify) as the command
@@ -168,22 +189,99 @@ func removeEvents(evs []hllEvent, c Context) []hllEvent {
 }
 
 func (h *hllValue) removeObserved(c Context) {
-	nb, ne := len(h.bases), len(h.events)
+	nb, ne, g := len(h.bases), len(h.events), h.grp
+	h.dropGroup(c)
 	h.bases = h.bases.remove(c)
 	h.events = removeEvents(h.events, c)
-	if len(h.bases) != nb || len(h.events) != ne {
+	if len(h.bases) != nb || len(h.events) != ne || h.grp != g {
 		h.rebuild()
 	}
 }
 
-func (h *hllValue) empty() bool { return len(h.bases) == 0 && len(h.events) == 0 }
+func (h *hllValue) empty() bool { return len(h.bases) == 0 && len(h.events) == 0 && h.grp == nil }
+
+// pieces counts the bases, events and fold group.
+func (h *hllValue) pieces() int {
+	n := len(h.bases) + len(h.events)
+	if h.grp != nil {
+		n++
+	}
+	return n
+}
 
 func (h *hllValue) maxTag() Tag {
 	t := h.bases.maxTag()
 	if n := len(h.events); n > 0 && h.events[n-1].Tag.After(t) {
 		t = h.events[n-1].Tag
 	}
+	if h.grp != nil && h.grp.Tag.After(t) {
+		t = h.grp.Tag
+	}
 	return t
+}
+
+// holdsCovered reports whether an individual piece has a dot v covers.
+func (h *hllValue) holdsCovered(v VersionVector) bool {
+	for _, x := range h.bases {
+		if v.Covers(x.Tag.Dot) {
+			return true
+		}
+	}
+	for _, ev := range h.events {
+		if v.Covers(ev.Tag.Dot) {
+			return true
+		}
+	}
+	return false
+}
+
+// eventTags lists the events' tags in the shape the fold helpers take.
+func (h *hllValue) eventTags() incList[struct{}] {
+	l := make(incList[struct{}], len(h.events))
+	for i, ev := range h.events {
+		l[i].Tag = ev.Tag
+	}
+	return l
+}
+
+// foldPlan returns the threshold to fold this history at, if any.
+func (h *hllValue) foldPlan(stable VersionVector, c Context) (Tag, bool) {
+	if h.pieces() < 2 {
+		return Tag{}, false
+	}
+	evs := h.eventTags()
+	tau, ok := foldTau(h.bases, evs, h.grp, stable)
+	if !ok {
+		return Tag{}, false
+	}
+	if _, ok := foldCheck(h.bases, evs, h.grp, tau, stable, c); !ok {
+		return Tag{}, false
+	}
+	return tau, true
+}
+
+// foldAt replaces the pieces with tags <= tau (a prefix of the replay
+// order: no base sorts after tau, foldCheck makes sure) by one group
+// holding the bytes they replay to; it reports whether it folded.
+func (h *hllValue) foldAt(tau Tag, stable VersionVector, c Context) bool {
+	evs := h.eventTags()
+	ni, ok := foldCheck(h.bases, evs, h.grp, tau, stable, c)
+	if !ok {
+		return false
+	}
+	b := h.start()
+	for i := range h.events[:ni] {
+		b = replayEvent(b, &h.events[i])
+	}
+	top, cover := foldMeta(h.bases, evs[:ni], h.grp)
+	h.bases = nil
+	h.events = append([]hllEvent(nil), h.events[ni:]...)
+	if len(h.events) == 0 {
+		h.events = nil
+	}
+	h.grp = &foldGroup[[]byte]{Tag: top, Val: b, Cover: cover}
+	h.rebuild()
+	return true
 }
 
 func (h *hllValue) hasEvent(d Dot) bool {
@@ -197,6 +295,9 @@ func (h *hllValue) hasEvent(d Dot) bool {
 
 func (h *hllValue) join(mine VersionVector, other value, theirs VersionVector) {
 	o := other.(*hllValue)
+	// The fold groups first: their rule looks at the pieces each side
+	// holds before the join.
+	h.grp = joinGroups(h.grp, mine, h.holdsCovered, o.grp, theirs, o.holdsCovered)
 	h.bases = h.bases.join(mine, o.bases, theirs)
 	var out []hllEvent
 	for _, ev := range h.events {
@@ -215,7 +316,7 @@ func (h *hllValue) join(mine VersionVector, other value, theirs VersionVector) {
 }
 
 func (h *hllValue) encode(e *encoder) {
-	e.uvarint(uint64(len(h.bases)))
+	e.uvarint(uint64(len(h.bases))<<1 | boolBit(h.grp != nil))
 	for _, x := range h.bases {
 		e.tag(x.Tag)
 		e.bytes(x.Val)
@@ -226,13 +327,17 @@ func (h *hllValue) encode(e *encoder) {
 		e.byte1(ev.Flags)
 		e.bytes(ev.Regs)
 	}
+	if h.grp != nil {
+		encodeGroupHead(e, h.grp.Tag, h.grp.Cover)
+		e.bytes(h.grp.Val)
+	}
 }
 
 // decodeHLL reads what encode wrote and checks it is canonical: sorted by
 // tag, no duplicate dots, valid HLL bases and well-formed raises.
 func decodeHLL(d *decoder) value {
 	h := &hllValue{}
-	nb := d.count(5)
+	nb, hasGroup := d.countFlag(5)
 	for i := 0; i < nb && d.err == nil; i++ {
 		t := d.tag()
 		v := d.bytes()
@@ -251,6 +356,14 @@ func decodeHLL(d *decoder) value {
 			d.fail()
 		}
 		h.events = append(h.events, hllEvent{Tag: t, Flags: fl, Regs: regs})
+	}
+	if hasGroup {
+		t, cover := decodeGroupHead(d)
+		v := d.bytes()
+		if d.err == nil && !hllValid(v) {
+			d.fail()
+		}
+		h.grp = &foldGroup[[]byte]{Tag: t, Val: v, Cover: cover}
 	}
 	if d.err != nil {
 		return &hllValue{}
@@ -286,7 +399,10 @@ func (h *hllValue) replay(emit func(Effect)) {
 // replayed bytes under the greatest tag, so reads and the type-conflict
 // order do not change.
 func (h *hllValue) compact(stable VersionVector) {
-	if len(h.events) == 0 && len(h.bases) <= 1 {
+	if h.pieces() <= 1 && h.grp == nil {
+		return
+	}
+	if h.grp != nil && !stable.Dominates(h.grp.Cover) {
 		return
 	}
 	for _, x := range h.bases {
@@ -302,6 +418,7 @@ func (h *hllValue) compact(stable VersionVector) {
 	t, v := h.maxTag(), h.current()
 	h.bases = append(h.bases[:0], regVal[[]byte]{Tag: t, Val: v})
 	h.events = nil
+	h.grp = nil
 }
 
 // objectEncoding: Redis builds HLLs as raw strings.

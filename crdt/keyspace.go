@@ -537,7 +537,7 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			if bHLLGone && b.value(TypeHLL) != nil {
 				ks.Stats.DeleteWinsConflicts++
 			}
-			d.joinHLLTombs(k, od.hllDels[k])
+			d.joinHLLTombs(k, mine, od.hllDels[k], theirs)
 			for t := TypeString; t < typeEnd; t++ {
 				av, bv := a.value(t), b.value(t)
 				if t == TypeHLL && bHLLGone {
