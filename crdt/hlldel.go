@@ -27,10 +27,14 @@ import "sort"
 // (whatever had not seen the older removal had not seen the newer one
 // either) and is pruned, so each key keeps only the latest removals, one
 // unless removals were concurrent, and every replica keeps the same set.
-// Tombstones are not yet collected: one per HLL key ever removed remains
-// (docs/hll.md).
+// A fold op (fold.go) drops the tombstones its causally stable vector
+// covers: every write applied after it has seen them. State transfer
+// joins tombstones by observed-remove, so one collected on one side stays
+// collected. Solo mode keeps none: nothing can be concurrent there.
 //
-// FLUSHDB and FLUSHALL stay observed-removes.
+// FLUSHDB and FLUSHALL stay observed-removes, and the rule covers only
+// HLL content: other types under the key (a type conflict) follow their
+// own rules.
 
 // hllTomb is one HLL removal: its dot and what it had seen.
 type hllTomb struct {
@@ -192,7 +196,7 @@ func (h *hllValue) unobserved(c Context) bool {
 }
 
 // HLLTombstones counts the HLL removal tombstones kept in every database:
-// the backlog delete-wins holds (not yet collected).
+// the backlog delete-wins holds until fold ops collect it.
 func (ks *Keyspace) HLLTombstones() int {
 	n := 0
 	for i := range ks.dbs {
