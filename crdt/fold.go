@@ -675,9 +675,16 @@ func foldVisit[V any](dc *dict[V], cands map[string]struct{}, r *Rand, budget in
 }
 
 // Unfolded returns the fold backlog: how many items (string values, hash
-// fields, zset members) hold more than one piece or an increment. It is
-// exact, node-local and O(1).
-func (ks *Keyspace) Unfolded() int { return ks.unfolded }
+// fields, zset members, HLLs) hold more than one piece or an increment,
+// plus the keys holding HLL tombstones (hlldel.go). It is exact,
+// node-local and O(1).
+func (ks *Keyspace) Unfolded() int {
+	n := ks.unfolded
+	for i := range ks.dbs {
+		n += len(ks.dbs[i].hllDels)
+	}
+	return n
+}
 
 // unfoldedItems counts e's items holding unfolded pieces.
 func (e *entry) unfoldedItems() uint32 {

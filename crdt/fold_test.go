@@ -202,6 +202,11 @@ func countUnfoldedSlow(ks *Keyspace) (int, error) {
 				return 0, fmt.Errorf("db %d: candidate %q has no entry", i, k)
 			}
 		}
+		for _, ts := range d.hllDels {
+			if len(ts) > 0 {
+				total++ // a key with HLL tombstones to collect
+			}
+		}
 	}
 	if total != ks.Unfolded() {
 		return total, fmt.Errorf("Unfolded() = %d, recount %d", ks.Unfolded(), total)
