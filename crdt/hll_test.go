@@ -62,6 +62,7 @@ var hllTables = map[string][]shStep{
 		sh(`-ERR wrong number of arguments for 'pfmerge' command`, "PFMERGE"),
 		sh(`-ERR wrong number of arguments for 'pfdebug' command`, "PFDEBUG", "encoding"),
 		sh(`-ERR The specified key does not exist`, "PFDEBUG", "encoding", "nokey"),
+		sh(`-ERR wrong number of arguments for 'pfselftest' command`, "PFSELFTEST", "x"),
 		sh(`-WRONGTYPE Key is not a valid HyperLogLog string value.`, "PFDEBUG", "encoding", "s"),
 	},
 	"as-string": {
@@ -740,4 +741,14 @@ func TestHLLFoldCollects(t *testing.T) {
 	if p.read(0, "GET", "k") != p.read(1, "GET", "k") || p.count(0, "k") != ":5" {
 		t.Fatalf("after the fold: count %s", p.count(0, "k"))
 	}
+}
+
+// TestPFSelfTest runs PFSELFTEST: register access and the estimate's
+// error up to a million elements, sparse and dense side by side.
+func TestPFSelfTest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million elements")
+	}
+	ks, clk := newTestKS(t)
+	expect(t, ks, clk, "+OK", "PFSELFTEST")
 }
