@@ -76,8 +76,12 @@ func (h *hllValue) apply(f *Effect, t Tag, c Context) {
 		h.dropGroup(c)
 		h.bases = h.bases.write(t, bytes.Clone(f.Value), c)
 		h.events = removeEvents(h.events, c)
+		h.events = removeDot(h.events, t.Dot) // one piece per dot (only a hostile op has both)
 		h.rebuild()
 	case EffHLLAdd:
+		if h.bases.has(t.Dot) {
+			return // the op wrote the whole value too (only a hostile one does)
+		}
 		ev := hllEvent{Tag: t, Flags: uint8(f.Int), Regs: bytes.Clone(f.Value)}
 		if h.empty() || t.After(h.maxTag()) {
 			// Sorts last (every local op does): continue the replay.
@@ -179,6 +183,19 @@ func removeEvents(evs []hllEvent, c Context) []hllEvent {
 	out := evs[:0]
 	for _, ev := range evs {
 		if !c.covers(ev.Tag) {
+			out = append(out, ev)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func removeDot(evs []hllEvent, d Dot) []hllEvent {
+	out := evs[:0]
+	for _, ev := range evs {
+		if ev.Tag.Dot != d {
 			out = append(out, ev)
 		}
 	}
