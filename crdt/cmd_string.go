@@ -63,17 +63,17 @@ const maxStringLen = 512 << 20
 // getString returns key's visible string value. found is false if the key
 // is missing; ok is false (with a WRONGTYPE reply) if it holds another type.
 func getString(tx *Tx, key []byte) (v []byte, found bool, errReply Reply, ok bool) {
-	if e := tx.entry(key); e != nil && e.Type() == TypeHLL {
-		return e.visible().(*hllValue).bytes(), true, Reply{}, true // an HLL is a string
-	}
-	val, r, ok := tx.lookup(key, TypeString)
-	if !ok {
-		return nil, false, r, false
-	}
-	if val == nil {
+	e := tx.entry(key)
+	if e == nil {
 		return nil, false, Reply{}, true
 	}
-	return val.(*strValue).value(), true, Reply{}, true
+	switch v := e.visible().(type) {
+	case *strValue:
+		return v.value(), true, Reply{}, true
+	case *hllValue:
+		return v.bytes(), true, Reply{}, true // an HLL is a string
+	}
+	return nil, false, ErrWrongType, false
 }
 
 // clearGhostTTL removes a TTL left behind by concurrently removed content
