@@ -281,13 +281,17 @@ func hllSet(b []byte, reg int, count uint8) ([]byte, int) {
 		if delta > 0 && len(b)+delta > hllSparseMaxBytes {
 			return hllPromoteSet(b, reg, count)
 		}
-		nb := make([]byte, 0, len(b)+delta)
-		nb = append(nb, b[:p]...)
-		nb = append(nb, seq...)
-		if next >= 0 {
-			nb = append(nb, b[next:]...)
+		// Redis's memmove/memcpy/sdsIncrLen, byte for byte: when the
+		// opcode is an XZERO cut short by the end of a corrupt value
+		// (next is NULL), nothing moves and the new length cuts the
+		// sequence short in turn.
+		buf := make([]byte, len(b)+len(seq)+2)
+		copy(buf, b)
+		if delta != 0 && next >= 0 {
+			copy(buf[next+delta:], buf[next:end])
 		}
-		b = nb
+		copy(buf[p:], seq)
+		b = buf[:len(b)+delta]
 		end = len(b)
 	}
 	// Merge adjacent VAL opcodes of equal value, scanning up to 5 opcodes
@@ -337,6 +341,19 @@ func hllPromoteSet(b []byte, reg int, count uint8) ([]byte, int) {
 	return d, 0
 }
 
+// sparseOp decodes the opcode at b[p]: the registers it covers, their
+// value (0 for the zero runs) and its length in bytes.
+func sparseOp(b []byte, p int) (n, v, oplen int) {
+	switch c := b[p]; {
+	case sparseIsZero(c):
+		return sparseZeroLen(c), 0, 1
+	case sparseIsXZero(c):
+		return sparseXZeroLen(c, at(b, p+1)), 0, 2
+	default:
+		return sparseValLen(c), sparseValValue(c), 1
+	}
+}
+
 // hllSparseToDense converts a sparse HLL to dense, keeping the header (and
 // so the cached cardinality); ok is false if the sparse form is corrupt.
 func hllSparseToDense(b []byte) ([]byte, bool) {
@@ -349,26 +366,15 @@ func hllSparseToDense(b []byte) ([]byte, bool) {
 	regs := d[hllHdrSize:]
 	idx := 0
 	for p := hllHdrSize; p < len(b); {
-		c := b[p]
-		switch {
-		case sparseIsZero(c):
-			idx += sparseZeroLen(c)
-			p++
-		case sparseIsXZero(c):
-			idx += sparseXZeroLen(c, at(b, p+1))
-			p += 2
-		default:
-			n, v := sparseValLen(c), sparseValValue(c)
-			if n+idx > hllRegisters {
-				p = len(b) // overflow: Redis stops here
-				continue
-			}
-			for ; n > 0; n-- {
-				hllDenseSetReg(regs, idx, uint8(v))
-				idx++
-			}
-			p++
+		n, v, op := sparseOp(b, p)
+		if idx+n > hllRegisters {
+			return b, false // overflow
 		}
+		for j := 0; j < n && v > 0; j++ {
+			hllDenseSetReg(regs, idx+j, uint8(v))
+		}
+		idx += n
+		p += op
 	}
 	if idx != hllRegisters {
 		return b, false
@@ -377,7 +383,10 @@ func hllSparseToDense(b []byte) ([]byte, bool) {
 }
 
 // hllMergeInto raises max[i] to each register of b (hllMerge); false if b
-// is a corrupt sparse HLL.
+// is a corrupt sparse HLL. Like hllSparseToDense it refuses any opcode
+// that runs past the last register, as Redis does since the fix for
+// CVE-2025-32023 (Debian's 7.0.15 carries it): before it, opcodes after
+// the last register went unnoticed.
 func hllMergeInto(max []uint8, b []byte) bool {
 	if b[4] == hllDense {
 		regs := b[hllHdrSize:]
@@ -390,28 +399,17 @@ func hllMergeInto(max []uint8, b []byte) bool {
 	}
 	i := 0
 	for p := hllHdrSize; p < len(b); {
-		c := b[p]
-		switch {
-		case sparseIsZero(c):
-			i += sparseZeroLen(c)
-			p++
-		case sparseIsXZero(c):
-			i += sparseXZeroLen(c, at(b, p+1))
-			p += 2
-		default:
-			n, v := sparseValLen(c), uint8(sparseValValue(c))
-			if n+i > hllRegisters {
-				p = len(b)
-				continue
-			}
-			for ; n > 0; n-- {
-				if v > max[i] {
-					max[i] = v
-				}
-				i++
-			}
-			p++
+		n, v, op := sparseOp(b, p)
+		if i+n > hllRegisters {
+			return false // overflow
 		}
+		for j := 0; j < n; j++ {
+			if uint8(v) > max[i+j] {
+				max[i+j] = uint8(v)
+			}
+		}
+		i += n
+		p += op
 	}
 	return i == hllRegisters
 }

@@ -14,6 +14,10 @@ import (
 // it passes the header check, so Redis answers INVALIDOBJ when reading it.
 var hllCorrupt = "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x00"
 
+// hllTrailing is a sparse HLL whose XZERO covers all 16384 registers,
+// followed by one more VAL opcode.
+const hllTrailing = "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff\x80"
+
 // hllXYZ is Redis's value after PFADD h x y, PFADD h z.
 const hllXYZ = "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80a\x84\x80X͈E\xa0\x84\b"
 
@@ -53,6 +57,14 @@ var hllTables = map[string][]shStep{
 		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFCOUNT", "c", "x"),
 		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFADD", "c", "a"),
 		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFMERGE", "x", "c"),
+		// Opcodes covering every register and one more: Redis (with the
+		// CVE-2025-32023 fix) refuses it on every path.
+		sh(`+OK`, "SET", "c2", hllTrailing),
+		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFCOUNT", "c2"),
+		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFCOUNT", "c2", "x"),
+		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFMERGE", "x", "c2"),
+		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFDEBUG", "todense", "c2"),
+		sh(`-INVALIDOBJ Corrupted HLL object detected`, "PFDEBUG", "getreg", "c2"),
 		sh(`+OK`, "SET", "hd", "HYLL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
 		sh(`-WRONGTYPE Key is not a valid HyperLogLog string value.`, "PFADD", "hd", "a"),
 		sh(`+OK`, "SET", "he", "HYLL\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x7f\xff"),
@@ -150,9 +162,9 @@ func TestHLLTablesRedis(t *testing.T) {
 // elements cross the sparse size limit and the dense conversion.
 func TestHLLRandomRedis(t *testing.T) {
 	ref := shStartRedis(t)
-	seeds := 12
+	seeds := 30
 	if testing.Short() {
-		seeds = 3
+		seeds = 4
 	}
 	for seed := 1; seed <= seeds; seed++ {
 		ref.do(t, "FLUSHALL")
@@ -206,6 +218,10 @@ func TestHLLRandomRedis(t *testing.T) {
 				args = []string{"DEL", key()}
 			case x < 91:
 				args = []string{"PFDEBUG", []string{"todense", "encoding", "decode"}[rng.Intn(3)], key()}
+			case x < 92:
+				// Damage a value: the corrupt-encoding paths must fail
+				// (or not) exactly where Redis's do.
+				args = []string{"SETRANGE", key(), strconv.Itoa(16 + rng.Intn(40)), string([]byte{byte(rng.Intn(256))})}
 			case x < 94:
 				args = []string{"APPEND", "s0", "x"}
 			default:
