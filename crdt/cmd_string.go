@@ -63,14 +63,17 @@ const maxStringLen = 512 << 20
 // getString returns key's visible string value. found is false if the key
 // is missing; ok is false (with a WRONGTYPE reply) if it holds another type.
 func getString(tx *Tx, key []byte) (v []byte, found bool, errReply Reply, ok bool) {
-	val, r, ok := tx.lookup(key, TypeString)
-	if !ok {
-		return nil, false, r, false
-	}
-	if val == nil {
+	e := tx.entry(key)
+	if e == nil {
 		return nil, false, Reply{}, true
 	}
-	return val.(*strValue).value(), true, Reply{}, true
+	switch v := e.visible().(type) {
+	case *strValue:
+		return v.value(), true, Reply{}, true
+	case *hllValue:
+		return v.bytes(), true, Reply{}, true // an HLL is a string
+	}
+	return nil, false, ErrWrongType, false
 }
 
 // clearGhostTTL removes a TTL left behind by concurrently removed content
@@ -106,6 +109,9 @@ func overwriteString(tx *Tx, key, v []byte, keepTTL bool) {
 func writeString(tx *Tx, key, v []byte, existed bool) {
 	if !existed {
 		clearGhostTTL(tx, key)
+	} else if tx.TypeOf(key) == TypeHLL {
+		// The bytes become a plain string: its HLL history goes.
+		tx.Emit(Effect{Kind: EffDelKey, Flags: FlagKeepTTL, Key: key})
 	}
 	tx.Emit(Effect{Kind: EffStrSet, Key: key, Value: v})
 }
@@ -337,8 +343,12 @@ func cmdMGet(tx *Tx, args [][]byte) Reply {
 	out := make([]Reply, 0, len(args)-1)
 	for _, k := range args[1:] {
 		e := tx.entry(k)
-		if e == nil || e.Type() != TypeString {
+		if e == nil || e.Type() != TypeString && e.Type() != TypeHLL {
 			out = append(out, Nil)
+			continue
+		}
+		if h, ok := e.visible().(*hllValue); ok {
+			out = append(out, Bulk(h.bytes()))
 			continue
 		}
 		out = append(out, Bulk(e.visible().(*strValue).value()))

@@ -82,13 +82,24 @@ const (
 	// of every origin the op had seen.
 	EffXMeta EffectKind = 23
 
-	effKindEnd EffectKind = 24 // first unused value
+	// EffHLLAdd (24) is one PFADD, PFMERGE or cache-filling PFCOUNT on a
+	// HyperLogLog: Value holds the register raises it made (3 bytes each:
+	// register little endian, count), Int its hllFlag* bits.
+	EffHLLAdd EffectKind = 24
+	// EffHLLSet (25) writes a HyperLogLog's whole bytes (Value, a valid
+	// HLL): observed-remove of its previous history, then Value as base.
+	EffHLLSet EffectKind = 25
+
+	effKindEnd EffectKind = 26 // first unused value
 )
 
 // Effect flags.
 const (
 	FlagKeepTTL uint8 = 1 << iota // EffDelKey: leave the TTL register alone
 	FlagFloat                     // *Incr: the increment is a float in Value
+	// FlagHLLDel (EffDelKey): the removing op held HLL content under the
+	// key, so the removal wins over concurrent HLL writes (hlldel.go).
+	FlagHLLDel
 )
 
 // NumDBs is the number of logical databases, as in Redis.
@@ -228,6 +239,11 @@ func encodeEffect(e *encoder, f *Effect) {
 	case EffXMeta:
 		e.bytes(f.Value)
 		e.varint(f.Int)
+	case EffHLLAdd:
+		e.varint(f.Int)
+		e.bytes(f.Value)
+	case EffHLLSet:
+		e.bytes(f.Value)
 	default:
 		panic(fmt.Sprintf("crdt: encoding unknown effect kind %d", f.Kind))
 	}
@@ -295,7 +311,7 @@ func decodeEffect(d *decoder) (Effect, error) {
 	if d.err != nil {
 		return f, d.err
 	}
-	if f.Kind == 0 || f.Kind >= effKindEnd || f.DB >= NumDBs || f.Flags&^(FlagKeepTTL|FlagFloat) != 0 {
+	if f.Kind == 0 || f.Kind >= effKindEnd || f.DB >= NumDBs || f.Flags&^(FlagKeepTTL|FlagFloat|FlagHLLDel) != 0 {
 		return f, ErrEffect
 	}
 	if f.Kind == EffFlushAll || f.Kind == EffFlushDB {
@@ -354,6 +370,17 @@ func decodeEffect(d *decoder) (Effect, error) {
 			f.Value = d.bytes()
 		}
 		if d.err == nil && !validStreamEffect(&f) {
+			return f, ErrEffect
+		}
+	case EffHLLAdd:
+		f.Int = d.varint()
+		f.Value = d.bytes()
+		if d.err == nil && (f.Int&^hllFlagsAll != 0 || !validHLLRegs(f.Value)) {
+			return f, ErrEffect
+		}
+	case EffHLLSet:
+		f.Value = d.bytes()
+		if d.err == nil && !hllValid(f.Value) {
 			return f, ErrEffect
 		}
 	default:

@@ -390,12 +390,17 @@ func (ks *Keyspace) applyFold(f *Effect, c Context) *entry {
 		return nil
 	}
 	d := &ks.dbs[f.DB]
+	if ValueType(f.Int) == TypeHLL {
+		d.foldHLLTombs(string(f.Key), stable)
+	}
 	e, ok := d.keys.Get(string(f.Key))
 	if !ok {
 		return nil
 	}
 	done := false
 	switch v := e.value(ValueType(f.Int)).(type) {
+	case *hllValue:
+		done = len(f.Field) == 0 && v.foldAt(tau, stable, c)
 	case *strValue:
 		done = len(f.Field) == 0 && v.foldAt(tau, stable, c)
 	case *hashValue:
@@ -454,7 +459,7 @@ func validFoldEffect(f *Effect) bool {
 		return false
 	}
 	switch f.Int {
-	case int64(TypeString):
+	case int64(TypeString), int64(TypeHLL):
 		if len(f.Field) != 0 {
 			return false
 		}
@@ -536,6 +541,7 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 	budget := 16*max + 64
 	sv := (&encoder{}).vvBytes(stable)
 	var out []Effect
+	planned := map[hllFoldKey]bool{}
 	emit := func(db int, key string, typ ValueType, field string, tau Tag) {
 		e := encoder{b: make([]byte, 0, 24+len(sv))}
 		e.tag(tau)
@@ -561,6 +567,11 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 					if tau, ok := v.foldPlan(stable, c); ok {
 						emit(dbi, key, TypeString, "", tau)
 					}
+				case *hllValue:
+					if tau, ok := v.foldPlan(stable, c); ok {
+						emit(dbi, key, TypeHLL, "", tau)
+						planned[hllFoldKey{dbi, key}] = true
+					}
 				case *hashValue:
 					foldVisit(&v.fields, v.dirty, r, budget, func(name string, n *numeric) bool {
 						if !more() {
@@ -585,8 +596,37 @@ func (ks *Keyspace) planFolds(seed uint64, stable VersionVector, c Context, max 
 			}
 			return more()
 		})
+		// HLL tombstones the stable vector covers can go (hlldel.go);
+		// the same EffFold folds the key's HLL if it has one.
+		for _, key := range tombKeys(d.hllDels, r, budget) {
+			if !more() {
+				break
+			}
+			if planned[hllFoldKey{dbi, key}] {
+				continue
+			}
+			for _, x := range d.hllDels[key] {
+				if stable.Covers(x.Dot) {
+					tau := Tag{Dot: x.Dot}
+					if e, ok := d.keys.Get(key); ok {
+						if h, ok := e.value(TypeHLL).(*hllValue); ok {
+							if t, ok := h.foldPlan(stable, c); ok {
+								tau = t
+							}
+						}
+					}
+					emit(dbi, key, TypeHLL, "", tau)
+					break
+				}
+			}
+		}
 	}
 	return out
+}
+
+type hllFoldKey struct {
+	db  int
+	key string
 }
 
 func (e *encoder) vvBytes(v VersionVector) []byte {
@@ -635,9 +675,16 @@ func foldVisit[V any](dc *dict[V], cands map[string]struct{}, r *Rand, budget in
 }
 
 // Unfolded returns the fold backlog: how many items (string values, hash
-// fields, zset members) hold more than one piece or an increment. It is
-// exact, node-local and O(1).
-func (ks *Keyspace) Unfolded() int { return ks.unfolded }
+// fields, zset members, HLLs) hold more than one piece or an increment,
+// plus the keys holding HLL tombstones (hlldel.go). It is exact,
+// node-local and O(1).
+func (ks *Keyspace) Unfolded() int {
+	n := ks.unfolded
+	for i := range ks.dbs {
+		n += len(ks.dbs[i].hllDels)
+	}
+	return n
+}
 
 // unfoldedItems counts e's items holding unfolded pieces.
 func (e *entry) unfoldedItems() uint32 {
@@ -646,6 +693,10 @@ func (e *entry) unfoldedItems() uint32 {
 		switch v := v.(type) {
 		case *strValue:
 			if v.needsCompact() {
+				n++
+			}
+		case *hllValue:
+			if v.pieces() > 1 {
 				n++
 			}
 		case *hashValue:

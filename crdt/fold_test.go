@@ -180,6 +180,10 @@ func countUnfoldedSlow(ks *Keyspace) (int, error) {
 						}
 						return true
 					})
+				case *hllValue:
+					if v.pieces() > 1 {
+						n++
+					}
 				}
 			}
 			total += n
@@ -196,6 +200,11 @@ func countUnfoldedSlow(ks *Keyspace) (int, error) {
 		for k := range d.unfolded {
 			if _, ok := d.keys.Get(k); !ok {
 				return 0, fmt.Errorf("db %d: candidate %q has no entry", i, k)
+			}
+		}
+		for _, ts := range d.hllDels {
+			if len(ts) > 0 {
+				total++ // a key with HLL tombstones to collect
 			}
 		}
 	}

@@ -58,6 +58,10 @@ func seedBatches() []*Batch {
 		{Kind: EffXDel, Key: []byte("x"), Field: streamID{5, 1}.bytes()},
 		{Kind: EffXTrim, Key: []byte("x"), Field: streamID{9, 0}.bytes()},
 		{Kind: EffXMeta, Key: []byte("x"), Value: encodeStreamMeta(streamMeta{Last: streamID{2, 0}}), Int: 1},
+		{Kind: EffHLLAdd, Key: []byte("p"), Value: []byte{7, 0, 3, 0xff, 0x3f, 40}, Int: hllFlagInvalidate},
+		{Kind: EffHLLAdd, Key: []byte("p"), Int: hllFlagCount | hllFlagDense},
+		{Kind: EffHLLSet, Key: []byte("p"), Value: []byte(hllCorrupt)},
+		{Kind: EffDelKey, Flags: FlagHLLDel, Key: []byte("p")},
 	}
 	var out []*Batch
 	for i, e := range all {
@@ -95,7 +99,12 @@ func seedSnapshots() [][]byte {
 	}
 	out = append(out, listSeedSnapshot())
 	out = append(out, streamSeedSnapshots()...) // stream_test.go
-	return append(out, foldSeedSnapshots()...)  // fold_test.go
+	for seed := uint64(1); seed <= 4; seed++ {
+		if ks := simStateOpts(seed, newWorkloadOf(hllGens), simOpts{noModel: true}); ks != nil {
+			out = append(out, ks.Snapshot())
+		}
+	}
+	return append(out, foldSeedSnapshots()...) // fold_test.go
 }
 
 // listSeedSnapshot holds lists with LSET values and a multi-component
@@ -116,9 +125,13 @@ func listSeedSnapshot() []byte {
 }
 
 // simState runs a short simulation and returns replica 0's final state.
-func simState(seed uint64, w *workload) *Keyspace {
+func simState(seed uint64, w *workload) *Keyspace { return simStateOpts(seed, w, simOpts{}) }
+
+// simStateOpts is simState with options (noModel for workloads the model
+// does not know).
+func simStateOpts(seed uint64, w *workload, opts simOpts) *Keyspace {
 	d := randDraws{NewRand(seed)}
-	s := &sim{d: d, w: w, model: newModel()}
+	s := &sim{d: d, w: w, opts: opts, model: newModel()}
 	for i := 0; i < 3; i++ {
 		s.reps = append(s.reps, &simReplica{ks: NewKeyspace(simOrigin(i), Options{}), clock: testEpochMs})
 	}

@@ -144,6 +144,9 @@ type db struct {
 	// unfolded holds the keys whose content a fold op could shrink (see
 	// fold.go); not maintained in solo mode. Derived, node-local state.
 	unfolded map[string]struct{}
+	// hllDels holds the tombstones of HLL removals (hlldel.go), sorted
+	// by dot per key.
+	hllDels map[string][]hllTomb
 }
 
 // Stats counts events where a conflict rule fired. They are not replicated
@@ -161,7 +164,12 @@ type Stats struct {
 	// that add (a replica that applies the remove first sees nothing to
 	// save), so regions may count differently.
 	AddWinsConflicts uint64
-	ExpiredKeys      uint64 // keys removed because their TTL passed
+	// DeleteWinsConflicts counts HyperLogLog writes a removal beat
+	// without having seen them (hlldel.go): a PFADD dropped on arrival
+	// because a concurrent DEL came first, or HLL content a concurrent
+	// DEL cleared.
+	DeleteWinsConflicts uint64
+	ExpiredKeys         uint64 // keys removed because their TTL passed
 	// ListConcurrentPops counts list elements a merged pop (LPOP, RPOP,
 	// LMPOP, LMOVE, RPOPLPUSH) found already removed by a concurrent op:
 	// the element was returned by more than one region (at-least-once).
@@ -389,6 +397,14 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 		return nil
 	}
 	d := &ks.dbs[f.DB]
+	if (f.Kind == EffHLLAdd || f.Kind == EffHLLSet) && len(d.hllDels) > 0 &&
+		hllCancelled(d.hllDels[string(f.Key)], t, c) {
+		ks.Stats.DeleteWinsConflicts++
+		return nil // delete wins (hlldel.go)
+	}
+	if f.Kind == EffDelKey && f.Flags&FlagHLLDel != 0 && !ks.solo { // solo: nothing can be concurrent
+		d.addHLLTomb(string(f.Key), t, c)
+	}
 	e, ok := d.keys.Get(string(f.Key))
 	var prevVer uint64
 	wasExpired := false
@@ -427,6 +443,13 @@ func (ks *Keyspace) applyEffect(f *Effect, t Tag, c Context) *entry {
 	case EffDelKey:
 		survived := false
 		for _, v := range e.vals {
+			if h, ok := v.(*hllValue); ok && f.Flags&FlagHLLDel != 0 {
+				if h.unobserved(c) {
+					ks.Stats.DeleteWinsConflicts++
+				}
+				h.clear()
+				continue
+			}
 			v.removeObserved(c)
 			survived = survived || !v.empty()
 		}
@@ -547,6 +570,12 @@ func (ks *Keyspace) Join(o *Keyspace) {
 		for k := range od.ghosts {
 			keys[k] = true
 		}
+		for k := range d.hllDels {
+			keys[k] = true
+		}
+		for k := range od.hllDels {
+			keys[k] = true
+		}
 		names := make([]string, 0, len(keys))
 		for k := range keys {
 			names = append(names, k)
@@ -558,8 +587,22 @@ func (ks *Keyspace) Join(o *Keyspace) {
 			prev := a.ver
 			b := o.peekEntry(od, k)
 			a.setTTL(a.ttl().join(mine, b.ttl(), theirs))
+			// Delete wins: HLL content of a side that had not seen a
+			// removal the other side holds goes.
+			if h, ok := a.value(TypeHLL).(*hllValue); ok && hllUnseen(od.hllDels[k], mine) {
+				h.clear()
+				ks.Stats.DeleteWinsConflicts++
+			}
+			bHLLGone := hllUnseen(d.hllDels[k], theirs)
+			if bHLLGone && b.value(TypeHLL) != nil {
+				ks.Stats.DeleteWinsConflicts++
+			}
+			d.joinHLLTombs(k, mine, od.hllDels[k], theirs)
 			for t := TypeString; t < typeEnd; t++ {
 				av, bv := a.value(t), b.value(t)
+				if t == TypeHLL && bHLLGone {
+					bv = nil
+				}
 				if av == nil && bv == nil {
 					continue
 				}
@@ -628,13 +671,16 @@ func (ks *Keyspace) peekEntry(d *db, key string) *entry {
 
 // snapshotFormat versions the snapshot encoding. Format 2 added fold groups
 // (fold.go) and sorts increments by tag; format 3 adds key versions for
-// WATCH. Restore still reads formats 1 and 2.
+// WATCH; format 4 adds HLL tombstones (hlldel.go) after each database's
+// ghosts. Restore still reads formats 1 to 3.
 const (
-	snapshotFormat       = 3
+	snapshotFormat       = 4
 	snapshotFormatLegacy = 1
 	// snapshotFormatNoVer is format 2, before key versions (watch.go):
 	// format 3 adds each entry's version and the watch state.
 	snapshotFormatNoVer = 2
+	// snapshotFormatNoHLL is format 3, before HLL tombstones.
+	snapshotFormatNoHLL = 3
 )
 
 // Snapshot returns the whole state's encoding. Keys are written in slot
@@ -684,9 +730,9 @@ func (ks *Keyspace) DBDigest(i int) [32]byte {
 }
 
 // DBEmpty reports whether database i holds no replicated state at all (no
-// keys and no TTLs kept for removed content).
+// keys, no TTLs kept for removed content, no HLL tombstones).
 func (ks *Keyspace) DBEmpty(i int) bool {
-	return ks.dbs[i].keys.Len() == 0 && len(ks.dbs[i].ghosts) == 0
+	return ks.dbs[i].keys.Len() == 0 && len(ks.dbs[i].ghosts) == 0 && len(ks.dbs[i].hllDels) == 0
 }
 
 func (ks *Keyspace) encodeState(e *encoder, snapshot bool) {
@@ -757,6 +803,20 @@ func (ks *Keyspace) encodeDB(e *encoder, i int, snapshot bool) {
 		e.str(k)
 		encodeTTL(e, d.ghosts[k])
 	}
+	// HLL tombstones (format 3). Digests of databases without any stay
+	// what they were before tombstones existed.
+	if snapshot || len(d.hllDels) > 0 {
+		tk := make([]string, 0, len(d.hllDels))
+		for k := range d.hllDels {
+			tk = append(tk, k)
+		}
+		sort.Strings(tk)
+		e.uvarint(uint64(len(tk)))
+		for _, k := range tk {
+			e.str(k)
+			e.hllTombs(d.hllDels[k])
+		}
+	}
 }
 
 func encodeTTL(e *encoder, r mvreg[int64]) {
@@ -781,11 +841,12 @@ func decodeTTL(d *decoder) mvreg[int64] {
 func Restore(src []byte) (*Keyspace, error) {
 	d := &decoder{b: src}
 	v := d.byte1()
-	if d.err == nil && v != snapshotFormat && v != snapshotFormatNoVer && v != snapshotFormatLegacy {
+	if d.err == nil && v != snapshotFormat && v != snapshotFormatNoHLL && v != snapshotFormatNoVer && v != snapshotFormatLegacy {
 		return nil, ErrFormat
 	}
+	withTombs := v == snapshotFormat
 	d.legacy = v == snapshotFormatLegacy
-	versions := v == snapshotFormat
+	versions := v == snapshotFormat || v == snapshotFormatNoHLL
 	ks := &Keyspace{self: d.origin()}
 	ks.solo = d.byte1() == 1
 	ks.vv = d.vv()
@@ -878,6 +939,22 @@ func Restore(src []byte) (*Keyspace, error) {
 			_, dup := db.ghosts[k]
 			if db.ghosts[k] = decodeTTL(d); live || dup || len(db.ghosts[k]) == 0 {
 				d.fail() // a ghost is the TTL of a key without content
+			}
+		}
+		if withTombs {
+			nt := d.count(2)
+			prev := ""
+			for j := 0; j < nt && d.err == nil; j++ {
+				k := d.str()
+				ts := decodeHLLTombs(d)
+				if j > 0 && k <= prev {
+					d.fail() // sorted, one entry per key
+				}
+				prev = k
+				if db.hllDels == nil {
+					db.hllDels = map[string][]hllTomb{}
+				}
+				db.hllDels[k] = ts
 			}
 		}
 	}

@@ -149,6 +149,11 @@ func (tx *Tx) emitIn(dbi int, f Effect) {
 	}
 	ks := tx.ks
 	tx.newKeyTTL(dbi, &f)
+	if f.Kind == EffDelKey {
+		if e, ok := ks.dbs[dbi].keys.Get(string(f.Key)); ok && e.value(TypeHLL) != nil {
+			f.Flags |= FlagHLLDel // delete wins over concurrent PFADDs (hlldel.go)
+		}
+	}
 	if !tx.opOpen {
 		if tx.batch == nil {
 			tx.batch = newBatch(ks)

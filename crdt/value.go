@@ -18,12 +18,18 @@ const (
 	TypeZSet
 	TypeList   ValueType = 5
 	TypeStream ValueType = 6
-	typeEnd    ValueType = 7
+	// TypeHLL is a HyperLogLog: a sub-type of string (TYPE reports
+	// "string") whose state merges register by register (hllvalue.go).
+	TypeHLL ValueType = 7
+	typeEnd ValueType = 8
 )
 
 var typeNames = [...]string{"none", "string", "hash", "set", "zset", "list", "stream"}
 
 func (t ValueType) String() string {
+	if t == TypeHLL {
+		return "string"
+	}
 	if int(t) < len(typeNames) {
 		return typeNames[t]
 	}
@@ -106,6 +112,7 @@ var effectTypes = [effKindEnd]ValueType{
 	EffZAdd: TypeZSet, EffZIncr: TypeZSet, EffZRem: TypeZSet,
 	EffListInsert: TypeList, EffListRem: TypeList, EffListPop: TypeList, EffListSet: TypeList,
 	EffXAdd: TypeStream, EffXDel: TypeStream, EffXTrim: TypeStream, EffXMeta: TypeStream,
+	EffHLLAdd: TypeHLL, EffHLLSet: TypeHLL,
 }
 
 // removalOnly reports whether an effect kind only removes content; such an

@@ -331,7 +331,9 @@ func (s *Server) infoCRDT() []string {
 			"crdt_conflicts_type:"+u(st.TypeConflicts),
 			"crdt_conflicts_lww:"+u(st.LWWConflicts),
 			"crdt_conflicts_add_wins:"+u(st.AddWinsConflicts),
-			"crdt_list_concurrent_pops:"+u(st.ListConcurrentPops))
+			"crdt_list_concurrent_pops:"+u(st.ListConcurrentPops),
+			"crdt_conflicts_delete_wins:"+u(st.DeleteWinsConflicts),
+			"crdt_hll_tombstones:"+strconv.Itoa(ks.HLLTombstones()))
 		for i := 0; i < crdt.NumDBs; i++ {
 			if ks.DBEmpty(i) {
 				continue
