@@ -174,6 +174,7 @@ func newSim(name string, seed uint64, cfg simConfig, fail func(string), logf fun
 		g.view = Viewer(func(fn func(r *crdt.Replica)) { fn(g.rep) })
 		s.regs = append(s.regs, g)
 	}
+	s.model.allRegions, s.model.joins = s.regs, &s.stats.joins
 	for _, g := range s.regs {
 		g.out = make([]*simOutbound, cfg.regions)
 		for _, p := range s.regs {
@@ -646,7 +647,7 @@ func (g *simRegion) applyLocal(p *simProposal) {
 		// Fault: the client is told OK, the write is never applied.
 		s.lostAckDone = true
 		s.tracef("%s: FAULT acknowledges %q without applying it", g.name, p.cmds[0].Args)
-		s.model.record(g, p.cmds[0].Args, crdt.Tag{}, vv0)
+		s.model.record(g, p.cmds[0].Args, crdt.Tag{}, vv0, crdt.Reply{})
 		return
 	}
 	replies := g.rep.Apply(p.stamp, p.cmds)
@@ -681,13 +682,14 @@ func (g *simRegion) applyLocal(p *simProposal) {
 		}
 		var tag crdt.Tag
 		if len(p.cmds) == 1 {
-			noop := seq1 == seq0 && replies[i].Kind == crdt.KindInt && replies[i].Int == 0 // SREM, EXPIRE that changed nothing
+			// SREM or EXPIRE that changed nothing, LPOP of an empty list
+			noop := seq1 == seq0 && (replies[i].Kind == crdt.KindInt && replies[i].Int == 0 || replies[i].Kind == crdt.KindNil)
 			if seq1 != seq0+1 && !noop && s.model.tracked(c.Args) {
 				s.failf("%s: %q used seqs %d..%d", g.name, c.Args, seq0, seq1)
 			}
 			tag = crdt.Tag{Time: after, Dot: crdt.Dot{Origin: g.origin, Seq: seq1}}
 		}
-		s.model.record(g, c.Args, tag, vv0)
+		s.model.record(g, c.Args, tag, vv0, replies[i])
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // but drawn only from the run's seeded source.
 
 // Workloads lists the workload names ("all" draws from every one).
-var Workloads = []string{"all", "mixed", "carts", "leaderboard", "counters", "followers", "sessions", "comments"}
+var Workloads = []string{"all", "mixed", "carts", "leaderboard", "counters", "followers", "sessions", "comments", "jobs"}
 
 // genOne returns one write command for region g. multi is set for a
 // command of a unit of several, where the model cannot read back a tag:
@@ -61,6 +61,12 @@ func (m *simModel) genOne(s *sim, g *simRegion, multi bool) []string {
 			return []string{"INCRBY", "c:logins", "1"}
 		}
 		return []string{"SET", "w:sess" + k, "token-" + uniq, "EX", "864000"}
+	case "jobs":
+		// A job queue: producers RPUSH unique jobs, workers LPOP them.
+		if multi || r.IntN(2) == 0 {
+			return []string{"RPUSH", "q:jobs" + k, "job-" + uniq}
+		}
+		return []string{"LPOP", "q:jobs" + k}
 	case "comments":
 		// The live-stream pattern: a sorted index of comment ids by time
 		// and a hash per comment.
