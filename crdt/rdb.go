@@ -518,13 +518,14 @@ func (r *rdbReader) textDouble() float64 {
 	}
 }
 
-// rdbDecode decodes a DUMP payload (footer included).
+// rdbDecode decodes a DUMP payload (footer included). Like Redis, which
+// reads the value from the whole payload buffer, a value may run into the
+// footer's bytes, and bytes after the value are ignored.
 func rdbDecode(payload []byte) (*rdbObject, error) {
-	body, err := rdbVerify(payload)
-	if err != nil {
+	if _, err := rdbVerify(payload); err != nil {
 		return nil, err
 	}
-	r := &rdbReader{b: body}
+	r := &rdbReader{b: payload}
 	t := r.byte1()
 	o := &rdbObject{}
 	switch t {
