@@ -22,10 +22,12 @@ type hashValue struct {
 	dirty map[string]struct{}
 }
 
-// Redis keeps a hash in a listpack while it has at most 128 fields and no
-// field or value longer than 64 bytes (hash-max-listpack-entries/-value).
+// Redis keeps a hash in a listpack while it has at most 512 fields and no
+// field or value longer than 64 bytes (hash-max-listpack-entries/-value;
+// 512 is Redis 7.0's compiled-in default and Debian's redis.conf value,
+// unlike the sorted sets' 128).
 const (
-	hashMaxListpackEntries = 128
+	hashMaxListpackEntries = 512
 	hashMaxListpackValue   = 64
 )
 

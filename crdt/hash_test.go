@@ -275,11 +275,15 @@ func TestHashSoloCompactionAndEncoding(t *testing.T) {
 		t.Errorf("hash with a 65-byte value: encoding %s", got)
 	}
 	do(t, ks, clk, "HDEL", "h", "long")
-	for i := 0; i < 129; i++ {
+	for i := 0; h.Len() < 512; i++ {
 		do(t, ks, clk, "HSET", "h", fmt.Sprint("f", i), "v")
 	}
+	if got := h.objectEncoding(); got != "listpack" {
+		t.Errorf("hash with 512 fields: encoding %s", got)
+	}
+	do(t, ks, clk, "HSET", "h", "one-more", "v")
 	if got := h.objectEncoding(); got != "hashtable" {
-		t.Errorf("hash with 131 fields: encoding %s", got)
+		t.Errorf("hash with 513 fields: encoding %s", got)
 	}
 	var got []Effect
 	h.replay(func(f Effect) { got = append(got, f) })
@@ -293,7 +297,7 @@ func TestHashSoloCompactionAndEncoding(t *testing.T) {
 func TestHashScanLarge(t *testing.T) {
 	ks, clk := newTestKS(t)
 	want := map[string]bool{}
-	for i := 0; i < 300; i++ {
+	for i := 0; i < 1000; i++ {
 		f := fmt.Sprint("f", i)
 		want[f] = true
 		do(t, ks, clk, "HSET", "h", f, "v")

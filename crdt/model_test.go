@@ -1,7 +1,9 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -785,6 +787,13 @@ var cmdGens = []cmdGen{
 		}
 		return []string{"COPY", k, otherKey(d, k)}
 	}},
+	{"keys", []string{"RESTORE"}, func(d draws, k string, _ int64) []string {
+		p := modelPayloads[d.intn(len(modelPayloads), "payload")].payload
+		if chance(d, 70, "replace") {
+			return []string{"RESTORE", k, "0", p, "REPLACE"}
+		}
+		return []string{"RESTORE", k, "0", p}
+	}},
 	{"set", []string{"SMOVE"}, func(d draws, k string, _ int64) []string {
 		return []string{"SMOVE", k, otherKey(d, k), member(d)}
 	}},
@@ -1144,6 +1153,20 @@ func (m *model) command(db int, args []string, view func(string) keyView, now in
 		c.add(mEff{kind: mDelKey, key: key})
 		c.mustEmit = true
 		c.reply = strconv.Quote(v.str)
+	case "RESTORE":
+		// A whole-key write like COPY ... REPLACE: the key's observed
+		// content goes, the payload's is written as fresh adds.
+		if v.exists() && len(args) < 5 {
+			fail("-BUSYKEY Target key name already exists.")
+			break
+		}
+		for _, p := range modelPayloads {
+			if p.payload == args[3] {
+				c.add(mEff{kind: mDelKey, key: key})
+				replay(key, p.content)
+				c.reply = "+OK"
+			}
+		}
 	case "RENAME", "COPY":
 		dst := args[2]
 		dv := expiredToo(dst)
@@ -1625,3 +1648,42 @@ func redisInt(s string) (int64, error) {
 	}
 	return n, err
 }
+
+// modelPayloads are the DUMP payloads the workloads RESTORE, one per
+// payload type, with the content each holds.
+var modelPayloads = func() []struct {
+	payload string
+	content keyView
+} {
+	str := func(typ byte, elems ...string) string {
+		b := []byte{typ}
+		if typ != rdbTypeString {
+			n := len(elems)
+			if typ == rdbTypeHash || typ == rdbTypeZSet2 {
+				n /= 2
+			}
+			b = rdbAppendLen(b, uint64(n))
+		}
+		for i, e := range elems {
+			if typ == rdbTypeZSet2 && i%2 == 1 {
+				f, _ := strconv.ParseFloat(e, 64)
+				b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+				continue
+			}
+			b = rdbAppendString(b, []byte(e))
+		}
+		return string(rdbSeal(b))
+	}
+	intset := string(rdbSeal(rdbAppendString([]byte{rdbTypeSetIntset}, intsetBlob([]string{"1", "2", "30000"}))))
+	return []struct {
+		payload string
+		content keyView
+	}{
+		{str(rdbTypeString, "restored"), keyView{typ: TypeString, str: "restored"}},
+		{str(rdbTypeString, "12"), keyView{typ: TypeString, str: "12"}},
+		{str(rdbTypeSet, "m1", "x"), keyView{typ: TypeSet, members: map[string]bool{"m1": true, "x": true}}},
+		{intset, keyView{typ: TypeSet, members: map[string]bool{"1": true, "2": true, "30000": true}}},
+		{str(rdbTypeHash, "f0", "1", "g", "x"), keyView{typ: TypeHash, fields: map[string]string{"f0": "1", "g": "x"}}},
+		{str(rdbTypeZSet2, "m0", "1.5", "m3", "-2"), keyView{typ: TypeZSet, scores: map[string]float64{"m0": 1.5, "m3": -2}}},
+	}
+}()

@@ -17,6 +17,7 @@ func serverCommands() []*command {
 	cmds = append(cmds, regionCommands()...)
 	cmds = append(cmds, pubsubCommands()...)
 	cmds = append(cmds, txCommands()...)
+	cmds = append(cmds, slowlogCommands())
 	cmds = append(cmds,
 		&command{name: "info", arity: -1, flags: []string{"loading", "stale"}, cats: []string{"slow", "dangerous"},
 			tips: []string{"nondeterministic_output", "request_policy:all_shards", "response_policy:special"}, run: cmdInfo},

@@ -56,6 +56,8 @@ var configParams = []*param{
 			return func() { s.cfg.pass.Store(&v) }, ""
 		}},
 	{name: "save", get: func(*Server) string { return "" }},
+	slowlogParams[0],
+	slowlogParams[1],
 	{name: "timeout",
 		get:   func(s *Server) string { return itoa(s.cfg.timeout.Load()) },
 		parse: intParam(0, math.MaxInt32, false, func(s *Server, v int64) { s.cfg.timeout.Store(v) })},

@@ -89,6 +89,7 @@ type client struct {
 type pendingCmd struct {
 	cmd  *command
 	unit crdt.Command
+	name []byte // the command name as sent (SLOWLOG shows it)
 }
 
 func newClient(s *Server, nc net.Conn) *client {
@@ -281,6 +282,7 @@ func (c *client) exec(args [][]byte) {
 	start := time.Now()
 	r := cmd.run(c, args)
 	took := time.Since(start)
+	s.slowlogRecord(c, cmd, args, took)
 	s.stats.commands.Add(1)
 	cmd.stats.add(1, took, r.Kind == crdt.KindError)
 	c.reply(r)
@@ -316,10 +318,11 @@ func (c *client) queue(cmd *command, args [][]byte) {
 	if len(c.pending) > 0 && c.writes != w {
 		c.drain()
 	}
+	sent := args[0]
 	if !cmd.data.TypedName {
 		args[0] = cmd.nameBytes // canonical lowercase name for the engine
 	}
-	c.pending = append(c.pending, pendingCmd{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}})
+	c.pending = append(c.pending, pendingCmd{cmd: cmd, unit: crdt.Command{DB: c.db, Args: args}, name: sent})
 	c.writes = w
 	if w && len(c.pending) >= maxWrites || !w && len(c.pending) >= maxReads {
 		c.drain()
@@ -368,6 +371,10 @@ func (c *client) drain() {
 		calls++
 		if r.Kind == crdt.KindError {
 			failed++
+		}
+		if p := &c.pending[i]; p.name != nil {
+			p.unit.Args[0] = p.name
+			c.srv.slowlogRecord(c, cmd, p.unit.Args, each)
 		}
 		c.reply(r)
 		c.pending[i] = pendingCmd{}

@@ -60,6 +60,8 @@ type settings struct {
 	timeout    atomic.Int64 // seconds
 	pass       atomic.Pointer[string]
 	obuf       atomic.Pointer[obufLimits]
+	slowerThan atomic.Int64 // slowlog-log-slower-than, microseconds
+	slowMaxLen atomic.Int64 // slowlog-max-len
 }
 
 // obufLimits are client-output-buffer-limit's classes. "normal" and
@@ -89,6 +91,7 @@ type Server struct {
 	log       *slog.Logger
 	table     map[string]*command // lowercase name -> command
 	cmds      []*command          // top-level commands, sorted by name
+	slow      slowLog
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -159,6 +162,8 @@ func New(store Store, opts Options) *Server {
 	s.cfg.pass.Store(&pass)
 	ob := defaultObuf
 	s.cfg.obuf.Store(&ob)
+	s.cfg.slowerThan.Store(10000)
+	s.cfg.slowMaxLen.Store(128)
 	s.buildTable()
 	return s
 }
