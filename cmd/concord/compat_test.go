@@ -92,7 +92,7 @@ func TestCompat(t *testing.T) {
 			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 			t.Logf("resp%s seed %d: %s", resp, seed, lines[len(lines)-1])
 			if err != nil {
-				t.Errorf("respdiff resp%s seed %d failed (%v):\n%s", resp, seed, err, tail(out.String(), 60))
+				t.Errorf("respdiff resp%s seed %d failed (%v):\n%s", resp, seed, err, diffReport(out.String()))
 			}
 		}
 	}
@@ -174,6 +174,26 @@ func waitPort(t *testing.T, port int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("nothing listening on port %d after 15s", port)
+}
+
+// diffReport keeps what a failing respdiff run says about its differences
+// (each DIFF block, up to the per-group table) and its last lines; the
+// per-command table in between would push the differences out of view.
+func diffReport(out string) string {
+	var keep []string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, "DIFF #"):
+			in = true
+		case strings.HasPrefix(line, "GROUP "):
+			in = false
+		}
+		if in && len(keep) < 200 {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "\n") + "\n...\n" + tail(out, 5)
 }
 
 func tail(s string, n int) string {
