@@ -4,8 +4,12 @@
 // (medians over rounds, because single rounds swing by tens of percent on
 // shared machines). Four parts, each selectable by a flag:
 //
-//   - -single: an in-memory node beside redis-server without persistence,
-//     then resident memory per key after loading the same small keys;
+//   - -single: an in-memory node beside redis-server without persistence
+//     (redis-benchmark's SET, GET, INCR, HSET, SADD, ZADD, LPUSH, RPOP and
+//     LRANGE_100, and PUBLISH to one subscriber and EVALSHA of a loaded
+//     script as custom command lines; each checked afterwards, see
+//     tests.go), then resident memory per key after loading the same
+//     small keys;
 //   - -region: the leaders of a 1-node and a 3-node region (separate
 //     processes, fsync durability) beside redis-server with appendonly and
 //     appendfsync everysec, and with appendfsync always;
