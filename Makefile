@@ -32,7 +32,7 @@ sim: build ## long simulation sweep: every deterministic scenario x SIMSEEDS (20
 	$(GO) run ./cmd/concord-sim -scenario all -seeds $(SIMSEEDS) -report sim-report
 	$(GO) run ./cmd/concord-sim -proc -binary bin/concord -regions 3 -nodes 3 -seeds 5
 
-bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times, replication lag and catch-up (about 20 min)
+bench: build ## redis-benchmark beside redis-server: single node and memory per key, 1- and 3-node regions, failover times, replication lag and catch-up (about 20-25 min)
 	$(GO) run ./cmd/benchcmp -concord bin/concord
 
 bench-region: build ## only the region part of bench: regions beside redis-server with appendfsync, and failover times (about 10 min)

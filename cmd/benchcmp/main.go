@@ -4,8 +4,12 @@
 // (medians over rounds, because single rounds swing by tens of percent on
 // shared machines). Four parts, each selectable by a flag:
 //
-//   - -single: an in-memory node beside redis-server without persistence,
-//     then resident memory per key after loading the same small keys;
+//   - -single: an in-memory node beside redis-server without persistence
+//     (redis-benchmark's SET, GET, INCR, HSET, SADD, ZADD, LPUSH, RPOP and
+//     LRANGE_100, and PUBLISH to one subscriber and EVALSHA of a loaded
+//     script as custom command lines; each checked afterwards, see
+//     tests.go), then resident memory per key after loading the same
+//     small keys;
 //   - -region: the leaders of a 1-node and a 3-node region (separate
 //     processes, fsync durability) beside redis-server with appendonly and
 //     appendfsync everysec, and with appendfsync always;
@@ -22,8 +26,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/csv"
 	"flag"
 	"fmt"
 	"net"
@@ -41,6 +43,7 @@ import (
 type options struct {
 	concordBin, redisBin, benchBin string
 	tests                          string
+	benchTimeout                   time.Duration
 	requests, clients, keyspace    int
 	size, rounds, memKeys          int
 
@@ -64,7 +67,8 @@ func main() {
 	flag.StringVar(&o.concordBin, "concord", "bin/concord", "concord binary")
 	flag.StringVar(&o.redisBin, "redis-server", "redis-server", "redis-server binary")
 	flag.StringVar(&o.benchBin, "redis-benchmark", "redis-benchmark", "redis-benchmark binary")
-	flag.StringVar(&o.tests, "t", "set,get,incr,hset,sadd,zadd", "redis-benchmark tests (single-node part)")
+	flag.StringVar(&o.tests, "t", "set,get,incr,hset,sadd,zadd,lpush,rpop,lrange_100,publish,evalsha", "tests (single-node part): redis-benchmark -t names, and publish and evalsha, run as custom command lines")
+	flag.DurationVar(&o.benchTimeout, "bench-timeout", 5*time.Minute, "longest one redis-benchmark run may take before its row shows an error")
 	flag.IntVar(&o.requests, "n", 200000, "requests per test (single-node part)")
 	flag.IntVar(&o.clients, "c", 50, "parallel connections")
 	flag.IntVar(&o.keyspace, "r", 100000, "random key space")
@@ -73,7 +77,7 @@ func main() {
 	flag.IntVar(&o.memKeys, "mem-keys", 1000000, "small keys to load for the memory comparison (0 skips it)")
 	flag.BoolVar(&o.single, "single", true, "compare a single in-memory node with redis-server without persistence")
 	flag.BoolVar(&o.region, "region", true, "compare 1- and 3-node regions (fsync) with redis-server appendfsync everysec and always")
-	flag.StringVar(&o.regionTests, "region-t", "set,incr,hset,get", "redis-benchmark tests (region part)")
+	flag.StringVar(&o.regionTests, "region-t", "set,incr,hset,get", "tests (region part), as -t")
 	flag.IntVar(&o.regionRequests, "region-n", 100000, "requests per test (region part)")
 	flag.IntVar(&o.regionRound, "region-rounds", 5, "rounds per server in the region part (medians are reported)")
 	flag.IntVar(&o.failover, "failover", 20, "leader kills to time in a 3-node region (0 skips it)")
@@ -127,25 +131,23 @@ func benchSingle(o *options) {
 	fmt.Printf("redis-benchmark -c %d -n %d -r %d -d %d, %d rounds per server alternating, medians\n\n", o.clients, o.requests, o.keyspace, o.size, o.rounds)
 	fmt.Println("| test | pipeline | redis ops/s | concord ops/s | concord/redis |")
 	fmt.Println("| --- | --- | --- | --- | --- |")
+	tests := strings.Split(strings.ToLower(o.tests), ",")
 	for _, pipe := range []int{1, 16} {
-		res := map[string]map[string][]float64{"redis": {}, "concord": {}}
+		res := map[string]map[string][]benchResult{"redis": {}, "concord": {}}
 		for r := 0; r < o.rounds; r++ {
 			for _, srv := range []struct {
 				name string
 				port int
 			}{{"redis", rp}, {"concord", cp}} {
-				for test, rps := range runBench(o.benchBin, srv.port, o.tests, o.requests, o.clients, o.keyspace, o.size, pipe) {
-					res[srv.name][test] = append(res[srv.name][test], rps)
+				addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
+				for _, test := range tests {
+					res[srv.name][test] = append(res[srv.name][test], runTest(o, addr, test, o.requests, pipe, nil))
 				}
 			}
 		}
-		for _, test := range strings.Split(strings.ToUpper(o.tests), ",") {
-			rr, cc := median(res["redis"][test]), median(res["concord"][test])
-			ratio := "n/a"
-			if rr > 0 {
-				ratio = fmt.Sprintf("%.2f", cc/rr)
-			}
-			fmt.Printf("| %s | %d | %.0f | %.0f | %s |\n", test, pipe, rr, cc, ratio)
+		for _, test := range tests {
+			rr, cc := summarize(res["redis"][test]), summarize(res["concord"][test])
+			fmt.Printf("| %s | %d | %s | %s | %s |\n", strings.ToUpper(test), pipe, rr.cell(), cc.cell(), ratioOf(cc, rr))
 		}
 	}
 	stopProc(redis)
@@ -177,31 +179,6 @@ func benchSingle(o *options) {
 			fmt.Printf("| %s | %.1f MiB | %.1f MiB | %.0f |\n", srv.name, float64(before)/(1<<20), float64(after)/(1<<20), float64(after-before)/float64(o.memKeys))
 		}
 	}
-}
-
-// runBench runs one redis-benchmark invocation and returns ops/s per test.
-func runBench(bin string, port int, tests string, n, c, r, d, pipe int) map[string]float64 {
-	cmd := exec.Command(bin, "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-t", tests,
-		"-n", strconv.Itoa(n), "-c", strconv.Itoa(c), "-r", strconv.Itoa(r), "-d", strconv.Itoa(d),
-		"-P", strconv.Itoa(pipe), "--csv")
-	out, err := cmd.Output()
-	if err != nil {
-		fail(fmt.Errorf("redis-benchmark on port %d: %v\n%s", port, err, out))
-	}
-	recs, err := csv.NewReader(bytes.NewReader(out)).ReadAll()
-	check(err)
-	res := map[string]float64{}
-	for _, rec := range recs {
-		if len(rec) < 2 || rec[0] == "test" {
-			continue
-		}
-		name := strings.ToUpper(strings.Fields(rec[0])[0])
-		v, err := strconv.ParseFloat(rec[1], 64)
-		if err == nil {
-			res[name] = v
-		}
-	}
-	return res
 }
 
 // load writes n small string keys with pipelined SETs.

@@ -247,47 +247,44 @@ func benchRegion(o *options) {
 	if len(o.raftArgs) > 0 {
 		fmt.Printf("region nodes started with %s\n", strings.Join(o.raftArgs, " "))
 	}
-	tests := strings.Split(strings.ToUpper(o.regionTests), ",")
+	tests := strings.Split(strings.ToLower(o.regionTests), ",")
 	pipes := []int{1, 16}
 	// med[pipe][server][test]: median ops/s; cpu[...]: median CPU
 	// microseconds per request over all the server's processes.
-	med := map[int]map[string]map[string]float64{}
+	med := map[int]map[string]map[string]benchResult{}
 	cpu := map[int]map[string]map[string]float64{}
 	leaderCPU := map[int]map[string]float64{} // the 3-node region's leader alone
 	for _, pipe := range pipes {
-		res := map[string]map[string][]float64{}
+		res := map[string]map[string][]benchResult{}
 		use := map[string]map[string][]float64{}
 		lead := map[string][]float64{}
 		for _, s := range servers {
-			res[s.name] = map[string][]float64{}
+			res[s.name] = map[string][]benchResult{}
 			use[s.name] = map[string][]float64{}
 		}
 		for round := 0; round < o.regionRound; round++ {
 			for i := range servers {
 				s := servers[(i+round)%len(servers)]
-				_, p, _ := net.SplitHostPort(s.addr())
-				port, _ := strconv.Atoi(p)
+				addr := s.addr()
 				for _, test := range tests {
-					pids := s.pids()
-					before, beforeLead := cpuTime(pids), cpuTime(pids[:1])
-					rps := runBench(o.benchBin, port, test, o.regionRequests, o.clients, o.keyspace, o.size, pipe)[test]
-					spent, spentLead := cpuTime(pids)-before, cpuTime(pids[:1])-beforeLead
-					res[s.name][test] = append(res[s.name][test], rps)
-					use[s.name][test] = append(use[s.name][test], float64(spent.Microseconds())/float64(o.regionRequests))
+					run := runTest(o, addr, test, o.regionRequests, pipe, s.pids())
+					res[s.name][test] = append(res[s.name][test], run)
+					perReq := float64(issued(o.regionRequests, pipe))
+					use[s.name][test] = append(use[s.name][test], float64(run.cpu.Microseconds())/perReq)
 					if s.name == "region-3" {
-						lead[test] = append(lead[test], float64(spentLead.Microseconds())/float64(o.regionRequests))
+						lead[test] = append(lead[test], float64(run.leadCPU.Microseconds())/perReq)
 					}
 				}
 			}
 		}
-		med[pipe], cpu[pipe], leaderCPU[pipe] = map[string]map[string]float64{}, map[string]map[string]float64{}, map[string]float64{}
+		med[pipe], cpu[pipe], leaderCPU[pipe] = map[string]map[string]benchResult{}, map[string]map[string]float64{}, map[string]float64{}
 		for _, test := range tests {
 			leaderCPU[pipe][test] = median(lead[test])
 		}
 		for _, s := range servers {
-			med[pipe][s.name], cpu[pipe][s.name] = map[string]float64{}, map[string]float64{}
+			med[pipe][s.name], cpu[pipe][s.name] = map[string]benchResult{}, map[string]float64{}
 			for _, test := range tests {
-				med[pipe][s.name][test] = median(res[s.name][test])
+				med[pipe][s.name][test] = summarize(res[s.name][test])
 				cpu[pipe][s.name][test] = median(use[s.name][test])
 			}
 		}
@@ -299,11 +296,11 @@ func benchRegion(o *options) {
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, pipe := range pipes {
 		for _, test := range tests {
-			m := func(name string) float64 { return med[pipe][name][test] }
-			fmt.Printf("| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.0f | %s | %s |\n", test, pipe,
-				m("redis-everysec"), m("redis-always"),
-				m("region-1"), ratio(m("region-1"), m("redis-everysec")), ratio(m("region-1"), m("redis-always")),
-				m("region-3"), ratio(m("region-3"), m("redis-everysec")), ratio(m("region-3"), m("redis-always")))
+			m := func(name string) benchResult { return med[pipe][name][test] }
+			fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", strings.ToUpper(test), pipe,
+				m("redis-everysec").cell(), m("redis-always").cell(),
+				m("region-1").cell(), ratioOf(m("region-1"), m("redis-everysec")), ratioOf(m("region-1"), m("redis-always")),
+				m("region-3").cell(), ratioOf(m("region-3"), m("redis-everysec")), ratioOf(m("region-3"), m("redis-always")))
 		}
 	}
 	fmt.Printf("\nCPU time per request, microseconds, summed over the server's processes (a region's three nodes share this machine's cores with each other and with redis-benchmark):\n\n")
@@ -312,20 +309,25 @@ func benchRegion(o *options) {
 	for _, pipe := range pipes {
 		for _, test := range tests {
 			c := func(name string) float64 { return cpu[pipe][name][test] }
-			fmt.Printf("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", test, pipe,
+			fmt.Printf("| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", strings.ToUpper(test), pipe,
 				c("redis-everysec"), c("redis-always"), c("region-1"), c("region-3"), leaderCPU[pipe][test])
 		}
 	}
 
-	// The targets, as figures: the weakest write test counts.
+	// The targets, as figures: the weakest write test with figures on both
+	// sides counts.
 	worst := func(pipe int, base string) (string, float64) {
-		name, low := "", math.Inf(1)
+		name, low := "none", math.Inf(1)
 		for _, test := range tests {
-			if test == "GET" {
+			if test == "get" || test == "lrange_100" || test == "publish" { // not keyspace writes
 				continue
 			}
-			if v := med[pipe]["region-3"][test] / med[pipe][base][test]; v < low {
-				name, low = test, v
+			a, b := med[pipe]["region-3"][test], med[pipe][base][test]
+			if a.err != "" || b.err != "" || b.rps <= 0 {
+				continue
+			}
+			if v := a.rps / b.rps; v < low {
+				name, low = strings.ToUpper(test), v
 			}
 		}
 		return name, low
@@ -336,9 +338,9 @@ func benchRegion(o *options) {
 	t, v = worst(16, "redis-always")
 	fmt.Printf("- writes with -P 16 >= 0.6x redis always: weakest %s %.2fx\n", t, v)
 	for _, pipe := range pipes {
-		g := med[pipe]["region-3"]["GET"]
+		g := med[pipe]["region-3"]["get"]
 		fmt.Printf("- GET -P %d >= 0.9x redis: %s of everysec, %s of always\n", pipe,
-			ratio(g, med[pipe]["redis-everysec"]["GET"]), ratio(g, med[pipe]["redis-always"]["GET"]))
+			ratioOf(g, med[pipe]["redis-everysec"]["get"]), ratioOf(g, med[pipe]["redis-always"]["get"]))
 	}
 	fmt.Printf("\n3-node region term %d before the runs, %d after: %d leader elections under benchmark load with no node stopped\n",
 		term0, term1, term1-term0)
@@ -398,9 +400,9 @@ func benchFailover(o *options) {
 	// Elections with nobody killed would make failover look cheaper than
 	// it is and mean the timeouts are too tight for this machine.
 	t0 := r.term()
-	_, p, _ := net.SplitHostPort(r.leader(30 * time.Second).resp)
-	port, _ := strconv.Atoi(p)
-	runBench(o.benchBin, port, "set", 50000, o.clients, o.keyspace, o.size, 1)
+	if res := runTest(o, r.leader(30*time.Second).resp, "set", 50000, 1, nil); res.err != "" {
+		fail(fmt.Errorf("SET load before the kills: %s", res.err))
+	}
 	t1 := r.term()
 	fmt.Printf("term %d before a 50000-SET load with no kills, %d after\n\n", t0, t1)
 
