@@ -39,6 +39,7 @@ type Node struct {
 	wal  *wal.WAL
 	meta *metadb.BoltMetaDB
 	tr   *raft.NetworkTransport
+	vt   *voteTransport // tr as Raft sees it (vote.go)
 
 	in     chan *submission // to the batcher
 	slots  chan struct{}    // entries in flight
@@ -198,6 +199,7 @@ func Open(cfg Config) (*Node, error) {
 		Timeout:         5 * time.Second,
 		Logger:          hlog,
 	})
+	n.vt = newVoteTransport(n, n.tr)
 
 	ks := crdt.NewKeyspace(cfg.Origin, crdt.Options{Solo: cfg.Solo})
 	n.fsm = newFSM(ks, cfg.ReplLog, n.reg, cfg.Metrics)
@@ -238,7 +240,7 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, snaps, n.tr)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, snaps, n.vt)
 	if err != nil {
 		n.closeStores()
 		return nil, err
@@ -271,6 +273,7 @@ func (n *Node) selfInPeers() bool {
 // closeStores undoes a failed Open once the listener is up.
 func (n *Node) closeStores() {
 	close(n.raftUp) // n.raft is nil: waiting forwarded requests give up
+	n.vt.close()
 	n.mux.Close()
 	n.closeLog()
 }
@@ -717,6 +720,7 @@ func (n *Node) Close() error {
 // waiting get ErrShutdown or, if in flight, their outcome when known.
 func (n *Node) stopAll() error {
 	err := n.raft.Shutdown().Error()
+	n.vt.close()
 	close(n.stop)
 	n.wg.Wait()
 	n.fwd.close()
