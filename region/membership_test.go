@@ -245,10 +245,48 @@ func TestMembershipChangeDuringPartitionAndLeaderKill(t *testing.T) {
 // survivors must elect a leader that takes writes, and b must learn the new
 // configuration from it.
 func TestElectionAcrossHalfReplicatedAdd(t *testing.T) {
-	r := newTestRegion(t, 3)
+	// Building the state takes the first leader to keep leading through
+	// it; on a loaded machine it sometimes loses leadership first, and then
+	// the setup starts over in a fresh region.
+	for attempt := 1; ; attempt++ {
+		r, a, b, j, ok := halfReplicatedAdd(t)
+		if !ok {
+			if attempt == 3 {
+				t.Fatal("the leader lost leadership while the state was built, 3 times")
+			}
+			t.Logf("attempt %d: the leader lost leadership while the state was built; again", attempt)
+			continue
+		}
+		all := members(r.nodes[a])
+		r.waitAgreed(t, all, a, b, j)
+		mustWrite(t, r.nodes[b], "SET", "after", "1")
+		waitConverged(t, r.nodes[a], r.nodes[b], r.nodes[j])
+		for _, k := range []string{"k9", "m9", "after"} {
+			if v, err := readVia(r.nodes[b], k, 5*time.Second); err != nil || v == "" {
+				t.Fatalf("%s after the election: %q %v", k, v, err)
+			}
+		}
+		return
+	}
+}
+
+// halfReplicatedAdd builds the state of TestElectionAcrossHalfReplicatedAdd
+// and kills l; ok is false (and the region closed) if l stopped leading
+// before the state was complete.
+func halfReplicatedAdd(t *testing.T) (r *testRegion, a, b, j int, ok bool) {
+	r = newTestRegion(t, 3)
 	l := r.leader()
 	o := r.others(l)
-	a, b := o[0], o[1]
+	a, b = o[0], o[1]
+	defer func() {
+		if !ok {
+			for i, n := range r.nodes {
+				if n != nil {
+					r.kill(i)
+				}
+			}
+		}
+	}()
 	for i := 0; i < 10; i++ {
 		mustWrite(t, r.nodes[l], "SET", fmt.Sprint("k", i), "v")
 	}
@@ -258,9 +296,10 @@ func TestElectionAcrossHalfReplicatedAdd(t *testing.T) {
 	for i := 0; i < 10; i++ { // committed by l and a alone
 		mustWrite(t, r.nodes[l], "SET", fmt.Sprint("m", i), "v")
 	}
-	j := r.addJoiner()
-	if rep := admin(r.nodes[l], 10*time.Second, "ADD", r.peers[j].ID, r.peers[j].Addr); rep.IsError() {
-		t.Fatalf("REGION ADD: %s", rep.Str)
+	j = r.addJoiner()
+	if rep := admin(r.nodes[l], 10*time.Second, "ADD", r.peers[j].ID, r.peers[j].Addr); rep.IsError() || !r.nodes[l].Leader() {
+		t.Logf("REGION ADD on l: %q, l leads: %v", rep.Str, r.nodes[l].Leader())
+		return r, a, b, j, false
 	}
 	all := ids(r, l, a, b, j)
 	slices.Sort(all)
@@ -271,20 +310,17 @@ func TestElectionAcrossHalfReplicatedAdd(t *testing.T) {
 	// An entry that reaches j only: a is cut off too, so it never commits.
 	r.net.cut(r.peers[l].Addr, r.peers[a].Addr)
 	go do2(r.nodes[l], 2*time.Second, "SET", "only-on-j", "v")
-	waitFor(t, 5*time.Second, "j's log to pass a's", func() bool {
-		return r.nodes[j].raft.LastIndex() > r.nodes[a].raft.LastIndex()
-	})
+	deadline := time.Now().Add(5 * time.Second)
+	for r.nodes[j].raft.LastIndex() <= r.nodes[a].raft.LastIndex() {
+		if time.Now().After(deadline) {
+			t.Logf("j's log never passed a's")
+			return r, a, b, j, false
+		}
+		time.Sleep(time.Millisecond)
+	}
 	r.kill(l)
 	if !slices.Equal(members(r.nodes[a]), all) || !slices.Equal(members(r.nodes[j]), all) || slices.Equal(members(r.nodes[b]), all) {
 		t.Fatalf("setup: a %v, j %v, b %v; want a and j on %v, b not", members(r.nodes[a]), members(r.nodes[j]), members(r.nodes[b]), all)
 	}
-
-	r.waitAgreed(t, all, a, b, j)
-	mustWrite(t, r.nodes[b], "SET", "after", "1")
-	waitConverged(t, r.nodes[a], r.nodes[b], r.nodes[j])
-	for _, k := range []string{"k9", "m9", "after"} {
-		if v, err := readVia(r.nodes[b], k, 5*time.Second); err != nil || v == "" {
-			t.Fatalf("%s after the election: %q %v", k, v, err)
-		}
-	}
+	return r, a, b, j, true
 }
