@@ -324,3 +324,37 @@ func halfReplicatedAdd(t *testing.T) (r *testRegion, a, b, j int, ok bool) {
 	}
 	return r, a, b, j, true
 }
+
+// TestRemovedNodeDoesNotDisrupt covers what hashicorp/raft's refusal of
+// votes from outside the configuration was for, now that vote.go lifts it:
+// a node removed while cut off never learns of its removal and keeps
+// campaigning. Its pre-votes must still be refused (every member has a
+// leader), so the region's term and leader do not move.
+func TestRemovedNodeDoesNotDisrupt(t *testing.T) {
+	r := newTestRegion(t, 3)
+	l := r.leader()
+	x := r.others(l)[0]
+	r.isolate(x)
+	if rep := admin(r.nodes[l], 10*time.Second, "REMOVE", r.peers[x].ID); rep.IsError() {
+		t.Fatalf("REGION REMOVE: %s", rep.Str)
+	}
+	rest := r.others(x)
+	r.waitAgreed(t, ids(r, rest...), rest...)
+	// x campaigns from its own view, in which it is still a voter.
+	waitFor(t, 5*time.Second, "the removed node to lose its leader", func() bool { return r.nodes[x].Status().LeaderID == "" })
+	if !slices.Contains(members(r.nodes[x]), r.peers[x].ID) {
+		t.Fatalf("the removed node learned of its removal through a cut link: %v", members(r.nodes[x]))
+	}
+	r.net.heal()
+	term := r.nodes[l].Status().Term
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		mustWrite(t, r.nodes[rest[1]], "SET", "k", "v")
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := r.nodes[l].Status(); !r.nodes[l].Leader() || st.Term != term {
+		t.Fatalf("the removed node disrupted the region: leader %v, term %d -> %d", r.nodes[l].Leader(), term, st.Term)
+	}
+	if st := r.nodes[x].Status(); st.Term != term || st.State == "Leader" {
+		t.Fatalf("the removed node: term %d (region's %d), state %s", st.Term, term, st.State)
+	}
+}
