@@ -83,7 +83,7 @@ func (n *Node) adminLocal(ctx context.Context, args [][]byte) crdt.Reply {
 		if _, _, perr := net.SplitHostPort(string(args[2])); perr != nil {
 			return crdt.Err("ERR invalid raft address " + strconv.Quote(string(args[2])) + ": want host:port")
 		}
-		err = n.AddVoter(ctx, string(args[1]), string(args[2]))
+		err = n.AddMember(ctx, string(args[1]), string(args[2]))
 	case sub == "REMOVE" && len(args) == 2:
 		if !n.isMember(string(args[1])) {
 			return crdt.Err("ERR no node " + strconv.Quote(string(args[1])) + " in this region")

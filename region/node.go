@@ -39,6 +39,7 @@ type Node struct {
 	wal  *wal.WAL
 	meta *metadb.BoltMetaDB
 	tr   *raft.NetworkTransport
+	vt   *voteTransport // tr as Raft sees it (vote.go)
 
 	in     chan *submission // to the batcher
 	slots  chan struct{}    // entries in flight
@@ -198,6 +199,7 @@ func Open(cfg Config) (*Node, error) {
 		Timeout:         5 * time.Second,
 		Logger:          hlog,
 	})
+	n.vt = newVoteTransport(n, n.tr)
 
 	ks := crdt.NewKeyspace(cfg.Origin, crdt.Options{Solo: cfg.Solo})
 	n.fsm = newFSM(ks, cfg.ReplLog, n.reg, cfg.Metrics)
@@ -238,7 +240,7 @@ func Open(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, snaps, n.tr)
+	n.raft, err = raft.NewRaft(rc, n.fsm, logs, n.wal, snaps, n.vt)
 	if err != nil {
 		n.closeStores()
 		return nil, err
@@ -271,6 +273,7 @@ func (n *Node) selfInPeers() bool {
 // closeStores undoes a failed Open once the listener is up.
 func (n *Node) closeStores() {
 	close(n.raftUp) // n.raft is nil: waiting forwarded requests give up
+	n.vt.close()
 	n.mux.Close()
 	n.closeLog()
 }
@@ -569,12 +572,20 @@ func (n *Node) housekeeping() {
 			return
 		case now := <-t.C:
 			n.reg.expire(now)
-			if tick++; tick%4 == 0 {
+			// A non-voter being added reports its progress every tick:
+			// its promotion waits for that report (AddMember).
+			if tick++; tick%4 == 0 || !n.voter() {
 				go n.hello()
 			}
 			n.cfg.Metrics.setIndexes(n.raft.CommitIndex(), n.fsm.applied.Load())
 		}
 	}
+}
+
+// voter reports whether this node is a voter in its latest configuration.
+func (n *Node) voter() bool {
+	s, ok := n.server(n.id)
+	return ok && s.Suffrage == raft.Voter
 }
 
 // Read implements server.Store: fn sees this node's applied state.
@@ -654,6 +665,61 @@ func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
 	return n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx)).Error()
 }
 
+// AddMember adds a node to the region as hashicorp/raft recommends: first
+// as a non-voter, which receives the log but counts in no quorum, then,
+// once it has applied every entry the leader had applied when it joined, as
+// a voter. Added as a voter at once, an empty node raised the quorum (3 of
+// 4 instead of 2 of 3) while it could not yet acknowledge anything, so one
+// more failure, or a long catch-up, stopped the region's writes. If the
+// node does not catch up in time it stays a non-voter and the error says
+// so; ADD again promotes it. A node that is a voter already only has its
+// address updated.
+func (n *Node) AddMember(ctx context.Context, id, addr string) error {
+	if s, ok := n.server(id); ok && s.Suffrage == raft.Voter {
+		return n.AddVoter(ctx, id, addr)
+	}
+	start := time.Now()
+	if err := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
+		return err
+	}
+	target := n.fsm.applied.Load()
+	// Leave the promotion a second of the caller's time.
+	wait, cancel := context.WithTimeout(ctx, max(timeoutOf(ctx)-time.Second, 0))
+	defer cancel()
+	for {
+		if v, ok := n.peerInfo.Load(id); ok {
+			if pi := v.(peerInfo); pi.seen.After(start) && pi.applied >= target {
+				break
+			}
+		}
+		if n.raft.State() != raft.Leader {
+			return raft.ErrNotLeader
+		}
+		select {
+		case <-wait.Done():
+			return fmt.Errorf("node %q was added as a non-voter and has not caught up yet (it must apply index %d); REGION ADD again makes it a voter", id, target)
+		case <-n.stop:
+			return raft.ErrRaftShutdown
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return n.AddVoter(ctx, id, addr)
+}
+
+// server returns the member with this id in the latest configuration.
+func (n *Node) server(id string) (raft.Server, bool) {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return raft.Server{}, false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == id {
+			return s, true
+		}
+	}
+	return raft.Server{}, false
+}
+
 // RemoveServer removes a member.
 func (n *Node) RemoveServer(ctx context.Context, id string) error {
 	if id == n.id {
@@ -724,6 +790,7 @@ func (n *Node) Close() error {
 // waiting get ErrShutdown or, if in flight, their outcome when known.
 func (n *Node) stopAll() error {
 	err := n.raft.Shutdown().Error()
+	n.vt.close()
 	close(n.stop)
 	n.wg.Wait()
 	n.fwd.close()
