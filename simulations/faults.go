@@ -185,6 +185,7 @@ func (g *simRegion) restoreBackup(data []byte) {
 	if err != nil {
 		s.fatal(fmt.Errorf("%s: restoring the backup: %v", g.name, err))
 	}
+	g.carriedPops += g.rep.Keyspace().Stats.ListConcurrentPops // node-local counters restart with the replica
 	g.rep = rep
 	s.faults++
 	if s.cfg.fault == faultReuseSeq {

@@ -319,9 +319,12 @@ type simRegion struct {
 	queue  []*simProposal // Raft: proposed, applied in order at .at
 	lastAt int64
 
-	writeN    int
-	maxMerged crdt.HLC // greatest HLC of any op merged from elsewhere
-	joined    bool
+	writeN int
+	// carriedPops is the concurrent-pop count of replicas this region
+	// replaced (restores): Stats are node-local and start again at zero.
+	carriedPops uint64
+	maxMerged   crdt.HLC // greatest HLC of any op merged from elsewhere
+	joined      bool
 }
 
 type simOutbound struct {
@@ -772,6 +775,7 @@ func (g *simRegion) restoreFromSnapshot() {
 		s.failf("%s: restored replica differs from the original", g.name)
 		return
 	}
+	g.carriedPops += g.rep.Keyspace().Stats.ListConcurrentPops // node-local counters restart with the replica
 	g.rep = rep
 	s.stats.restores++
 }

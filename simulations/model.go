@@ -461,7 +461,7 @@ func (m *simModel) check(regs []*simRegion) error {
 	}
 	var counted uint64
 	for _, g := range m.allRegions {
-		counted += g.rep.Keyspace().Stats.ListConcurrentPops
+		counted += g.carriedPops + g.rep.Keyspace().Stats.ListConcurrentPops
 	}
 	if uint64(dup) > counted && (m.joins == nil || *m.joins == 0) {
 		errs = append(errs, fmt.Sprintf("%d job deliveries beyond the first, but the regions counted only %d concurrent pops: duplicated", dup, counted))
