@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"concord/crdt"
 	. "concord/replication"
@@ -316,10 +318,12 @@ func sameKind(a, b Result) bool {
 	return true
 }
 
-// Sweep runs scenarios x seeds and returns every result, shrinking the
-// failures.
+// Sweep runs scenarios x seeds and returns every result, in that order,
+// shrinking the failures. Runs share nothing, so they go on every core at
+// once; each is still a pure function of its options. A Trace function, if
+// set, must be safe to call from several goroutines.
 func Sweep(scenarios []string, seeds []uint64, o Options, shrinkBudget int) ([]Result, error) {
-	var out []Result
+	var jobs []Options
 	for _, name := range scenarios {
 		if _, ok := Lookup(name); !ok {
 			return nil, errors.New("unknown scenario " + name)
@@ -327,13 +331,30 @@ func Sweep(scenarios []string, seeds []uint64, o Options, shrinkBudget int) ([]R
 		for _, seed := range seeds {
 			oo := o
 			oo.Scenario, oo.Seed = name, seed
-			r := Run(oo)
-			if r.Failed {
-				r = Shrink(r, shrinkBudget)
-			}
-			out = append(out, r)
+			jobs = append(jobs, oo)
 		}
 	}
+	out := make([]Result, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := Run(jobs[i])
+				if r.Failed {
+					r = Shrink(r, shrinkBudget)
+				}
+				out[i] = r
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return out, nil
 }
 
