@@ -24,6 +24,11 @@ package simulations
 //	                                   than once (at-least-once under concurrent
 //	                                   pops) are at most the concurrent pops the
 //	                                   regions counted
+//	x:K   XADD with auto IDs           every acknowledged entry is in the
+//	                                   stream with its fields, under the ID its
+//	                                   XADD returned; no other entry; IDs unique
+//	p:K   PFADD                        PFCOUNT within HyperLogLog's error of
+//	                                   the number of distinct elements added
 //	m:K   every write type, DEL, EXPIRE, removes: checked by digest only
 //
 // c:K also takes EXPIRE (a rate limiter's window) and w:K also SET ... EX
@@ -33,6 +38,7 @@ package simulations
 // field; the time and seq of each write are read back after its apply.
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"sort"
@@ -71,8 +77,10 @@ type simModel struct {
 	fields map[string]map[string]string // hc/hw/zi/zw key -> field -> model key
 	adds   map[string][]crdt.Dot        // "fl:K\x00M" -> dots of its SADDs
 	rems   map[string][]crdt.VersionVector
-	queued map[string]map[string]bool // q:K -> jobs pushed
-	popped map[string]map[string]int  // q:K -> job -> times an acknowledged pop returned it
+	queued map[string]map[string]bool   // q:K -> jobs pushed
+	events map[string]map[string]string // x:K -> entry ID -> its "n" field
+	visits map[string]map[string]bool   // p:K -> elements added
+	popped map[string]map[string]int    // q:K -> job -> times an acknowledged pop returned it
 	n      int
 
 	workload   string
@@ -85,6 +93,7 @@ func newSimModel(workload string) *simModel {
 		lww: map[string]simWrite{}, hist: map[string][]simWrite{}, kinds: map[string]string{},
 		fields: map[string]map[string]string{}, adds: map[string][]crdt.Dot{}, rems: map[string][]crdt.VersionVector{},
 		queued: map[string]map[string]bool{}, popped: map[string]map[string]int{},
+		events: map[string]map[string]string{}, visits: map[string]map[string]bool{},
 		workload: workload}
 }
 
@@ -101,7 +110,7 @@ func (m *simModel) tracked(args [][]byte) bool {
 		return false
 	}
 	switch keyClass(string(args[1])) {
-	case "c", "f", "s", "w", "hc", "hw", "zi", "zw", "skew", "fl", "q":
+	case "c", "f", "s", "w", "hc", "hw", "zi", "zw", "skew", "fl", "q", "x", "p":
 		return true
 	}
 	return false
@@ -221,6 +230,22 @@ func (m *simModel) record(g *simRegion, args [][]byte, tag crdt.Tag, vv crdt.Ver
 	case cmd == "INCRBY" && class == "c":
 		d, _ := strconv.ParseInt(string(args[2]), 10, 64)
 		m.sums[key] += d
+		m.note(key, class)
+	case cmd == "XADD" && class == "x":
+		if m.events[key] == nil {
+			m.events[key] = map[string]string{}
+		}
+		if reply.Kind == crdt.KindBulk {
+			m.events[key][string(reply.Str)] = string(args[len(args)-1])
+		}
+		m.note(key, class)
+	case cmd == "PFADD" && class == "p":
+		if m.visits[key] == nil {
+			m.visits[key] = map[string]bool{}
+		}
+		for _, a := range args[2:] {
+			m.visits[key][string(a)] = true
+		}
 		m.note(key, class)
 	case cmd == "RPUSH" && class == "q":
 		if m.queued[key] == nil {
@@ -361,6 +386,41 @@ func (m *simModel) check(regs []*simRegion) error {
 				if want := m.lww[key]; got != want.val {
 					bad(g, "GET %s = %q, want %q (tag %v, of %d writes)", key, got, want.val, want.tag, len(m.hist[key]))
 				}
+			case "x":
+				seen := map[string]bool{}
+				for _, e := range simRead(g, "XRANGE", key, "-", "+").Elems {
+					if len(e.Elems) != 2 {
+						bad(g, "XRANGE %s: entry %v", key, e)
+						continue
+					}
+					id := string(e.Elems[0].Str)
+					var n string
+					if f := e.Elems[1].Elems; len(f) == 4 {
+						n = string(f[3].Str)
+					}
+					switch want, ok := m.events[key][id]; {
+					case seen[id]:
+						bad(g, "%s holds entry %s twice", key, id)
+					case !ok:
+						bad(g, "%s holds entry %s, which no acknowledged XADD returned", key, id)
+					case n != want:
+						bad(g, "%s entry %s has n=%q, want %q", key, id, n, want)
+					}
+					seen[id] = true
+				}
+				for _, id := range sortedKeys(m.events[key]) {
+					if !seen[id] {
+						bad(g, "%s lacks entry %s, want present: an acknowledged XADD returned it", key, id)
+					}
+				}
+			case "p":
+				got := pfcount(g, key)
+				want := int64(len(m.visits[key]))
+				// HyperLogLog's standard error at 16384 registers is 0.81%;
+				// small counts are near exact. Allow 3 standard errors.
+				if d := got - want; d*d > 1+int64(float64(want*want)*0.0243*0.0243) {
+					bad(g, "PFCOUNT %s = %d, want about %d distinct elements", key, got, want)
+				}
 			case "q":
 				inList := map[string]bool{}
 				for _, e := range simRead(g, "LRANGE", key, "0", "-1").Elems {
@@ -487,4 +547,20 @@ func (m *simModel) present(mk string) bool {
 		}
 	}
 	return false
+}
+
+// pfcount runs PFCOUNT on a copy of g's replica: PFCOUNT is a write (it
+// caches the count in the value), and the check must not change the state
+// it checks.
+func pfcount(g *simRegion, key string) int64 {
+	var buf bytes.Buffer
+	for _, p := range g.rep.Snapshot() {
+		buf.Write(p)
+	}
+	rep, err := crdt.RestoreReplica(buf.Bytes(), g.s.cfg.limits)
+	if err != nil {
+		return -1
+	}
+	rs := rep.Apply(crdt.Stamp{Time: rep.Keyspace().LastTime() + 1}, []crdt.Command{{Args: simArgs("PFCOUNT", key)}})
+	return rs[0].Int
 }

@@ -10,7 +10,7 @@ import (
 // but drawn only from the run's seeded source.
 
 // Workloads lists the workload names ("all" draws from every one).
-var Workloads = []string{"all", "mixed", "carts", "leaderboard", "counters", "followers", "sessions", "comments", "jobs"}
+var Workloads = []string{"all", "mixed", "carts", "leaderboard", "counters", "followers", "sessions", "comments", "jobs", "events", "visitors"}
 
 // genOne returns one write command for region g. multi is set for a
 // command of a unit of several, where the model cannot read back a tag:
@@ -67,6 +67,15 @@ func (m *simModel) genOne(s *sim, g *simRegion, multi bool) []string {
 			return []string{"RPUSH", "q:jobs" + k, "job-" + uniq}
 		}
 		return []string{"LPOP", "q:jobs" + k}
+	case "events":
+		// An event pipeline: producers XADD with auto IDs.
+		if multi {
+			return []string{"INCRBY", "c:events", "1"}
+		}
+		return []string{"XADD", "x:events" + k, "*", "who", g.name, "n", uniq}
+	case "visitors":
+		// Unique-visitor counts.
+		return []string{"PFADD", "p:visitors" + k, "user" + strconv.Itoa(r.IntN(400))}
 	case "comments":
 		// The live-stream pattern: a sorted index of comment ids by time
 		// and a hash per comment.
