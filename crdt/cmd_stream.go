@@ -700,7 +700,14 @@ func cmdXSetID(tx *Tx, args [][]byte) Reply {
 // inside MULTI and scripts; a server blocks XREAD BLOCK itself (through
 // Keyspace.XReadWait) before the command gets here.
 func cmdXRead(tx *Tx, args [][]byte) Reply {
-	return xread(tx, args, nil)
+	return xread(tx, args, nil, nil)
+}
+
+// XReadFromScript is XREAD called from a script: Redis 7.0 refuses BLOCK
+// there with an error naming the command as the script spelled it (name),
+// at the point the option loop meets BLOCK.
+func XReadFromScript(tx *Tx, name []byte, args [][]byte) Reply {
+	return xread(tx, args, nil, name)
 }
 
 // XReadWait is what a blocking layer needs from XREAD: the reply and,
@@ -727,11 +734,13 @@ func (ks *Keyspace) XReadWait(dbi int, nowMs int64, args [][]byte) (r Reply, w X
 		return ErrDBIndex, w
 	}
 	tx := Tx{ks: ks, DB: dbi, Now: nowMs}
-	r = xread(&tx, args, &w)
+	r = xread(&tx, args, &w, nil)
 	return r, w
 }
 
-func xread(tx *Tx, args [][]byte, w *XReadWait) Reply {
+// xread runs XREAD; w, if set, receives where to wait from; script, if
+// set, is the command's name as a script called it.
+func xread(tx *Tx, args [][]byte, w *XReadWait, script []byte) Reply {
 	count := int64(0)
 	var block bool
 	var timeout int64
@@ -740,6 +749,9 @@ func xread(tx *Tx, args [][]byte, w *XReadWait) Reply {
 		more := len(args) - i - 1
 		switch o := lower(args[i]); {
 		case o == "block" && more > 0:
+			if script != nil {
+				return Err("ERR " + string(script) + " command is not allowed with BLOCK option from scripts")
+			}
 			i++
 			ms, ok := parseInt64(args[i])
 			if !ok {
