@@ -738,6 +738,27 @@ func (ks *Keyspace) XReadWait(dbi int, nowMs int64, args [][]byte) (r Reply, w X
 	return r, w
 }
 
+// XReadWake is how Redis 7.0 serves a client blocked in XREAD on key
+// above id once key was written: if the stream's last-generated ID is
+// above id, the reply is [[key, entries above id]] with count (0: all),
+// which may list no entry if they were deleted since; otherwise (or if
+// key holds no stream) a null array, and the client stays blocked.
+func (ks *Keyspace) XReadWake(dbi int, nowMs int64, key, id []byte, count int64) Reply {
+	if dbi < 0 || dbi >= NumDBs {
+		return ErrDBIndex
+	}
+	tx := Tx{ks: ks, DB: dbi, Now: nowMs}
+	s, _, ok := lookupStream(&tx, key)
+	gt, _, idOK := parseStreamID(id, 0, true, false)
+	if !ok || s == nil || !idOK || !gt.less(s.lastID()) {
+		return NilArray
+	}
+	if count == 0 {
+		count = -1
+	}
+	return Reply{Kind: KindPairMap, Elems: []Reply{Bulk(key), Array(streamRange(s, gt.incr(), maxStreamID, count, false)...)}}
+}
+
 // xread runs XREAD; w, if set, receives where to wait from; script, if
 // set, is the command's name as a script called it.
 func xread(tx *Tx, args [][]byte, w *XReadWait, script []byte) Reply {

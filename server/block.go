@@ -562,7 +562,14 @@ func (b *blocker) pop(bl *blocked, ready []byte) crdt.Reply {
 		// view, so that view already holds what woke the client: no read
 		// fence (the client passed one before it blocked).
 		var r crdt.Reply
-		b.s.store.Read(func(ks *crdt.Keyspace) { r = ks.Read(cmd.DB, readTime(ks), 0, cmd.Args) })
+		if ready == nil {
+			b.s.store.Read(func(ks *crdt.Keyspace) { r = ks.Read(cmd.DB, readTime(ks), 0, cmd.Args) })
+			return r
+		}
+		// Woken from one stream: Redis 7.0 serves it alone, once its
+		// last-generated ID passes the client's.
+		key, id := cmd.Args[len(cmd.Args)-2], cmd.Args[len(cmd.Args)-1]
+		b.s.store.Read(func(ks *crdt.Keyspace) { r = ks.XReadWake(cmd.DB, readTime(ks), key, id, bl.a.count) })
 		return r
 	}
 	replies, err := b.s.store.Propose(b.s.ctx(), []crdt.Command{cmd})

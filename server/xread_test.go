@@ -92,6 +92,16 @@ func xreadBlockScript(t *testing.T, addr, proto string) []string {
 	do(w, "EXEC")
 	recv(c1, "multi-key, both in one EXEC")
 
+	// An entry added and deleted in one transaction: Redis 7.0 wakes the
+	// client (the last-generated ID passed its ID) with no entry.
+	send(c1, "XREAD", "BLOCK", "0", "STREAMS", "s", "$")
+	waitBlockedInfo(t, w, 1)
+	do(w, "MULTI")
+	do(w, "XADD", "s", "5-1", "gone", "1")
+	do(w, "XDEL", "s", "5-1")
+	do(w, "EXEC")
+	recv(c1, "added and deleted")
+
 	// An entry below the client's ID does not wake it; one above does.
 	send(c1, "XREAD", "BLOCK", "0", "STREAMS", "s", "100-0")
 	waitBlockedInfo(t, w, 1)
