@@ -49,4 +49,21 @@ func TestXReadWait(t *testing.T) {
 	if r := XReadFromScript(&tx, []byte("XRead"), bs("xread", "BLOCK", "0", "STREAMS", "s", "0")); string(r.Str) != "ERR XRead command is not allowed with BLOCK option from scripts" {
 		t.Errorf("script: %+v", r)
 	}
+
+	// XReadWake compares with the last-generated ID and lists what is
+	// left above the client's ID.
+	ks.Apply(Stamp{Time: ks.LastTime() + 1}, []Command{{Args: bs("xadd", "s", "6-1", "f", "v")}, {Args: bs("xadd", "s", "6-2", "f", "v")}})
+	if r := ks.XReadWake(0, 0, []byte("s"), []byte("5-3"), 1); r.Kind != KindPairMap || len(r.Elems) != 2 || len(r.Elems[1].Elems) != 1 {
+		t.Errorf("wake with COUNT 1: %+v", r)
+	}
+	if r := ks.XReadWake(0, 0, []byte("s"), []byte("6-2"), 0); r.Kind != KindNilArray {
+		t.Errorf("wake at the last ID: %+v", r)
+	}
+	ks.Apply(Stamp{Time: ks.LastTime() + 1}, []Command{{Args: bs("xdel", "s", "6-1", "6-2")}})
+	if r := ks.XReadWake(0, 0, []byte("s"), []byte("5-3"), 0); r.Kind != KindPairMap || len(r.Elems) != 2 || len(r.Elems[1].Elems) != 0 {
+		t.Errorf("wake after XDEL: %+v", r)
+	}
+	if r := ks.XReadWake(0, 0, []byte("none"), []byte("0-0"), 0); r.Kind != KindNilArray {
+		t.Errorf("wake on a missing key: %+v", r)
+	}
 }
