@@ -131,8 +131,8 @@ func emptyReply(r crdt.Reply) bool {
 var errUnblocked = crdt.Err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 // blockCommands is the table of blocking commands: COMMAND's metadata and
-// how each one pops. XREAD BLOCK will join it with the streams (keyType
-// "stream", base "xread").
+// how each one pops. XREAD BLOCK is not here: XREAD stays a data command
+// whose BLOCK form (xread.go) is served by reading.
 func blockCommands() []*command {
 	zsetW := []string{"write", "sortedset"}
 	listW := []string{"write", "list"}
