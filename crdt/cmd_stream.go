@@ -43,10 +43,6 @@ var (
 	errXLimitNoStr = Err("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
 	errXLimitExact = Err("ERR syntax error, LIMIT cannot be used without the special ~ option")
 	errXTrimNoStr  = Err("ERR syntax error, XTRIM must be called with a trimming strategy")
-	// ErrXReadBlock answers XREAD BLOCK when no data is available yet:
-	// Concord does not park clients in XREAD yet. The server's blocking
-	// support can intercept XREAD BLOCK before it reaches this reply.
-	ErrXReadBlock = Err("ERR XREAD BLOCK is not supported yet by Concord when no data is available; poll without BLOCK")
 )
 
 // streamNodeMaxEntries is Redis's stream-node-max-entries default, which
@@ -699,14 +695,84 @@ func cmdXSetID(tx *Tx, args [][]byte) Reply {
 	return OK
 }
 
+// cmdXRead is XREAD as the engine runs it: never waiting. With BLOCK and
+// no new entry it answers a null array, which is what Redis 7.0 gives
+// inside MULTI and scripts; a server blocks XREAD BLOCK itself (through
+// Keyspace.XReadWait) before the command gets here.
 func cmdXRead(tx *Tx, args [][]byte) Reply {
+	return xread(tx, args, nil, nil)
+}
+
+// XReadFromScript is XREAD called from a script: Redis 7.0 refuses BLOCK
+// there with an error naming the command as the script spelled it (name),
+// at the point the option loop meets BLOCK.
+func XReadFromScript(tx *Tx, name []byte, args [][]byte) Reply {
+	return xread(tx, args, nil, name)
+}
+
+// XReadWait is what a blocking layer needs from XREAD: the reply and,
+// when there is no new entry, where to wait from.
+type XReadWait struct {
+	Block   bool     // BLOCK was given
+	Timeout int64    // BLOCK's milliseconds; 0 waits for ever
+	Count   int64    // COUNT, 0 for no limit
+	Keys    [][]byte // the streams, in argument order (aliasing args)
+	// IDs are the IDs the streams were compared with, one per key, "$"
+	// resolved to the stream's last ID in the same view that found no
+	// entry, so nothing added after that view is missed.
+	IDs [][]byte
+}
+
+// XReadWait runs XREAD's args (with or without BLOCK) as a read. If the
+// reply is a null array, w says what to wait for; otherwise r is the
+// answer (entries or an error).
+func (ks *Keyspace) XReadWait(dbi int, nowMs int64, args [][]byte) (r Reply, w XReadWait) {
+	if len(args) < 4 {
+		return ErrArity("xread"), w
+	}
+	if dbi < 0 || dbi >= NumDBs {
+		return ErrDBIndex, w
+	}
+	tx := Tx{ks: ks, DB: dbi, Now: nowMs}
+	r = xread(&tx, args, &w, nil)
+	return r, w
+}
+
+// XReadWake is how Redis 7.0 serves a client blocked in XREAD on key
+// above id once key was written: if the stream's last-generated ID is
+// above id, the reply is [[key, entries above id]] with count (0: all),
+// which may list no entry if they were deleted since; otherwise (or if
+// key holds no stream) a null array, and the client stays blocked.
+func (ks *Keyspace) XReadWake(dbi int, nowMs int64, key, id []byte, count int64) Reply {
+	if dbi < 0 || dbi >= NumDBs {
+		return ErrDBIndex
+	}
+	tx := Tx{ks: ks, DB: dbi, Now: nowMs}
+	s, _, ok := lookupStream(&tx, key)
+	gt, _, idOK := parseStreamID(id, 0, true, false)
+	if !ok || s == nil || !idOK || !gt.less(s.lastID()) {
+		return NilArray
+	}
+	if count == 0 {
+		count = -1
+	}
+	return Reply{Kind: KindPairMap, Elems: []Reply{Bulk(key), Array(streamRange(s, gt.incr(), maxStreamID, count, false)...)}}
+}
+
+// xread runs XREAD; w, if set, receives where to wait from; script, if
+// set, is the command's name as a script called it.
+func xread(tx *Tx, args [][]byte, w *XReadWait, script []byte) Reply {
 	count := int64(0)
-	block := false
+	var block bool
+	var timeout int64
 	streamsArg := 0
 	for i := 1; i < len(args); i++ {
 		more := len(args) - i - 1
 		switch o := lower(args[i]); {
 		case o == "block" && more > 0:
+			if script != nil {
+				return Err("ERR " + string(script) + " command is not allowed with BLOCK option from scripts")
+			}
 			i++
 			ms, ok := parseInt64(args[i])
 			if !ok {
@@ -715,7 +781,7 @@ func cmdXRead(tx *Tx, args [][]byte) Reply {
 			if ms < 0 {
 				return Err("ERR timeout is negative")
 			}
-			block = true
+			block, timeout = true, ms
 		case o == "count" && more > 0:
 			i++
 			n, ok := parseInt64(args[i])
@@ -782,13 +848,17 @@ func cmdXRead(tx *Tx, args [][]byte) Reply {
 		out = append(out, Bulk(args[streamsArg+j]),
 			Array(streamRange(s, ids[j].incr(), maxStreamID, c, false)...))
 	}
-	if out == nil {
-		if block {
-			return ErrXReadBlock
-		}
-		return NilArray
+	if out != nil {
+		return Reply{Kind: KindPairMap, Elems: out}
 	}
-	return Reply{Kind: KindPairMap, Elems: out}
+	if w != nil {
+		*w = XReadWait{Block: block, Timeout: timeout, Count: count, Keys: args[streamsArg : streamsArg+n]}
+		w.IDs = make([][]byte, n)
+		for j, id := range ids {
+			w.IDs[j] = []byte(id.String())
+		}
+	}
+	return NilArray
 }
 
 // xinfoHelp is XINFO HELP's text, line for line as Redis 7.0 sends it.

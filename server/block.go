@@ -62,6 +62,9 @@ type blockArgs struct {
 	keys    [][]byte // keys to wait on, in argument order
 	timeout int64    // ms; 0 blocks for ever
 	mpop    crdt.MPopArgs
+	// XREAD: the ID each key waits above ("$" resolved), and COUNT.
+	ids   [][]byte
+	count int64
 }
 
 // blockSpec is one blocking command's entry in the table.
@@ -82,6 +85,18 @@ type blockSpec struct {
 	// reply turns the engine's reply into the blocking command's; nil
 	// keeps it as it is.
 	reply func(crdt.Reply) crdt.Reply
+
+	// read: the command is served by reading unit against the local view,
+	// not by proposing it (XREAD: a read, so every client blocked on a
+	// key is served by the same new entry).
+	read bool
+	// attempt, if set, is the first attempt instead of parse and the
+	// non-blocking form: it gives the reply, or (wait) the arguments to
+	// block with, owning their memory.
+	attempt func(c *client, args [][]byte) (r crdt.Reply, a blockArgs, wait bool)
+	// wants tells a data command's blocking form (blockOpt) by its
+	// arguments.
+	wants func(args [][]byte) bool
 }
 
 // multiForm is the hook for MULTI/EXEC: Redis runs a blocking command
@@ -116,8 +131,8 @@ func emptyReply(r crdt.Reply) bool {
 var errUnblocked = crdt.Err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
 
 // blockCommands is the table of blocking commands: COMMAND's metadata and
-// how each one pops. XREAD BLOCK will join it with the streams (keyType
-// "stream", base "xread").
+// how each one pops. XREAD BLOCK is not here: XREAD stays a data command
+// whose BLOCK form (xread.go) is served by reading.
 func blockCommands() []*command {
 	zsetW := []string{"write", "sortedset"}
 	listW := []string{"write", "list"}
@@ -490,7 +505,7 @@ func (b *blocker) serveFresh(bl *blocked) {
 	b.mu.Lock()
 	waiting := bl.state == bWaiting
 	b.mu.Unlock()
-	if !waiting || !b.s.anyExists(bl.db, bl.a.keys) {
+	if !waiting || !bl.spec.read && !b.s.anyExists(bl.db, bl.a.keys) {
 		return
 	}
 	b.mu.Lock()
@@ -504,14 +519,17 @@ func (b *blocker) serveFresh(bl *blocked) {
 }
 
 // serveKey serves the clients blocked on k, in FIFO order, while k has
-// data of the type they wait for.
+// data of the type they wait for. A pop that finds nothing ends the round
+// (the data is gone); a read that finds nothing (new entries below the
+// client's ID) only passes that client over.
 func (b *blocker) serveKey(k blockKey) {
+	var passed map[*blocked]bool
 	for {
 		typ := b.s.keyType(k)
 		b.mu.Lock()
 		var bl *blocked
 		for _, x := range b.keys[k] {
-			if x.state == bWaiting && x.spec.keyType == typ {
+			if x.state == bWaiting && x.spec.keyType == typ && !passed[x] {
 				bl = x
 				break
 			}
@@ -522,9 +540,16 @@ func (b *blocker) serveKey(k blockKey) {
 		}
 		bl.state = bPopping
 		b.mu.Unlock()
-		if !b.finish(bl, b.pop(bl, []byte(k.key))) {
+		if b.finish(bl, b.pop(bl, []byte(k.key))) {
+			continue
+		}
+		if !bl.spec.read {
 			return
 		}
+		if passed == nil {
+			passed = map[*blocked]bool{}
+		}
+		passed[bl] = true
 	}
 }
 
@@ -532,6 +557,21 @@ func (b *blocker) serveKey(k blockKey) {
 // ordinary write in bl's database.
 func (b *blocker) pop(bl *blocked, ready []byte) crdt.Reply {
 	cmd := crdt.Command{DB: bl.db, Args: bl.spec.unit(bl.args, bl.a, ready)}
+	if bl.spec.read {
+		// The write hook fires once the write is applied to this node's
+		// view, so that view already holds what woke the client: no read
+		// fence (the client passed one before it blocked).
+		var r crdt.Reply
+		if ready == nil {
+			b.s.store.Read(func(ks *crdt.Keyspace) { r = ks.Read(cmd.DB, readTime(ks), 0, cmd.Args) })
+			return r
+		}
+		// Woken from one stream: Redis 7.0 serves it alone, once its
+		// last-generated ID passes the client's.
+		key, id := cmd.Args[len(cmd.Args)-2], cmd.Args[len(cmd.Args)-1]
+		b.s.store.Read(func(ks *crdt.Keyspace) { r = ks.XReadWake(cmd.DB, readTime(ks), key, id, bl.a.count) })
+		return r
+	}
 	replies, err := b.s.store.Propose(b.s.ctx(), []crdt.Command{cmd})
 	if err != nil {
 		return errReply(err)
@@ -549,7 +589,9 @@ func (b *blocker) finish(bl *blocked, r crdt.Reply) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if emptyReply(r) {
-		b.stats.raced.Add(1)
+		if !bl.spec.read {
+			b.stats.raced.Add(1)
+		}
 		switch {
 		case bl.gone:
 			b.removeLocked(bl)
@@ -562,7 +604,9 @@ func (b *blocker) finish(bl *blocked, r crdt.Reply) bool {
 		}
 		return false
 	}
-	if bl.gone {
+	if bl.spec.read {
+		// A read takes nothing: a reader that left loses nothing.
+	} else if bl.gone {
 		b.stats.lost.Add(1)
 		b.s.log.Warn("blocked client disconnected while its pop was in flight; the popped value is lost",
 			"client", bl.c.id, "addr", bl.c.addr)
@@ -599,6 +643,16 @@ func (c *client) execBlocking(cmd *command, args [][]byte) (r crdt.Reply, took t
 	s := c.srv
 	spec := cmd.block
 	start := time.Now()
+	if spec == nil {
+		spec = cmd.blockOpt
+	}
+	if spec.attempt != nil {
+		r, a, wait := spec.attempt(c, args)
+		if !wait {
+			return r, time.Since(start)
+		}
+		return c.waitBlocked(spec, nil, a, time.Since(start))
+	}
 	a, errR, ok := spec.parse(args)
 	if !ok {
 		return errR, time.Since(start)
@@ -627,7 +681,15 @@ func (c *client) execBlocking(cmd *command, args [][]byte) (r crdt.Reply, took t
 		own[i] = append([]byte(nil), x...)
 	}
 	a, _, _ = spec.parse(own)
-	bl := &blocked{c: c, spec: spec, args: own, a: a, db: c.db, ttl: a.timeout > 0}
+	return c.waitBlocked(spec, own, a, took)
+}
+
+// waitBlocked blocks c on a.keys until it is served, its timeout, CLIENT
+// UNBLOCK or the connection closing. args and a must not alias the
+// connection's buffer.
+func (c *client) waitBlocked(spec *blockSpec, args [][]byte, a blockArgs, took time.Duration) (crdt.Reply, time.Duration) {
+	s := c.srv
+	bl := &blocked{c: c, spec: spec, args: args, a: a, db: c.db, ttl: a.timeout > 0}
 	seen := map[string]bool{}
 	for _, k := range a.keys {
 		if !seen[string(k)] {
@@ -650,7 +712,7 @@ func (c *client) execBlocking(cmd *command, args [][]byte) (r crdt.Reply, took t
 		if bl.state == bDone {
 			r := bl.reply
 			b.mu.Unlock()
-			if r.Kind != crdt.KindError && !emptyReply(r) {
+			if r.Kind != crdt.KindError && !emptyReply(r) && !spec.read {
 				c.wrote = true
 			}
 			return r, took

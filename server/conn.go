@@ -266,7 +266,7 @@ func (c *client) exec(args [][]byte) {
 		c.reply(c.queueTx(cmd, args))
 		return
 	}
-	if cmd.block != nil {
+	if cmd.block != nil || cmd.blockOpt != nil && cmd.blockOpt.wants(args) {
 		c.drain()
 		r, took := c.execBlocking(cmd, args)
 		s.stats.commands.Add(1)

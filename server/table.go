@@ -37,7 +37,10 @@ type command struct {
 	data *crdt.CommandSpec
 	// block makes this a blocking command (block.go); run and data are nil.
 	block *blockSpec
-	subs  map[string]*command
+	// blockOpt is a data command's blocking form (XREAD BLOCK), taken when
+	// blockOpt.wants(args); otherwise the command runs as data.
+	blockOpt *blockSpec
+	subs     map[string]*command
 
 	stats cmdStats
 }
@@ -116,6 +119,7 @@ func (s *Server) buildTable() {
 			}
 		}
 	}
+	s.addBlockOptions()
 	if s.opts.RefuseFlush {
 		for _, name := range []string{"flushall", "flushdb"} {
 			if c := s.table[name]; c != nil {

@@ -749,8 +749,14 @@ func (r *run) exec(args [][]byte) (crdt.Reply, string) {
 	if spec.Write && (r.ro || !r.tx.Writable()) {
 		return crdt.Reply{}, "ERR Write commands are not allowed from read-only scripts."
 	}
+	called := args[0]
 	args[0] = []byte(spec.Name)
-	reply := r.tx.Exec(args...)
+	var reply crdt.Reply
+	if spec.Name == "xread" {
+		reply = crdt.XReadFromScript(r.tx, called, args)
+	} else {
+		reply = r.tx.Exec(args...)
+	}
 	r.tx.Step()
 	return reply, ""
 }

@@ -323,6 +323,25 @@ func (r *run) toLua(x crdt.Reply) lua.LValue {
 			t.RawSetString("map", m)
 			return t
 		}
+	case crdt.KindPairMap:
+		// XREAD: a map in RESP3, else an array of [key, value] pairs.
+		if resp3 {
+			m := L.CreateTable(0, len(x.Elems)/2)
+			for i := 0; i+1 < len(x.Elems); i += 2 {
+				m.RawSet(r.toLua(x.Elems[i]), r.toLua(x.Elems[i+1]))
+			}
+			t := L.CreateTable(0, 1)
+			t.RawSetString("map", m)
+			return t
+		}
+		t := L.CreateTable(len(x.Elems)/2, 0)
+		for i := 0; i+1 < len(x.Elems); i += 2 {
+			p := L.CreateTable(2, 0)
+			p.RawSetInt(1, r.toLua(x.Elems[i]))
+			p.RawSetInt(2, r.toLua(x.Elems[i+1]))
+			t.RawSetInt(i/2+1, p)
+		}
+		return t
 	case crdt.KindSet:
 		if resp3 {
 			s := L.CreateTable(0, len(x.Elems))
