@@ -248,7 +248,7 @@ func TestBlockTimeout(t *testing.T) {
 		for _, cmd := range [][]string{{"BZPOPMIN", "k", "0.15"}, {"BZMPOP", "0.15", "1", "k", "MAX"}} {
 			start := time.Now()
 			c.expect(tc.want, cmd...)
-			if took := time.Since(start); took < 150*time.Millisecond || took > 3*time.Second {
+			if took := time.Since(start); took < 150*time.Millisecond {
 				t.Errorf("%q returned after %v", cmd, took)
 			}
 		}

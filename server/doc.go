@@ -35,6 +35,8 @@
 //     writes gave content to, and one goroutine proposes each blocked
 //     client's pop, FIFO per key, as an ordinary write of the command's
 //     non-blocking form (ZMPOP, LMPOP, LMOVE) in the client's database.
+//     XREAD BLOCK takes nothing, so its readers are served by re-reading
+//     the local view instead (xread.go).
 //   - The server itself adds no time or randomness to the state machine;
 //     the Store's stamp does (LocalStore: wall clock and a seeded generator).
 //   - Replies and error texts are Redis 7.0's (Debian's redis-server 7.0.15

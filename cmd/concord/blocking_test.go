@@ -22,13 +22,7 @@ func TestBlockingRegions(t *testing.T) {
 	ctx := context.Background()
 
 	leader := d.leader(0)
-	var follower *mrNode
-	for _, n := range d.regions[0].nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	follower := d.follower(0)
 	type popped struct {
 		z   *redis.ZWithKey
 		err error

@@ -23,13 +23,7 @@ func TestMultiRegionTransactions(t *testing.T) {
 	}
 	d := newDeployment(t, mrOptions{regions: 2, nodes: 3})
 	ctx := context.Background()
-	var follower *redis.Client
-	for _, n := range d.regions[0].nodes {
-		if n != d.leader(0) {
-			follower = n.client
-			break
-		}
-	}
+	follower := d.follower(0).client
 	leader := d.leader(0).client
 	d.mustDo(0, "SET", "k", "0")
 
@@ -140,13 +134,7 @@ func TestMultiRegionWatchAfterRestore(t *testing.T) {
 	}
 	d := newDeployment(t, mrOptions{regions: 1, nodes: 3})
 	ctx := context.Background()
-	var f *mrNode
-	for _, n := range d.regions[0].nodes {
-		if n != d.leader(0) {
-			f = n
-			break
-		}
-	}
+	f := d.follower(0)
 	for i := 0; i < 50; i++ {
 		d.mustDo(0, "SET", "k"+strconv.Itoa(i), "v")
 		if i%3 == 0 {

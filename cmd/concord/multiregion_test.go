@@ -517,6 +517,19 @@ func (d *mrDeployment) leader(r int) *mrNode {
 	}
 }
 
+// follower returns a node of region r other than its current leader.
+func (d *mrDeployment) follower(r int) *mrNode {
+	d.t.Helper()
+	lead := d.leader(r)
+	for _, n := range d.regions[r].nodes {
+		if n != lead {
+			return n
+		}
+	}
+	d.t.Fatalf("region %s has no follower", d.regions[r].name)
+	return nil
+}
+
 // client returns a client of a running node of region r (its leader if
 // known, so reads need no forwarding).
 func (d *mrDeployment) client(r int) *redis.Client {

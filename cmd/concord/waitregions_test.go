@@ -102,14 +102,7 @@ func TestWaitRegionsFromFollower(t *testing.T) {
 	d := newDeployment(t, mrOptions{regions: 3, nodes: 3})
 	const a, b, c = 0, 1, 2
 	d.waitConverged(60 * time.Second)
-	lead := d.leader(a)
-	var follower *mrNode
-	for _, n := range d.regions[a].nodes {
-		if n != lead {
-			follower = n
-			break
-		}
-	}
+	follower := d.follower(a)
 	conn := mustConn(t, follower.client)
 	connSet(t, conn, "wrf:k", "from-follower")
 	if got := waitRegions(t, conn, 2, 0); got != 2 {

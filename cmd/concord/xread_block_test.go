@@ -21,13 +21,7 @@ func TestXReadBlockRegions(t *testing.T) {
 
 	src := d.leader(0)
 	dst := d.leader(1)
-	var follower *mrNode
-	for _, n := range d.regions[1].nodes {
-		if n != dst {
-			follower = n
-			break
-		}
-	}
+	follower := d.follower(1)
 	type read struct {
 		s   []redis.XStream
 		err error
