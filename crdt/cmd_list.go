@@ -58,17 +58,6 @@ func lookupList(tx *Tx, key []byte) (*listValue, Reply, bool) {
 	return v.(*listValue), Reply{}, true
 }
 
-// liveList returns the list under key in tx.DB right now, without expiry
-// checks: used inside a write after this op changed it.
-func liveList(tx *Tx, key []byte) *listValue {
-	if e, ok := tx.ks.dbs[tx.DB].keys.Get(string(key)); ok {
-		if v := e.value(TypeList); v != nil {
-			return v.(*listValue)
-		}
-	}
-	return nil
-}
-
 func (l *listValue) lenOrZero() int {
 	if l == nil {
 		return 0

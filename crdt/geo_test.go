@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"math"
 	"math/big"
 	"sort"
 	"strconv"
@@ -189,7 +190,7 @@ func TestGeoHashArithmetic(t *testing.T) {
 			t.Errorf("geoHashString(%v) = %s, want %s", c.score, h, c.hash)
 		}
 	}
-	if got := formatHumanLD(-0.0); got != "0" {
+	if got := formatHumanLD(math.Copysign(0, -1)); got != "0" {
 		t.Errorf("formatHumanLD(-0) = %q", got)
 	}
 	// sin/cos/asin are evaluated to double-double and rounded once: compare

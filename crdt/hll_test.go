@@ -372,8 +372,7 @@ func TestHLLUnion(t *testing.T) {
 		var net []msg
 		pending := make([][][]byte, n)
 		deliver := func(m msg) {
-			b, err := DecodeBatch(m.data)
-			if err != nil {
+			if _, err := DecodeBatch(m.data); err != nil {
 				rt.Fatal(err)
 			}
 			pending[m.to] = append(pending[m.to], m.data)
@@ -381,7 +380,7 @@ func TestHLLUnion(t *testing.T) {
 				progress = false
 				rest := pending[m.to][:0]
 				for _, p := range pending[m.to] {
-					b, _ = DecodeBatch(p)
+					b, _ := DecodeBatch(p)
 					if err := reps[m.to].Merge(b); err != nil {
 						rest = append(rest, p)
 						continue

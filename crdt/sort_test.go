@@ -163,7 +163,6 @@ func TestSortRandomRedis(t *testing.T) {
 				t.Fatalf("session %d %q: concord %s, redis %s", session, args, got, want)
 			}
 		}
-		members := []string{}
 		n := 1 + int(r.Uint64()%12)
 		alphaSet := r.Uint64()%2 == 0
 		for i := 0; i < n; i++ {
@@ -171,7 +170,6 @@ func TestSortRandomRedis(t *testing.T) {
 			if alphaSet {
 				m = pick("a", "b", "c", "B", "é", "10", "x y", "z") + strconv.Itoa(i)
 			}
-			members = append(members, m)
 			both("SADD", "s", m)
 			both("ZADD", "z", strconv.Itoa(int(r.Uint64()%5)), m)
 			// Unique weights, so BY never ties on a hash-table set.

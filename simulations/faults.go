@@ -16,7 +16,7 @@ import (
 type fault uint8
 
 const (
-	faultNone fault = iota
+	_ fault = iota // the zero value: no fault
 	// faultDropIncrement: region 2's merge loses the first remote
 	// increment of a counter that it applies (as a merge that assumed
 	// in-order arrival and dropped one it thought stale would).

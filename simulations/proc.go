@@ -67,18 +67,17 @@ type ProcResult struct {
 }
 
 type procNode struct {
-	region, idx         int
-	name                string
-	addr, raft, repl    string
-	dataDir, logFile    string
-	cmd                 *exec.Cmd
-	killed, paused      bool
-	env                 []string
-	mu                  sync.Mutex
-	exited              chan struct{}
-	clientMu            sync.Mutex
-	client              *redis.Client
-	startErr, waitError error
+	region, idx      int
+	name             string
+	addr, raft, repl string
+	dataDir, logFile string
+	cmd              *exec.Cmd
+	killed, paused   bool
+	env              []string
+	mu               sync.Mutex
+	exited           chan struct{}
+	clientMu         sync.Mutex
+	client           *redis.Client
 }
 
 // ProcCluster is a running real-process deployment.
